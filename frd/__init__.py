@@ -1,0 +1,35 @@
+"""frd — the Fréchet Radiomic Distance between two sets of medical images.
+
+Typical use::
+
+    import frd
+    result = frd.compare("real_mri/", "synthetic_mri/")      # v1, as published
+    print(result.value, result.n_reference, result.n_candidate)
+
+    stats = frd.compute_reference_stats("real_mri/")         # reuse a reference
+    stats.save("real_mri.frdstats")
+    frd.compare("real_mri.frdstats", "other_model/")
+
+The stages are public too: :func:`extract_features`, :class:`Normalizer`,
+:func:`frechet_distance`, :class:`ReferenceStats`.
+"""
+
+from .compare import FRDResult, compare, compute_reference_stats, extract_features
+from .distance import frd_value, frechet_distance, trace_sqrt_product
+from .normalize import Normalizer
+from .options import FRDOptions
+from .stats import ReferenceStats
+
+__all__ = [
+    "FRDOptions",
+    "FRDResult",
+    "Normalizer",
+    "ReferenceStats",
+    "compare",
+    "compute_reference_stats",
+    "extract_features",
+    "frd_value",
+    "frechet_distance",
+    "trace_sqrt_product",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,182 @@
+"""The ``frd`` command: parses arguments, calls the library, prints. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .archive import ArchiveError
+from .featureset import ExtractionError
+from .inputs import InputError
+from .options import EXCLUDE_GROUPS, NORM_REFS, NORM_TYPES, FRDOptions
+from .stats import StatsMismatch
+
+USER_ERRORS = (InputError, ArchiveError, ExtractionError, StatsMismatch, FileNotFoundError, ValueError)
+
+
+def _add_option_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("FRD definition (defaults: the version's published settings)")
+    g.add_argument("--frd-version", dest="version", choices=("v1", "v0"), default="v1",
+                   help="v1 (default; Konz, Osuala et al. 2026) or v0 (Osuala et al. 2024)")
+    g.add_argument("-f", "--feature-classes", nargs="+", metavar="CLASS",
+                   help="pyradiomics feature classes, e.g. firstorder glcm glrlm glszm ngtdm")
+    g.add_argument("-I", "--image-types", nargs="+", metavar="TYPE",
+                   help="pyradiomics image types, e.g. Original LoG Wavelet")
+    g.add_argument("--log-sigma", nargs="+", type=float, metavar="S", help="LoG sigmas in mm")
+    g.add_argument("--bin-width", type=float, help="gray-level bin width (default 5 in v1)")
+    g.add_argument("--normalize-scale", type=float, help="pyradiomics normalizeScale (v1: 100)")
+    g.add_argument("--voxel-array-shift", type=float, help="pyradiomics voxelArrayShift (v1: 300)")
+    g.add_argument("--params-file", "--config-path", dest="params_file", metavar="YAML",
+                   help="custom pyradiomics parameter file; overrides the extraction flags above")
+    g.add_argument("-r", "--resize", nargs="+", type=int, metavar="N",
+                   help="resize images (and masks) in-plane to N×N or W H, as the reference does")
+    g.add_argument("--exclude", nargs="+", choices=EXCLUDE_GROUPS, default=(),
+                   help="drop feature groups after extraction")
+    g.add_argument("--match-sample-count", action="store_true",
+                   help="subsample the larger set to the smaller one's size (seeded)")
+    g.add_argument("--seed", type=int, help="seed for --match-sample-count (printed in --json)")
+    g.add_argument("--norm-type", choices=NORM_TYPES, help="zscore (v1) or minmax (v0)")
+    g.add_argument("--norm-range", nargs=2, type=float, metavar=("LO", "HI"))
+    g.add_argument("--norm-ref", choices=NORM_REFS,
+                   help="normalise against d1 (v1 default), joint D1∪D2 (v0 default) or each set itself")
+    g.add_argument("--means-only", action="store_true", help="mean term of the distance only")
+    g.add_argument("--paper-log", action="store_true",
+                   help="report ln(d) (the paper's Eq. 3) instead of the published tool's ln(d²)")
+
+    r = p.add_argument_group("running")
+    r.add_argument("-w", "--workers", type=int, help="extraction processes (default: all cores)")
+    r.add_argument("--cache-dir", help="feature cache folder (default: $FRD_CACHE_DIR or the user cache)")
+    r.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
+    r.add_argument("--strict", action="store_true", help="fail on the first unreadable image instead of skipping it")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notices")
+
+
+def _options(args) -> FRDOptions:
+    resize = None
+    if args.resize:
+        if len(args.resize) not in (1, 2):
+            raise ValueError("--resize takes N (square) or W H")
+        resize = (args.resize[0], args.resize[-1])
+    return FRDOptions(
+        version=args.version,
+        feature_classes=tuple(args.feature_classes) if args.feature_classes else None,
+        image_types=tuple(args.image_types) if args.image_types else None,
+        log_sigma=tuple(args.log_sigma) if args.log_sigma else None,
+        bin_width=args.bin_width,
+        normalize_scale=args.normalize_scale,
+        voxel_array_shift=args.voxel_array_shift,
+        params_file=args.params_file,
+        resize=resize,
+        exclude=tuple(args.exclude or ()),
+        match_sample_count=args.match_sample_count,
+        seed=args.seed,
+        norm_type=args.norm_type,
+        norm_range=tuple(args.norm_range) if args.norm_range else None,
+        norm_ref=args.norm_ref,
+        means_only=args.means_only,
+        paper_log=args.paper_log,
+    )
+
+
+def _run_kwargs(args) -> dict:
+    return dict(workers=args.workers, use_cache=not args.no_cache, cache_dir=args.cache_dir,
+                progress=not args.quiet, strict=args.strict)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="frd", description="Fréchet Radiomic Distance between sets of medical images.")
+    parser.add_argument("--version", action="version", version=f"frd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compare", help="FRD between a reference and a candidate set",
+                       description="Print the FRD between REFERENCE (a folder, .zip, or .frdstats "
+                                   "file) and CANDIDATE (a folder or .zip).")
+    c.add_argument("reference")
+    c.add_argument("candidate")
+    c.add_argument("-m", "--masks", nargs=2, metavar=("REF_MASKS", "CAND_MASKS"),
+                   help="mask folders for both sets (paired with images by name)")
+    c.add_argument("--reference-masks", metavar="DIR")
+    c.add_argument("--candidate-masks", metavar="DIR")
+    c.add_argument("--json", action="store_true", help="print the full result as JSON")
+    c.add_argument("-o", "--output", metavar="FILE", help="also write the JSON result to FILE")
+    _add_option_flags(c)
+
+    s = sub.add_parser("stats", help="save reference statistics for later comparisons")
+    s.add_argument("reference")
+    s.add_argument("-o", "--output", required=True, metavar="FILE.frdstats")
+    s.add_argument("--masks", metavar="DIR")
+    s.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _add_option_flags(s)
+
+    f = sub.add_parser("features", help="export raw per-image features (.csv or .parquet)")
+    f.add_argument("source")
+    f.add_argument("-o", "--output", required=True, metavar="FILE")
+    f.add_argument("--masks", metavar="DIR")
+    _add_option_flags(f)
+    return parser
+
+
+def _print_notes(skipped, notices, quiet: bool) -> None:
+    for item in skipped:
+        where = f"[{item['set']}] " if "set" in item else ""
+        print(f"skipped {where}{item['path']}: {item['reason']}", file=sys.stderr)
+    if not quiet:
+        for notice in notices:
+            print(f"note: {notice}", file=sys.stderr)
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare
+
+    ref_masks, cand_masks = args.masks if args.masks else (args.reference_masks, args.candidate_masks)
+    result = compare(args.reference, args.candidate, reference_masks=ref_masks,
+                     candidate_masks=cand_masks, options=_options(args), **_run_kwargs(args))
+    payload = result.to_dict()
+    if args.output:
+        Path(args.output).write_text(json.dumps(payload, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(payload, indent=2))
+    else:
+        _print_notes(result.skipped, result.notices, args.quiet)
+        print(result)
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from .compare import compute_reference_stats
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise ValueError(f"{out} exists; use --force to overwrite it")
+    stats = compute_reference_stats(args.reference, args.masks, options=_options(args), **_run_kwargs(args))
+    stats.save(out)
+    print(f"saved statistics of {stats.n} images × {int(stats.kept.sum())} features to {out}")
+    return 0
+
+
+def cmd_features(args) -> int:
+    from .compare import extract_features
+    from .export import write_features
+
+    features = extract_features(args.source, args.masks, options=_options(args), **_run_kwargs(args))
+    path = write_features(features, args.output)
+    _print_notes([s.to_dict() for s in features.skipped], features.notices, args.quiet)
+    print(f"wrote {len(features)} images × {len(features.names)} features to {path}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"compare": cmd_compare, "stats": cmd_stats, "features": cmd_features}[args.command]
+    try:
+        return handler(args)
+    except USER_ERRORS as exc:
+        print(f"frd: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("frd: interrupted", file=sys.stderr)
+        return 130

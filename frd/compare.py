@@ -1,0 +1,325 @@
+"""The FRD pipeline: sets → features → prepared rows → normalised statistics → distance.
+
+:func:`compare` is the library's main entry point (the CLI and the service call it);
+:func:`compute_reference_stats` and :func:`extract_features` expose its first stages.
+Each stage lives in its own module; this one only orders them as the reference does:
+
+1. extract both sets (one pool, feature cache);
+2. drop excluded feature groups;
+3. v1: drop images whose vector holds a NaN, cast to float32;
+4. optionally subsample the larger set (seeded);
+5. fit the normaliser (D1, D1 ∪ D2, or each set itself) and normalise;
+6. v1: drop feature columns that are NaN/inf in either normalised set;
+7. means, covariances, Fréchet distance; v1 reports ln(d²).
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from .cache import FeatureCache
+from .distance import frechet_distance, frd_value
+from .featureset import ExtractionError, FeatureSet, Skipped, extract_sets, pyradiomics_version
+from .inputs import SetSource, load_set
+from .options import FRDOptions
+from .stats import ReferenceStats, StatsMismatch, fit_normalizer
+
+STATS_SUFFIX = ".frdstats"
+
+
+def library_versions() -> dict:
+    out = {"python": platform.python_version(), "pyradiomics": pyradiomics_version()}
+    for dist in ("frd-radiomics", "numpy", "SimpleITK"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+@dataclass
+class FRDResult:
+    """An FRD value with everything needed to trust and reproduce it."""
+
+    value: float
+    d2: float
+    version: str
+    n_reference: int
+    n_candidate: int
+    features_used: list[str]
+    skipped: list[dict]
+    options: dict
+    versions: dict
+    timings: dict
+    cache: dict
+    notices: list[str] = field(default_factory=list)
+    ndim: int = 2
+
+    def to_dict(self) -> dict:
+        return {
+            "frd": self.value,
+            "d2": self.d2,
+            "frd_version": self.version,
+            "scale": _scale_label(self.version, self.options.get("paper_log", False)),
+            "dimensionality": f"{self.ndim}D",
+            "n_reference": self.n_reference,
+            "n_candidate": self.n_candidate,
+            "n_features": len(self.features_used),
+            "features_used": self.features_used,
+            "skipped": self.skipped,
+            "notices": self.notices,
+            "options": self.options,
+            "versions": self.versions,
+            "timings": self.timings,
+            "cache": self.cache,
+        }
+
+    def __str__(self) -> str:
+        return f"FRD ({self.version}): {self.value}"
+
+
+def _scale_label(version: str, paper_log: bool) -> str:
+    if version == "v0":
+        return "d2"
+    return "ln(d)" if paper_log else "ln(d2)"
+
+
+# ----- stage helpers -------------------------------------------------------------------
+def exclude_columns(names: list[str], groups) -> np.ndarray:
+    """Boolean mask of the columns kept after excluding feature ``groups``.
+
+    Matches the reference's rules name for name, including its quirk that "textural"
+    only recognises unfiltered texture features (``glcm_…``, not ``wavelet-LLH_glcm_…``).
+    """
+    keep = np.ones(len(names), dtype=bool)
+    for i, name in enumerate(names):
+        parts = name.split("_")
+        for group in groups:
+            if group == "textural" and len(parts) >= 2:
+                token = parts[0].split("-")[-1]
+                if token.startswith("gl") or token == "ngtdm":
+                    keep[i] = False
+            elif group == "wavelet" and name.startswith("wavelet"):
+                keep[i] = False
+            elif group == "firstorder" and "firstorder" in name:
+                keep[i] = False
+            elif group == "shape" and len(parts) >= 2:
+                if any(p.split("-")[-1] in ("shape", "shape2D") for p in parts[:-1]):
+                    keep[i] = False
+    return keep
+
+
+def prepare_rows(features: FeatureSet, options: FRDOptions) -> tuple[np.ndarray, list[str], list[Skipped]]:
+    """Steps 2–3: excluded groups removed; for v1, NaN rows dropped and float32."""
+    keep = exclude_columns(list(features.names), options.exclude)
+    names = [n for n, k in zip(features.names, keep) if k]
+    values = features.values[:, keep]
+    dropped = []
+    if options.rules.float32_drop_nan_rows:
+        bad = np.isnan(values).any(axis=1)
+        for item in np.asarray(features.items, dtype=object)[bad]:
+            dropped.append(Skipped(item.name, item.files[0], "its feature vector holds NaN values"))
+        values = values[~bad].astype(np.float32)
+    if values.shape[0] == 0:
+        raise ExtractionError("no image is left after dropping images with NaN features")
+    return values, names, dropped
+
+
+def _match_counts(d1: np.ndarray, d2: np.ndarray, seed: int):
+    # RandomState(seed).choice draws what the reference draws after np.random.seed(seed).
+    rng = np.random.RandomState(seed)
+    if d1.shape[0] > d2.shape[0]:
+        d1 = d1[rng.choice(d1.shape[0], d2.shape[0], replace=False)]
+    elif d2.shape[0] > d1.shape[0]:
+        d2 = d2[rng.choice(d2.shape[0], d1.shape[0], replace=False)]
+    return d1, d2
+
+
+# ----- public API ------------------------------------------------------------------------
+def _make_options(options: FRDOptions | None, overrides: dict) -> FRDOptions:
+    options = options or FRDOptions()
+    return options.with_changes(**overrides) if overrides else options
+
+
+def _open_cache(use_cache: bool, cache_dir) -> FeatureCache | None:
+    return FeatureCache(cache_dir) if use_cache else None
+
+
+def extract_features(
+    source: SetSource,
+    masks: SetSource | None = None,
+    *,
+    options: FRDOptions | None = None,
+    workers: int | None = None,
+    use_cache: bool = True,
+    cache_dir=None,
+    progress: bool = True,
+    strict: bool = False,
+    **overrides,
+) -> FeatureSet:
+    """Raw per-image features of one set (rows in input order, skipped images reported)."""
+    options = _make_options(options, overrides)
+    cache = _open_cache(use_cache, cache_dir)
+    try:
+        return extract_sets([load_set(source, masks)], options, workers=workers, cache=cache,
+                            progress=progress, strict=strict)[0]
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def compute_reference_stats(
+    reference: SetSource,
+    masks: SetSource | None = None,
+    *,
+    options: FRDOptions | None = None,
+    workers: int | None = None,
+    use_cache: bool = True,
+    cache_dir=None,
+    progress: bool = True,
+    strict: bool = False,
+    **overrides,
+) -> ReferenceStats:
+    """Statistics of a reference set, reusable with :func:`compare` (save with ``.save``)."""
+    options = _make_options(options, overrides)
+    if options.resolved_norm_ref == "joint":
+        raise StatsMismatch(
+            "joint normalisation depends on the candidate set, so reference statistics cannot "
+            "hold it; use norm_ref 'd1' (the v1 default) or 'independent'"
+        )
+    if options.match_sample_count:
+        raise StatsMismatch("match_sample_count needs both sets' images; it cannot be used with stats")
+    features = extract_features(reference, masks, options=options, workers=workers, use_cache=use_cache,
+                                cache_dir=cache_dir, progress=progress, strict=strict)
+    values, names, _ = prepare_rows(features, options)
+    return ReferenceStats.fit(values, names, options, ndim=features.ndim, versions=library_versions())
+
+
+def compare(
+    reference: SetSource | ReferenceStats,
+    candidate: SetSource,
+    *,
+    reference_masks: SetSource | None = None,
+    candidate_masks: SetSource | None = None,
+    options: FRDOptions | None = None,
+    workers: int | None = None,
+    use_cache: bool = True,
+    cache_dir=None,
+    progress: bool = True,
+    strict: bool = False,
+    on_progress=None,
+    **overrides,
+) -> FRDResult:
+    """FRD between a reference (folder, file list, zip, or stats) and a candidate set.
+
+    Keyword overrides are :class:`~frd.options.FRDOptions` fields, e.g.
+    ``compare("real/", "fake/", version="v0")``.
+    """
+    options = _make_options(options, overrides)
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    ref_stats = _as_stats(reference)
+    if ref_stats is not None:
+        ref_stats.check_compatible(options)
+        if options.resolved_norm_ref == "joint" or options.match_sample_count:
+            raise StatsMismatch("joint normalisation and match_sample_count need the reference images, "
+                                "not statistics")
+    sets = [] if ref_stats is not None else [load_set(reference, reference_masks)]
+    sets.append(load_set(candidate, candidate_masks))
+    timings["discovery_s"] = time.perf_counter() - t_start
+
+    t = time.perf_counter()
+    cache = _open_cache(use_cache, cache_dir)
+    try:
+        feature_sets = extract_sets(sets, options, workers=workers, cache=cache, progress=progress,
+                                    strict=strict, on_progress=on_progress)
+    finally:
+        if cache is not None:
+            cache.close()
+    timings["extraction_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    cand_fs = feature_sets[-1]
+    cand, cand_names, cand_dropped = prepare_rows(cand_fs, options)
+    skipped = [dict(s.to_dict(), set="candidate") for s in cand_fs.skipped + cand_dropped]
+    notices = list(cand_fs.notices)
+    seed = options.seed
+    if ref_stats is None:
+        ref_fs = feature_sets[0]
+        if ref_fs.ndim != cand_fs.ndim:
+            raise ExtractionError(
+                f"the reference set is {ref_fs.ndim}D but the candidate set is {cand_fs.ndim}D; "
+                "compare 2D and 3D images separately"
+            )
+        ref, ref_names, ref_dropped = prepare_rows(ref_fs, options)
+        _check_same_features(ref_names, cand_names)
+        skipped = [dict(s.to_dict(), set="reference") for s in ref_fs.skipped + ref_dropped] + skipped
+        notices = list(ref_fs.notices) + notices
+        if options.match_sample_count:
+            seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+            ref, cand = _match_counts(ref, cand, seed)
+        base = np.concatenate([ref, cand]) if options.resolved_norm_ref == "joint" else ref
+        ref_stats = ReferenceStats.fit(ref, ref_names, options, ndim=ref_fs.ndim,
+                                       normalizer=fit_normalizer(base, options))
+    else:
+        if ref_stats.ndim != cand_fs.ndim:
+            raise ExtractionError(f"the reference statistics are {ref_stats.ndim}D but the candidate "
+                                  f"set is {cand_fs.ndim}D")
+        _check_same_features(ref_stats.names, cand_names)
+    cand_norm = (fit_normalizer(cand, options) if options.resolved_norm_ref == "independent"
+                 else ref_stats.normalizer)
+    names, mu1, sigma1, mu2, sigma2, _ = ref_stats.compare_rows(cand, cand_norm, options)
+    d2 = frechet_distance(mu1, sigma1, mu2, sigma2, means_only=options.means_only)
+    value = frd_value(d2, log=options.rules.log_output, paper_log=options.paper_log)
+    timings["statistics_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t_start
+
+    option_dict = options.to_dict()
+    option_dict["seed"] = seed
+    return FRDResult(
+        value=value,
+        d2=float(d2),
+        version=options.version,
+        n_reference=ref_stats.n,
+        n_candidate=int(cand.shape[0]),
+        features_used=names,
+        skipped=skipped,
+        options=option_dict,
+        versions=library_versions(),
+        timings={k: round(v, 4) for k, v in timings.items()},
+        cache={
+            "enabled": use_cache,
+            "hits": sum(fs.cache_hits for fs in feature_sets),
+            "extracted": sum(fs.extracted for fs in feature_sets),
+        },
+        notices=notices,
+        ndim=cand_fs.ndim,
+    )
+
+
+def _as_stats(reference) -> ReferenceStats | None:
+    if isinstance(reference, ReferenceStats):
+        return reference
+    if isinstance(reference, (str, Path)) and str(reference).endswith((STATS_SUFFIX, ".npz")):
+        if str(reference).endswith(".npz") and not Path(reference).is_file():
+            return None
+        return ReferenceStats.load(reference)
+    return None
+
+
+def _check_same_features(ref_names: list[str], cand_names: list[str]) -> None:
+    if list(ref_names) != list(cand_names):
+        missing = sorted(set(ref_names) - set(cand_names))[:5]
+        extra = sorted(set(cand_names) - set(ref_names))[:5]
+        raise ExtractionError(
+            "the two sets do not have the same features "
+            f"(only in the reference: {missing or '-'}; only in the candidate: {extra or '-'})"
+        )

@@ -1,0 +1,116 @@
+"""Reading images and masks with SimpleITK, the way the FRD reference reads them.
+
+Single-channel images are read as float32 (full 8/16-bit depth kept). RGB/RGBA images
+are converted to luminance (ITU-R BT.601 weights), which the caller reports as a notice.
+A DICOM series is read as one volume with SimpleITK's series reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+
+from .inputs import ImageItem
+
+LUMINANCE_WEIGHTS = (0.299, 0.587, 0.114)
+# Decompression-bomb guard: refuse headers announcing more voxels than this.
+MAX_VOXELS = 2_000_000_000
+
+
+class ImageReadError(ValueError):
+    """The file is unreadable, truncated, empty or not an image; the message says why."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    size: tuple[int, ...]  # SimpleITK order (x, y[, z])
+    components: int
+
+    @property
+    def ndim(self) -> int:
+        """2 for a 2D image (or a 3D one with a single slice), else 3 — the reference's rule."""
+        return 2 if len(self.size) == 2 or (len(self.size) == 3 and self.size[2] == 1) else 3
+
+
+def probe(item: ImageItem) -> ImageInfo:
+    """Read only the header: size and channels. Raises ImageReadError for bad files."""
+    path = item.files[0]
+    try:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(path)
+        reader.ReadImageInformation()
+        size = tuple(int(s) for s in reader.GetSize())
+        components = int(reader.GetNumberOfComponents())
+    except RuntimeError as exc:
+        raise ImageReadError(f"{path}: cannot read image header ({_first_line(exc)})") from None
+    if len(item.files) > 1:
+        size = (*size[:2], len(item.files))
+    if int(np.prod(size, dtype=np.int64)) > MAX_VOXELS or 0 in size:
+        raise ImageReadError(f"{path}: refusing image of size {size}")
+    return ImageInfo(size=size, components=components)
+
+
+def read_image(item: ImageItem) -> tuple[sitk.Image, str | None]:
+    """The image as float32 and an optional notice (e.g. colour converted to luminance)."""
+    path = item.files[0]
+    try:
+        if len(item.files) > 1:
+            reader = sitk.ImageSeriesReader()
+            reader.SetFileNames(list(item.files))
+            reader.SetOutputPixelType(sitk.sitkFloat32)
+            return reader.Execute(), None
+        info = probe(item)
+        if info.components == 1:
+            return sitk.ReadImage(path, outputPixelType=sitk.sitkFloat32), None
+        image = sitk.ReadImage(path)
+    except RuntimeError as exc:
+        raise ImageReadError(f"{path}: cannot read image ({_first_line(exc)})") from None
+    return _to_luminance(image), (
+        f"{item.name}: {image.GetNumberOfComponentsPerPixel()}-channel image converted to luminance"
+    )
+
+
+def read_mask(item: ImageItem) -> sitk.Image:
+    """A mask in its stored pixel type (the reference's reading)."""
+    try:
+        if len(item.files) > 1:
+            reader = sitk.ImageSeriesReader()
+            reader.SetFileNames(list(item.files))
+            return reader.Execute()
+        mask = sitk.ReadImage(item.files[0])
+    except RuntimeError as exc:
+        raise ImageReadError(f"{item.files[0]}: cannot read mask ({_first_line(exc)})") from None
+    if mask.GetNumberOfComponentsPerPixel() > 1:
+        mask = sitk.VectorIndexSelectionCast(mask, 0)
+    return mask
+
+
+def _to_luminance(image: sitk.Image) -> sitk.Image:
+    channels = [sitk.VectorIndexSelectionCast(image, i, sitk.sitkFloat32) for i in range(3)]
+    lum = channels[0] * LUMINANCE_WEIGHTS[0] + channels[1] * LUMINANCE_WEIGHTS[1]
+    lum = lum + channels[2] * LUMINANCE_WEIGHTS[2]
+    return sitk.Cast(lum, sitk.sitkFloat32)
+
+
+def same_geometry(image: sitk.Image, mask: sitk.Image, tolerance: float = 1e-3) -> str | None:
+    """None when the mask fits the image voxel for voxel; otherwise what differs."""
+    if image.GetSize() != mask.GetSize():
+        return f"size {mask.GetSize()} differs from the image's {image.GetSize()}"
+    for what, a, b in (
+        ("spacing", image.GetSpacing(), mask.GetSpacing()),
+        ("origin", image.GetOrigin(), mask.GetOrigin()),
+        ("direction", image.GetDirection(), mask.GetDirection()),
+    ):
+        scale = max(1.0, *map(abs, a))
+        if any(abs(x - y) > tolerance * scale for x, y in zip(a, b)):
+            return f"{what} {tuple(round(v, 6) for v in b)} differs from the image's {tuple(round(v, 6) for v in a)}"
+    return None
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    # ITK messages end with the useful sentence; drop the source-file locations.
+    useful = [ln for ln in lines if not ln.startswith(("/", "sitk::ERROR")) and "itk::" not in ln]
+    return (useful or lines or ["unknown error"])[-1][:300]

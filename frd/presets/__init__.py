@@ -1,0 +1,53 @@
+"""FRD version presets, kept as data (``v0.yaml``, ``v1.yaml``).
+
+A preset has two parts: ``pyradiomics`` — the parameter file given to pyradiomics, with
+``setting2D`` / ``setting3D`` merged into ``setting`` by dimensionality — and
+``pipeline`` — the per-version facts of the FRD pipeline around pyradiomics (mask
+workaround, normalisation defaults, output scale).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+VERSIONS = ("v0", "v1")
+_HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class PipelineRules:
+    zero_first_mask_voxel: bool
+    expand_2d: bool
+    numeric_diagnostics: bool
+    float32_drop_nan_rows: bool
+    drop_nonfinite_columns: bool
+    norm_type: str
+    norm_range: tuple[float, float]
+    norm_ref: str
+    log_output: bool
+
+
+@lru_cache(maxsize=None)
+def _load(version: str) -> dict:
+    if version not in VERSIONS:
+        raise ValueError(f"unknown FRD version {version!r}; choose one of {', '.join(VERSIONS)}")
+    return yaml.safe_load((_HERE / f"{version}.yaml").read_text(encoding="utf-8"))
+
+
+def pipeline_rules(version: str) -> PipelineRules:
+    raw = dict(_load(version)["pipeline"])
+    raw["norm_range"] = tuple(float(v) for v in raw["norm_range"])
+    return PipelineRules(**raw)
+
+
+def pyradiomics_params(version: str, ndim: int) -> dict:
+    """The preset's pyradiomics parameters for 2D or 3D input (a fresh, mutable copy)."""
+    preset = copy.deepcopy(_load(version)["pyradiomics"])
+    per_dim = {2: preset.pop("setting2D"), 3: preset.pop("setting3D")}
+    preset["setting"].update(per_dim[ndim] or {})
+    return preset

@@ -1,0 +1,175 @@
+"""Reference statistics: everything about D1 that an FRD against it needs.
+
+A :class:`ReferenceStats` holds D1's normaliser (raw per-feature mean/std or min/max),
+the mean and covariance of D1's *normalised* features, the feature names, n, and the
+fingerprints of the options and library versions that produced them. Comparing a
+candidate set against it gives exactly the value of comparing the two folders — the
+folder comparison itself goes through this object — which the reference tool's .npz
+(mu and sigma only) cannot do for its default D1-referenced normalisation.
+
+Files (``.frdstats``) are NumPy ``.npz`` archives with a JSON header; loading never
+unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .normalize import Normalizer
+from .options import FRDOptions
+
+FORMAT = "frdstats/1"
+
+
+class StatsMismatch(ValueError):
+    """A stats file was made with other settings than the ones requested."""
+
+
+@dataclass
+class ReferenceStats:
+    names: list[str]  # features before the non-finite column filter
+    n: int
+    normalizer: Normalizer
+    kept: np.ndarray  # bool per name: finite in D1's normalised features
+    mu: np.ndarray  # over kept columns
+    sigma: np.ndarray  # over kept columns
+    ndim: int
+    options: dict = field(default_factory=dict)
+    fingerprint: str = ""
+    versions: dict = field(default_factory=dict)
+
+    @classmethod
+    def fit(
+        cls,
+        features: np.ndarray,
+        names: list[str],
+        options: FRDOptions,
+        *,
+        ndim: int,
+        normalizer: Normalizer | None = None,
+        versions: dict | None = None,
+    ) -> "ReferenceStats":
+        """Statistics of D1's prepared features (see :func:`frd.compare.prepare_rows`).
+
+        ``normalizer`` defaults to one fitted on D1 itself (norm_ref "d1"/"independent").
+        """
+        if normalizer is None:
+            normalizer = fit_normalizer(features, options)
+        z = normalizer.apply(features)
+        if options.rules.drop_nonfinite_columns:
+            kept = np.isfinite(z).all(axis=0)
+        else:
+            kept = np.ones(z.shape[1], dtype=bool)
+        zk = z[:, kept]
+        return cls(
+            names=list(names),
+            n=int(features.shape[0]),
+            normalizer=normalizer,
+            kept=kept,
+            mu=np.mean(zk, axis=0),
+            sigma=np.atleast_2d(np.cov(zk, rowvar=False)),
+            ndim=ndim,
+            options=options.to_dict(),
+            fingerprint=options.statistics_fingerprint(),
+            versions=dict(versions or {}),
+        )
+
+    def compare_rows(self, candidate: np.ndarray, normalizer: Normalizer, options: FRDOptions):
+        """Normalise the candidate, apply the column filter, and return the pieces of d².
+
+        Returns (names used, mu1, sigma1, mu2, sigma2, normalised candidate rows).
+        """
+        z2 = normalizer.apply(candidate)
+        keep = self.kept.copy()
+        if options.rules.drop_nonfinite_columns:
+            keep &= np.isfinite(z2).all(axis=0)
+        inner = keep[self.kept]  # positions among D1's kept columns
+        z2k = z2[:, keep]
+        mu2 = np.mean(z2k, axis=0)
+        sigma2 = np.atleast_2d(np.cov(z2k, rowvar=False))
+        mu1 = self.mu[inner]
+        sigma1 = self.sigma[np.ix_(inner, inner)]
+        names = [n for n, k in zip(self.names, keep) if k]
+        return names, mu1, sigma1, mu2, sigma2, z2k
+
+    def check_compatible(self, options: FRDOptions) -> None:
+        """Refuse to compare with options other than the ones the file was made with."""
+        if options.statistics_fingerprint() == self.fingerprint:
+            return
+        wanted = options.to_dict()
+        keys = ("version", "feature_classes", "image_types", "log_sigma", "bin_width",
+                "normalize_scale", "voxel_array_shift", "params_file", "resize", "exclude",
+                "norm_type", "norm_range", "norm_ref")
+        diffs = [f"{k}: file has {self.options.get(k)!r}, requested {wanted.get(k)!r}"
+                 for k in keys if self.options.get(k) != wanted.get(k)]
+        if not diffs:
+            diffs = ["the extraction pipeline or pyradiomics parameters differ"]
+        raise StatsMismatch(
+            "the reference statistics were made with other settings; recompute them with "
+            "`frd stats` using the same options (" + "; ".join(diffs) + ")"
+        )
+
+    # ----- files -----------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        header = {
+            "format": FORMAT,
+            "names": self.names,
+            "n": self.n,
+            "ndim": self.ndim,
+            "normalizer": {"kind": self.normalizer.kind, "lo": self.normalizer.lo,
+                           "hi": self.normalizer.hi, "guarded": self.normalizer.guarded},
+            "options": self.options,
+            "fingerprint": self.fingerprint,
+            "versions": self.versions,
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(
+                fh,
+                header=np.array(json.dumps(header)),
+                centre=self.normalizer.centre,
+                scale=self.normalizer.scale,
+                kept=self.kept,
+                mu=self.mu,
+                sigma=self.sigma,
+            )
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ReferenceStats":
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                header = json.loads(str(data["header"]))
+                arrays = {k: data[k] for k in ("centre", "scale", "kept", "mu", "sigma")}
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(f"{path}: not an frd statistics file ({exc})") from None
+        if header.get("format") != FORMAT:
+            raise ValueError(f"{path}: unsupported statistics format {header.get('format')!r}")
+        norm = header["normalizer"]
+        return cls(
+            names=header["names"],
+            n=header["n"],
+            normalizer=Normalizer(norm["kind"], arrays["centre"], arrays["scale"],
+                                  norm["lo"], norm["hi"], norm["guarded"]),
+            kept=arrays["kept"].astype(bool),
+            mu=arrays["mu"],
+            sigma=arrays["sigma"],
+            ndim=header["ndim"],
+            options=header["options"],
+            fingerprint=header["fingerprint"],
+            versions=header.get("versions", {}),
+        )
+
+
+def fit_normalizer(base: np.ndarray, options: FRDOptions) -> Normalizer:
+    lo, hi = options.resolved_norm_range
+    # v1 uses the raw z-score (no guard); the reference guards it otherwise.
+    guarded = not options.rules.drop_nonfinite_columns
+    return Normalizer.fit(base, options.resolved_norm_type, lo, hi, guarded)
