@@ -1,0 +1,60 @@
+"""Shared fixtures: the reference tool's real test images and small generated sets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "frd-score-fixtures"
+FIXTURES = Path(os.environ.get("FRD_FIXTURES", FIXTURES))
+
+
+@pytest.fixture(scope="session")
+def fixtures_2d() -> tuple[Path, Path]:
+    root = FIXTURES / "medical_2d"
+    if not root.is_dir():
+        pytest.skip(f"reference fixtures not found at {root}")
+    return root / "d1", root / "d2"
+
+
+@pytest.fixture(scope="session")
+def fixtures_3d() -> tuple[Path, Path]:
+    root = FIXTURES / "medical_3d"
+    if not root.is_dir():
+        pytest.skip(f"reference fixtures not found at {root}")
+    return root / "d1", root / "d2"
+
+
+@pytest.fixture
+def cache_dir(tmp_path) -> Path:
+    return tmp_path / "cache"
+
+
+def write_png(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(sitk.GetImageFromArray(array), str(path))
+    return path
+
+
+def textured(rng: np.random.Generator, size: int = 48, smooth: float = 1.0, scale: float = 60.0,
+             dtype=np.uint8) -> np.ndarray:
+    """A smooth random image with texture, in the range of the given integer type."""
+    noise = sitk.GetImageFromArray(rng.normal(0, 1, (size, size)))
+    field = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(noise, smooth))
+    base = 120 if dtype == np.uint8 else 20000
+    return np.clip(base + scale * field / field.std(), 0, np.iinfo(dtype).max).astype(dtype)
+
+
+@pytest.fixture(scope="session")
+def generated_2d(tmp_path_factory) -> tuple[Path, Path]:
+    """Two small sets of 8-bit PNGs whose texture differs (sharper vs smoother)."""
+    root = tmp_path_factory.mktemp("gen2d")
+    rng = np.random.default_rng(7)
+    for i in range(6):
+        write_png(root / "a" / f"img{i}.png", textured(rng, smooth=1.0))
+        write_png(root / "b" / f"img{i}.png", textured(rng, smooth=2.5, scale=45.0))
+    return root / "a", root / "b"
