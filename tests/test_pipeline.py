@@ -1,0 +1,172 @@
+"""The whole pipeline on real images: stats files, cache, skipping, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+import frd
+from conftest import textured, write_png
+from frd.cache import FeatureCache
+from frd.featureset import ExtractionError
+from frd.stats import StatsMismatch
+
+
+@pytest.fixture(scope="module")
+def small_sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("small")
+    rng = np.random.default_rng(11)
+    for i in range(5):
+        write_png(root / "a" / f"i{i}.png", textured(rng, size=40, smooth=1.0))
+        write_png(root / "b" / f"i{i}.png", textured(rng, size=40, smooth=2.0))
+    return root / "a", root / "b"
+
+
+def test_stats_file_gives_the_folder_value(small_sets, tmp_path):
+    a, b = small_sets
+    direct = frd.compare(a, b, cache_dir=tmp_path, progress=False)
+    stats = frd.compute_reference_stats(a, cache_dir=tmp_path, progress=False)
+    path = stats.save(tmp_path / "a.frdstats")
+    via_file = frd.compare(path, b, cache_dir=tmp_path, progress=False)
+    assert via_file.value == direct.value
+    assert via_file.features_used == direct.features_used
+    assert via_file.n_reference == 5
+    # Only the candidate was looked up: the reference came from the file.
+    assert via_file.cache["hits"] == 5 and via_file.cache["extracted"] == 0
+
+
+def test_stats_file_made_with_other_settings_is_refused(small_sets, tmp_path):
+    a, b = small_sets
+    path = frd.compute_reference_stats(a, bin_width=10, cache_dir=tmp_path, progress=False).save(
+        tmp_path / "a.frdstats")
+    with pytest.raises(StatsMismatch, match="bin_width"):
+        frd.compare(path, b, cache_dir=tmp_path, progress=False)
+
+
+def test_cache_hit_skips_extraction(small_sets, tmp_path):
+    a, b = small_sets
+    first = frd.compare(a, b, cache_dir=tmp_path, progress=False)
+    assert first.cache == {"enabled": True, "hits": 0, "extracted": 10}
+    assert len(FeatureCache(tmp_path)) == 10
+    second = frd.compare(a, b, cache_dir=tmp_path, progress=False)
+    assert second.cache == {"enabled": True, "hits": 10, "extracted": 0}
+    assert second.value == first.value
+    # Other extraction settings are other cache entries.
+    third = frd.compare(a, b, cache_dir=tmp_path, progress=False, bin_width=10)
+    assert third.cache["extracted"] == 10 and third.value != first.value
+    uncached = frd.compare(a, b, use_cache=False, progress=False, workers=1)
+    assert uncached.cache["hits"] == 0 and uncached.value == first.value
+
+
+def test_fully_cached_run_does_not_import_pyradiomics(small_sets, tmp_path):
+    a, b = small_sets
+    frd.compare(a, b, cache_dir=tmp_path, progress=False)
+    code = (
+        "import sys, frd; r = frd.compare(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3], progress=False);"
+        "print(r.value, 'radiomics' in sys.modules, 'SimpleITK' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(a), str(b), str(tmp_path)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[1:] == ["False", "False"]
+
+
+def test_corrupt_and_empty_files_are_skipped_and_named(small_sets, tmp_path):
+    a, b = small_sets
+    cand = tmp_path / "cand"
+    shutil.copytree(b, cand)
+    good = (cand / "i0.png").read_bytes()
+    (cand / "truncated.png").write_bytes(good[: len(good) // 2])
+    (cand / "empty.png").write_bytes(b"")
+    (cand / "text.png").write_text("this is not a PNG")
+    result = frd.compare(a, cand, cache_dir=tmp_path, progress=False)
+    skipped = {s["name"]: s["reason"] for s in result.skipped}
+    assert set(skipped) == {"truncated.png", "empty.png", "text.png"}
+    assert all(s["set"] == "candidate" for s in result.skipped)
+    assert result.n_candidate == 5
+    assert all(str(cand) in s["path"] for s in result.skipped)
+    with pytest.raises(ExtractionError, match="strict"):
+        frd.compare(a, cand, cache_dir=tmp_path, progress=False, strict=True)
+
+
+def test_masks_with_wrong_geometry_are_an_error_naming_both(small_sets, tmp_path):
+    a, _ = small_sets
+    write_png(tmp_path / "m" / "i0.png", np.ones((40, 40), np.uint8))
+    for i in range(1, 5):
+        write_png(tmp_path / "m" / f"i{i}_mask.png", np.ones((40, 40), np.uint8))
+    write_png(tmp_path / "m" / "i3_mask.png", np.ones((30, 40), np.uint8))
+    with pytest.raises(ExtractionError, match=r"i3_mask\.png.*i3\.png"):
+        frd.extract_features(a, tmp_path / "m", cache_dir=tmp_path, progress=False, workers=1)
+
+
+def test_masks_change_features_and_empty_masks_skip(small_sets, tmp_path):
+    a, _ = small_sets
+    for i in range(5):
+        mask = np.zeros((40, 40), np.uint8)
+        mask[5:35, 5:35] = 255 if i < 4 else 0  # 0/255 masks are read as 0/1
+        write_png(tmp_path / "m" / f"i{i}.png", mask)
+    with_masks = frd.extract_features(a, tmp_path / "m", cache_dir=tmp_path, progress=False)
+    without = frd.extract_features(a, cache_dir=tmp_path, progress=False)
+    assert len(with_masks) == 4 and with_masks.skipped[0].name == "i4.png"
+    assert "at most one labelled voxel" in with_masks.skipped[0].reason
+    assert not np.allclose(with_masks.values, without.values[:4])
+
+
+def test_mixed_2d_and_3d_is_refused(small_sets, tmp_path):
+    a, _ = small_sets
+    vol = sitk.GetImageFromArray(np.random.default_rng(0).normal(100, 10, (6, 12, 12)).astype(np.float32))
+    vol.SetSpacing((2.0, 2.0, 2.0))
+    (tmp_path / "v").mkdir()
+    sitk.WriteImage(vol, str(tmp_path / "v" / "vol.nii.gz"))
+    shutil.copy(a / "i0.png", tmp_path / "v" / "flat.png")
+    with pytest.raises(ExtractionError, match="mixes 2D and 3D"):
+        frd.extract_features(tmp_path / "v", cache_dir=tmp_path, progress=False)
+
+
+def test_candidate_of_other_dimensionality_is_refused(small_sets, tmp_path):
+    a, _ = small_sets
+    vol = sitk.GetImageFromArray(np.random.default_rng(0).normal(100, 10, (6, 12, 12)).astype(np.float32))
+    vol.SetSpacing((2.0, 2.0, 2.0))
+    for i in range(2):
+        (tmp_path / "v").mkdir(exist_ok=True)
+        sitk.WriteImage(vol, str(tmp_path / "v" / f"vol{i}.nii.gz"))
+    with pytest.raises(ExtractionError, match="2D but the candidate set is 3D"):
+        frd.compare(a, tmp_path / "v", cache_dir=tmp_path, progress=False)
+
+
+def test_results_keep_input_order_with_a_process_pool(small_sets, tmp_path):
+    a, _ = small_sets
+    pooled = frd.extract_features(a, use_cache=False, progress=False, workers=2)
+    serial = frd.extract_features(a, use_cache=False, progress=False, workers=1)
+    assert [i.name for i in pooled.items] == [f"i{i}.png" for i in range(5)]
+    np.testing.assert_array_equal(pooled.values, serial.values)
+
+
+def test_concurrent_runs_share_one_cache(small_sets, tmp_path):
+    a, b = small_sets
+    code = "import sys, frd; print(frd.compare(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3], workers=1, progress=False).value)"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(a), str(b), str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    values = {p.communicate()[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(values) == 1
+    cache = FeatureCache(tmp_path)
+    assert len(cache) == 10
+    assert cache._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_match_sample_count_is_seeded(small_sets, tmp_path):
+    a, b = small_sets
+    bigger = tmp_path / "bigger"
+    shutil.copytree(a, bigger)
+    rng = np.random.default_rng(5)
+    for i in range(3):
+        write_png(bigger / f"extra{i}.png", textured(rng, size=40))
+    one = frd.compare(bigger, b, match_sample_count=True, seed=4, cache_dir=tmp_path, progress=False)
+    two = frd.compare(bigger, b, match_sample_count=True, seed=4, cache_dir=tmp_path, progress=False)
+    assert one.value == two.value and one.n_reference == 5 and one.options["seed"] == 4
