@@ -34,7 +34,7 @@ def _phantom(rng: np.random.Generator, size: int, smooth: float, noise: float) -
 
 def make(outdir: Path, n: int = 12, size: int = 128, seed: int = 0) -> tuple[Path, Path]:
     rng = np.random.default_rng(seed)
-    sets = {"reference": (0.8, 40.0), "candidate": (2.0, 15.0)}
+    sets = {"reference": (0.8, 40.0), "candidate": (1.1, 30.0)}
     for name, (smooth, noise) in sets.items():
         folder = outdir / name
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,72 @@
+"""The `frd` command as users run it (real processes)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+import frd
+
+
+def run(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "frd", *map(str, args)], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stderr)
+    return proc
+
+
+def test_compare_prints_value_and_json(generated_2d, tmp_path):
+    a, b = generated_2d
+    plain = run("compare", a, b, "--cache-dir", tmp_path, "-q")
+    assert plain.stdout.startswith("FRD (v1): ")
+    payload = json.loads(run("compare", a, b, "--cache-dir", tmp_path, "--json").stdout)
+    assert float(plain.stdout.split(": ")[1]) == payload["frd"]
+    for key in ("n_reference", "n_candidate", "features_used", "skipped", "options", "versions", "timings"):
+        assert key in payload
+    assert payload["options"]["norm_ref"] == "d1" and payload["versions"]["pyradiomics"].startswith("pyradiomics")
+    assert payload["cache"]["hits"] == 12  # the second run extracted nothing
+    api = frd.compare(a, b, cache_dir=tmp_path, progress=False)
+    assert api.value == payload["frd"]
+
+
+def test_stats_then_compare_equals_folder_compare(generated_2d, tmp_path):
+    a, b = generated_2d
+    stats = tmp_path / "ref.frdstats"
+    run("stats", a, "-o", stats, "--cache-dir", tmp_path)
+    from_stats = json.loads(run("compare", stats, b, "--cache-dir", tmp_path, "--json").stdout)
+    from_dirs = json.loads(run("compare", a, b, "--cache-dir", tmp_path, "--json").stdout)
+    assert from_stats["frd"] == from_dirs["frd"]
+    refused = run("stats", a, "-o", stats, "--cache-dir", tmp_path, check=False)
+    assert refused.returncode == 2 and "exists" in refused.stderr
+    other = run("compare", stats, b, "--cache-dir", tmp_path, "--bin-width", "8", check=False)
+    assert other.returncode == 2 and "other settings" in other.stderr
+
+
+def test_features_csv_export(generated_2d, tmp_path):
+    a, _ = generated_2d
+    out = tmp_path / "features.csv"
+    run("features", a, "-o", out, "--cache-dir", tmp_path)
+    rows = list(csv.reader(out.open()))
+    assert rows[0][:3] == ["image", "image_path", "mask_path"]
+    assert len(rows) == 7 and len(rows[0]) == 3 + 398
+    assert rows[1][0] == "img0.png"
+    features = frd.extract_features(a, cache_dir=tmp_path, progress=False)
+    assert [float(v) for v in rows[1][3:]] == features.values[0].tolist()
+
+
+def test_user_errors_exit_2_with_a_clear_message(tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = run("compare", tmp_path / "empty", tmp_path / "empty", check=False)
+    assert proc.returncode == 2
+    assert "no images found" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("compare", tmp_path / "missing", tmp_path / "empty", check=False)
+    assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_python_dash_m_and_console_script_agree():
+    help_text = run("--help").stdout
+    assert "compare" in help_text and "stats" in help_text and "features" in help_text
