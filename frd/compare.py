@@ -15,33 +15,22 @@ Each stage lives in its own module; this one only orders them as the reference d
 
 from __future__ import annotations
 
-import platform
 import random
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from .cache import FeatureCache
 from .distance import frechet_distance, frd_value
-from .featureset import ExtractionError, FeatureSet, Skipped, extract_sets, pyradiomics_version
+from .featureset import ExtractionError, FeatureSet, Skipped, extract_sets
+from .provenance import library_versions
 from .inputs import SetSource, load_set
 from .options import FRDOptions
 from .stats import ReferenceStats, StatsMismatch, fit_normalizer
 
 STATS_SUFFIX = ".frdstats"
-
-
-def library_versions() -> dict:
-    out = {"python": platform.python_version(), "pyradiomics": pyradiomics_version()}
-    for dist in ("frd-radiomics", "numpy", "SimpleITK"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
 
 
 @dataclass

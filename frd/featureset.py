@@ -19,13 +19,13 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 
 import numpy as np
 
 from .cache import FeatureCache, cache_key
 from .inputs import ImageItem, InputError
 from .options import FRDOptions
+from .provenance import pyradiomics_version
 
 
 class ExtractionError(RuntimeError):
@@ -57,16 +57,6 @@ class FeatureSet:
 
     def __len__(self) -> int:
         return len(self.items)
-
-
-def pyradiomics_version() -> str:
-    """The installed pyradiomics build, read from package metadata (no import)."""
-    for dist in ("pyradiomics-bhklab", "pyradiomics"):
-        try:
-            return f"{dist}=={metadata.version(dist)}"
-        except metadata.PackageNotFoundError:
-            continue
-    return "pyradiomics==unknown"
 
 
 def default_workers() -> int:
@@ -108,17 +98,21 @@ def _extract_in_worker(item: ImageItem):
 
 
 # ----- main side --------------------------------------------------------------------------
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _progress(total: int, enabled: bool):
+    """A progress bar on stderr when it is a terminal (tqdm imported only then)."""
+    if not (enabled and total and sys.stderr.isatty()):
+        return _NoProgress()
     from tqdm import tqdm
 
-    return tqdm(
-        total=total,
-        desc="extracting",
-        unit="img",
-        file=sys.stderr,
-        disable=not (enabled and total and sys.stderr.isatty()),
-        leave=False,
-    )
+    return tqdm(total=total, desc="extracting", unit="img", file=sys.stderr, leave=False)
 
 
 def _mp_context():

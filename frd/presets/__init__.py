@@ -36,7 +36,9 @@ class PipelineRules:
 def _load(version: str) -> dict:
     if version not in VERSIONS:
         raise ValueError(f"unknown FRD version {version!r}; choose one of {', '.join(VERSIONS)}")
-    return yaml.safe_load((_HERE / f"{version}.yaml").read_text(encoding="utf-8"))
+    # libyaml's loader when available: presets are read on every run, cached or not.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load((_HERE / f"{version}.yaml").read_text(encoding="utf-8"), Loader=loader)
 
 
 def pipeline_rules(version: str) -> PipelineRules:
