@@ -117,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("-o", "--output", required=True, metavar="FILE")
     f.add_argument("--masks", metavar="DIR")
     _add_option_flags(f)
+    v = sub.add_parser("serve", help="run the REST service (needs the 'service' extra)",
+                       description="Start the FRD REST service with uvicorn. Without API keys "
+                                   "(FRD_API_KEYS) it only binds to loopback unless "
+                                   "--allow-unauthenticated is given.")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--data-dir", help="service data folder (default: $FRD_DATA_DIR or ./frd-data)")
+    v.add_argument("--allow-unauthenticated", action="store_true",
+                   help="serve non-loopback clients even though no API keys are configured")
+    v.add_argument("--log-level", default="info")
     return parser
 
 
@@ -169,9 +179,40 @@ def cmd_features(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import ipaddress
+
+    try:
+        import uvicorn
+
+        from api.app import create_app
+        from api.settings import Settings
+    except ImportError as exc:
+        raise ValueError(f"the service needs its extra: pip install 'frd-radiomics[service]' ({exc})") from None
+    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
+    if args.allow_unauthenticated:
+        overrides["allow_public_without_keys"] = True
+    settings = Settings.from_env(**overrides)
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = args.host == "localhost"
+    if not settings.api_keys and not loopback and not settings.allow_public_without_keys:
+        raise ValueError(f"refusing to listen on {args.host} without API keys: set FRD_API_KEYS, "
+                         "or pass --allow-unauthenticated to serve everyone on the network")
+    if not settings.api_keys:
+        print(f"frd serve: no API keys configured — {'loopback clients only' if not settings.allow_public_without_keys else 'ALL clients served, unauthenticated'}",
+              file=sys.stderr)
+    print(f"frd serve: data in {settings.data_dir.resolve()}, listening on http://{args.host}:{args.port}",
+          file=sys.stderr)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"compare": cmd_compare, "stats": cmd_stats, "features": cmd_features}[args.command]
+    handler = {"compare": cmd_compare, "stats": cmd_stats, "features": cmd_features,
+               "serve": cmd_serve}[args.command]
     try:
         return handler(args)
     except USER_ERRORS as exc:

@@ -47,8 +47,11 @@ def probe(item: ImageItem) -> ImageInfo:
         raise ImageReadError(f"{path}: cannot read image header ({_first_line(exc)})") from None
     if len(item.files) > 1:
         size = (*size[:2], len(item.files))
-    if int(np.prod(size, dtype=np.int64)) > MAX_VOXELS or 0 in size:
-        raise ImageReadError(f"{path}: refusing image of size {size}")
+    if 0 in size:
+        raise ImageReadError(f"{path}: the header announces an empty image {size}")
+    if int(np.prod(size, dtype=np.int64)) > MAX_VOXELS:
+        raise ImageReadError(f"{path}: image of {size} voxels exceeds the limit of {MAX_VOXELS} "
+                             "(decompression-bomb guard)")
     return ImageInfo(size=size, components=components)
 
 

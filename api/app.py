@@ -1,0 +1,55 @@
+"""The application factory: ``create_app(settings)`` builds a service with its own data dir.
+
+``uvicorn api.app:create_app --factory`` reads the settings from the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from frd import __version__ as frd_version
+
+from . import errors
+from .db import Database
+from .jobs import JobRunner
+from .metrics import REGISTRY, JobStateCollector
+from .routes import comparisons, datasets, health, jobs, stats, sync
+from .settings import Settings
+from .store import BlobStore
+
+log = logging.getLogger("frd.api")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.data_dir / "frd.sqlite3")
+    store = BlobStore(settings.data_dir)
+    runner = JobRunner(db, store, settings)
+    collector = JobStateCollector(db)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        REGISTRY.register(collector)
+        runner.start()
+        if not settings.api_keys:
+            log.warning("no API keys configured (FRD_API_KEYS): only loopback clients are served%s",
+                        "" if not settings.allow_public_without_keys else " — overridden: ALL clients are served")
+        yield
+        runner.stop()
+        REGISTRY.unregister(collector)
+
+    app = FastAPI(
+        title="frd service",
+        version=frd_version,
+        description="Upload medical image sets and compare them with the Fréchet Radiomic Distance.",
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.db, app.state.store, app.state.runner = settings, db, store, runner
+    errors.install(app)
+    for module in (health, datasets, comparisons, jobs, stats, sync):
+        app.include_router(module.router)
+    return app

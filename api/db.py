@@ -1,0 +1,118 @@
+"""The service's state in one SQLite database (WAL): datasets, files, jobs, results.
+
+Every write is a short transaction; a connection per thread; ``BEGIN IMMEDIATE`` where a
+read decides a write (claiming a job), so two service processes sharing the data dir
+never take the same job.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    created REAL NOT NULL,
+    extraction_job TEXT
+);
+CREATE TABLE IF NOT EXISTS dataset_files (
+    dataset_id TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,            -- 'image' or 'mask'
+    name TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    kind TEXT NOT NULL,            -- detected content type
+    PRIMARY KEY (dataset_id, role, name)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL,            -- 'extract', 'compare', 'stats'
+    state TEXT NOT NULL,           -- queued, running, succeeded, failed, cancelled
+    params TEXT NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    done INTEGER NOT NULL DEFAULT 0,
+    total INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    result TEXT,
+    lease_owner TEXT,
+    lease_until REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created);
+CREATE TABLE IF NOT EXISTS reference_stats (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    dataset_id TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    summary TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    owner TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    PRIMARY KEY (owner, key)
+);
+"""
+
+
+class Database:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self.connect().executescript(SCHEMA)  # idempotent; executescript manages its own transaction
+
+    def connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")  # an acknowledged write survives power loss
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA busy_timeout = 60000")
+            self._local.conn = conn
+        return conn
+
+    def transaction(self):
+        return _Transaction(self.connect())
+
+    def one(self, sql: str, *args) -> sqlite3.Row | None:
+        return self.connect().execute(sql, args).fetchone()
+
+    def all(self, sql: str, *args) -> list[sqlite3.Row]:
+        return self.connect().execute(sql, args).fetchall()
+
+    def execute(self, sql: str, *args) -> int:
+        with self.transaction() as db:
+            return db.execute(sql, args).rowcount
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def now() -> float:
+    return time.time()
+
+
+def dumps(value) -> str:
+    return json.dumps(value, sort_keys=True)

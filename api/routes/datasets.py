@@ -1,0 +1,116 @@
+"""Uploading, reading and deleting image sets."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from frd.archive import ArchiveError
+from frd.inputs import InputError
+
+from ..auth import require_owner
+from ..deps import job_view, owned, services
+from ..errors import ApiError
+from ..ingest import create_dataset, ingest
+from ..db import now
+from ..jobs import new_job
+from ..metrics import UPLOAD_BYTES
+from ..store import TooLarge
+from ..uploads import BadUpload, parse_multipart
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+
+async def receive_files(request: Request, file_fields: set[str], text_fields: set[str] = frozenset(),
+                        max_files: int | None = None):
+    """Stream a multipart upload to temp files, mapping limit and format problems to 4xx."""
+    db, store, runner, settings = services(request)
+    try:
+        return await parse_multipart(
+            request, store, file_fields=file_fields, text_fields=set(text_fields),
+            max_request_bytes=settings.max_request_bytes, max_file_bytes=settings.max_file_bytes,
+            max_files=max_files or settings.max_files,
+        )
+    except TooLarge as exc:
+        raise ApiError(413, "too_large", str(exc)) from None
+    except BadUpload as exc:
+        raise ApiError(400, "bad_upload", str(exc)) from None
+
+
+async def store_files(request: Request, form):
+    db, store, runner, settings = services(request)
+    try:
+        report = await run_in_threadpool(ingest, form, store, settings)
+    except ArchiveError as exc:
+        form.discard()
+        raise ApiError(422, "bad_archive", str(exc)) from None
+    except TooLarge as exc:
+        form.discard()
+        raise ApiError(413, "too_large", str(exc)) from None
+    UPLOAD_BYTES.inc(sum(a.size for a in report.accepted))
+    if not any(a.role == "image" for a in report.accepted):
+        raise ApiError(422, "no_images", "no uploaded file was accepted as an image", rejected=report.rejected)
+    return report
+
+
+@router.post("", status_code=201, summary="Upload an image set (files, optional masks, or one zip archive)")
+async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
+    db, store, runner, settings = services(request)
+    form = await receive_files(request, {"files", "masks", "archive"})
+    report = await store_files(request, form)
+    try:
+        dataset_id = await run_in_threadpool(create_dataset, db, store, owner, report)
+    except InputError as exc:
+        raise ApiError(422, "bad_masks", str(exc), rejected=report.rejected) from None
+    if settings.extract_on_upload:
+        with db.transaction() as conn:
+            job_id = new_job(conn, owner, "extract", {"dataset": dataset_id})
+            conn.execute("UPDATE datasets SET extraction_job = ? WHERE id = ?", (job_id, dataset_id))
+        runner.wake()
+    body = {
+        "id": dataset_id,
+        "accepted": [{"name": a.name, "role": a.role, "size": a.size, "kind": a.kind} for a in report.accepted],
+        "rejected": report.rejected,
+        "links": {"self": f"/v1/datasets/{dataset_id}"},
+    }
+    return JSONResponse(body, status_code=201, headers={"Location": f"/v1/datasets/{dataset_id}"})
+
+
+@router.get("/{dataset_id}", summary="Files of a dataset and its feature-extraction progress")
+def get_dataset(dataset_id: str, request: Request, owner: str = Depends(require_owner)):
+    db, *_ = services(request)
+    row = owned(db, "datasets", dataset_id, owner, "dataset")
+    files = db.all("SELECT role, name, size, kind FROM dataset_files WHERE dataset_id = ? ORDER BY role, name",
+                   dataset_id)
+    extraction = None
+    if row["extraction_job"]:
+        job = db.one("SELECT * FROM jobs WHERE id = ?", row["extraction_job"])
+        if job is not None:
+            extraction = job_view(job)
+            if job["result"]:
+                extraction["result"] = json.loads(job["result"])
+    return {
+        "id": dataset_id,
+        "created": row["created"],
+        "files": [dict(f) for f in files],
+        "n_images": sum(f["role"] == "image" for f in files),
+        "n_masks": sum(f["role"] == "mask" for f in files),
+        "extraction": extraction,
+    }
+
+
+@router.delete("/{dataset_id}", status_code=204, summary="Delete a dataset")
+def delete_dataset(dataset_id: str, request: Request, owner: str = Depends(require_owner)):
+    db, store, *_ = services(request)
+    row = owned(db, "datasets", dataset_id, owner, "dataset")
+    with db.transaction() as conn:
+        if row["extraction_job"]:
+            conn.execute("UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ? AND state = 'queued'",
+                         (now(), row["extraction_job"]))
+            conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (row["extraction_job"],))
+        conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
+    store.drop_view(dataset_id)
+    return None

@@ -1,0 +1,46 @@
+"""Reference statistics kept by the service, to compare many candidates against one set."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from fastapi import APIRouter, Depends, Header, Request
+
+from ..auth import require_owner
+from ..deps import owned, services
+from ..errors import ApiError
+from ..schemas import StatsRequest
+from .comparisons import submit
+
+router = APIRouter(prefix="/v1/reference-stats", tags=["reference statistics"])
+
+
+@router.post("", status_code=202, summary="Compute reference statistics of a dataset (a job)")
+def create_stats(body: StatsRequest, request: Request, owner: str = Depends(require_owner),
+                 idempotency_key: str | None = Header(default=None, max_length=200)):
+    db, *_ = services(request)
+    owned(db, "datasets", body.dataset, owner, "dataset")
+    options = body.options.to_library()
+    if options.get("norm_ref") == "joint" or options.get("match_sample_count"):
+        raise ApiError(422, "invalid_options", "joint normalisation and match_sample_count need both sets; "
+                                               "reference statistics cannot hold them")
+    params = {"dataset": body.dataset, "options": options, "stats_id": "st_" + uuid.uuid4().hex[:20]}
+    if idempotency_key:  # the stats id is random: hash the request without it
+        params["stats_id"] = "st_" + uuid.uuid5(uuid.NAMESPACE_URL, f"{owner}/{idempotency_key}").hex[:20]
+    return submit(request, owner, "stats", params, idempotency_key)
+
+
+@router.get("/{stats_id}", summary="Summary of stored reference statistics")
+def get_stats(stats_id: str, request: Request, owner: str = Depends(require_owner)):
+    db, *_ = services(request)
+    row = owned(db, "reference_stats", stats_id, owner, "reference statistics")
+    return json.loads(row["summary"])
+
+
+@router.delete("/{stats_id}", status_code=204, summary="Delete stored reference statistics")
+def delete_stats(stats_id: str, request: Request, owner: str = Depends(require_owner)):
+    db, store, *_ = services(request)
+    owned(db, "reference_stats", stats_id, owner, "reference statistics")
+    db.execute("DELETE FROM reference_stats WHERE id = ?", stats_id)
+    (store.root / "stats" / f"{stats_id}.frdstats").unlink(missing_ok=True)

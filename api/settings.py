@@ -1,0 +1,65 @@
+"""Service configuration, read from the environment (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MB = 1024 * 1024
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("frd-data")
+    api_keys: tuple[str, ...] = ()
+    max_request_bytes: int = 4096 * MB
+    max_file_bytes: int = 1024 * MB
+    max_files: int = 10_000
+    max_image_voxels: int = 512 * 1024 * 1024
+    max_archive_members: int = 20_000
+    max_archive_ratio: float = 200.0
+    sync_max_files: int = 64
+    workers: int | None = None  # extraction processes per job; None = all cores
+    job_slots: int = 1  # jobs run at once by this process
+    lease_seconds: float = 30.0
+    allow_public_without_keys: bool = False
+    extract_on_upload: bool = True
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        keys = tuple(k.strip() for k in os.environ.get("FRD_API_KEYS", "").split(",") if k.strip())
+        workers = os.environ.get("FRD_WORKERS")
+        values = dict(
+            data_dir=Path(os.environ.get("FRD_DATA_DIR", "frd-data")),
+            api_keys=keys,
+            max_request_bytes=_int("FRD_MAX_REQUEST_MB", 4096) * MB,
+            max_file_bytes=_int("FRD_MAX_FILE_MB", 1024) * MB,
+            max_files=_int("FRD_MAX_FILES", 10_000),
+            max_image_voxels=_int("FRD_MAX_IMAGE_VOXELS", 512 * 1024 * 1024),
+            max_archive_members=_int("FRD_MAX_ARCHIVE_MEMBERS", 20_000),
+            max_archive_ratio=_float("FRD_MAX_ARCHIVE_RATIO", 200.0),
+            sync_max_files=_int("FRD_SYNC_MAX_FILES", 64),
+            workers=int(workers) if workers else None,
+            job_slots=_int("FRD_JOB_SLOTS", 1),
+            lease_seconds=_float("FRD_LEASE_SECONDS", 30.0),
+            allow_public_without_keys=os.environ.get("FRD_ALLOW_PUBLIC_WITHOUT_KEYS", "") == "1",
+            extract_on_upload=os.environ.get("FRD_EXTRACT_ON_UPLOAD", "1") != "0",
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"

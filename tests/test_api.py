@@ -1,0 +1,230 @@
+"""The REST service, tested over HTTP against a real uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+
+import frd
+from api_server import Server, upload, wait_job
+from conftest import textured, write_png
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("svc") / "data").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def fixture_value(fixtures_2d, tmp_path_factory):
+    return frd.compare(*fixtures_2d, cache_dir=tmp_path_factory.mktemp("c"), progress=False).value
+
+
+@pytest.fixture(scope="module")
+def uploaded(server, fixtures_2d):
+    with server.client() as c:
+        ids = []
+        for folder in fixtures_2d:
+            r = upload(c, sorted(folder.glob("*.png")))
+            assert r.status_code == 201, r.text
+            body = r.json()
+            assert len(body["accepted"]) == 10 and body["rejected"] == []
+            assert r.headers["location"] == f"/v1/datasets/{body['id']}"
+            ids.append(body["id"])
+    return ids
+
+
+def test_upload_compare_gives_the_cli_value(server, uploaded, fixture_value):
+    with server.client() as c:
+        ref, cand = uploaded
+        r = c.post("/v1/comparisons", json={"reference": ref, "candidate": cand})
+        assert r.status_code == 202
+        job = wait_job(c, r.headers["location"])
+        assert job["state"] == "succeeded", job
+        result = c.get(job["links"]["result"]).json()
+        assert result["frd"] == fixture_value
+        assert result["n_reference"] == 10 and result["n_features"] == 393
+        dataset = c.get(f"/v1/datasets/{ref}").json()
+        assert dataset["n_images"] == 10
+        assert wait_job(c, f"/v1/jobs/{c.get(f'/v1/datasets/{ref}').json()['extraction']['id']}")["state"] == "succeeded"
+
+
+def test_reference_stats_then_compare(server, uploaded, fixture_value):
+    with server.client() as c:
+        r = c.post("/v1/reference-stats", json={"dataset": uploaded[0]})
+        job = wait_job(c, r.headers["location"])
+        stats_id = job["links"]["result"].rsplit("/", 1)[1]
+        assert c.get(f"/v1/reference-stats/{stats_id}").json()["n"] == 10
+        r = c.post("/v1/comparisons", json={"reference": stats_id, "candidate": uploaded[1]})
+        job = wait_job(c, r.headers["location"])
+        assert c.get(job["links"]["result"]).json()["frd"] == fixture_value
+
+
+def test_idempotency_key_returns_the_same_job(server, uploaded):
+    with server.client() as c:
+        body = {"reference": uploaded[0], "candidate": uploaded[1], "options": {"version": "v0"}}
+        first = c.post("/v1/comparisons", json=body, headers={"Idempotency-Key": "abc-1"})
+        again = c.post("/v1/comparisons", json=body, headers={"Idempotency-Key": "abc-1"})
+        assert first.status_code == again.status_code == 202
+        assert first.json()["id"] == again.json()["id"]
+        other = c.post("/v1/comparisons", json={**body, "options": {"version": "v1"}},
+                       headers={"Idempotency-Key": "abc-1"})
+        assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+        wait_job(c, first.headers["location"])
+
+
+def test_cancel_a_queued_or_running_job(server, tmp_path):
+    rng = np.random.default_rng(9)
+    paths = [write_png(tmp_path / f"c{i}.png", textured(rng, size=96)) for i in range(12)]
+    with server.client() as c:
+        cand = upload(c, paths).json()["id"]
+        r = c.post("/v1/comparisons", json={"reference": cand, "candidate": cand,
+                                            "options": {"bin_width": 7}})
+        cancel = c.delete(r.headers["location"])
+        assert cancel.status_code in (200, 202)
+        job = wait_job(c, r.headers["location"])
+        assert job["state"] == "cancelled"
+        assert c.get(f"/v1/comparisons/{job['id']}").status_code == 409
+
+
+def test_sync_endpoint_and_its_size_limit(server, fixtures_2d, fixture_value):
+    d1, d2 = fixtures_2d
+    files = [("reference", (p.name, p.read_bytes())) for p in sorted(d1.glob("*.png"))]
+    files += [("candidate", (p.name, p.read_bytes())) for p in sorted(d2.glob("*.png"))]
+    with server.client() as c:
+        r = c.post("/v1/frd", files=files, data={"options": json.dumps({"version": "v1"})})
+        assert r.status_code == 200, r.text
+        assert r.json()["frd"] == fixture_value
+        too_many = files * 4  # 80 files > the default limit of 64
+        r = c.post("/v1/frd", files=too_many)
+        assert r.status_code == 413 and "/v1/comparisons" in r.json()["error"]["message"]
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    body = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    idat = zlib.compress(b"\0" * 64)
+    body += struct.pack(">I", len(idat)) + b"IDAT" + idat + struct.pack(">I", zlib.crc32(b"IDAT" + idat))
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+def test_bad_files_are_rejected_with_reasons(server, fixtures_2d):
+    good = sorted(fixtures_2d[0].glob("*.png"))[0].read_bytes()
+    files = [
+        ("files", ("ok.png", good)),
+        ("files", ("fake.png", b"this is text, not an image")),
+        ("files", ("truncated.png", good[: len(good) // 2])),
+        ("files", ("empty.png", b"")),
+        ("files", ("bomb.png", _png_header_only(60000, 60000))),
+        ("files", ("../escape.png", good)),
+    ]
+    with server.client() as c:
+        r = c.post("/v1/datasets", files=files)
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert [a["name"] for a in body["accepted"]] == ["ok.png"]
+        reasons = {x["name"]: x["reason"] for x in body["rejected"]}
+        assert set(reasons) == {"fake.png", "truncated.png", "empty.png", "bomb.png", "../escape.png"}
+        assert "not a supported image" in reasons["fake.png"]
+        assert "exceeds the limit" in reasons["bomb.png"]
+        assert "/" not in reasons["truncated.png"].replace("'..'", "")  # no server path
+        none_ok = c.post("/v1/datasets", files=files[1:2])
+        assert none_ok.status_code == 422 and none_ok.json()["error"]["code"] == "no_images"
+
+
+def test_hostile_archives_are_refused(server):
+    def zip_with(name, data, compress=zipfile.ZIP_STORED):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", compression=compress) as zf:
+            zf.writestr(name, data)
+        return buf.getvalue()
+
+    with server.client() as c:
+        r = c.post("/v1/datasets", files=[("archive", ("a.zip", zip_with("../../x.png", b"x")))])
+        assert r.status_code == 422 and "'..'" in r.json()["error"]["message"]
+        bomb = zip_with("zeros.png", b"\0" * (16 << 20), zipfile.ZIP_DEFLATED)
+        r = c.post("/v1/datasets", files=[("archive", ("b.zip", bomb))])
+        assert r.status_code == 422 and "compression ratio" in r.json()["error"]["message"]
+        assert str(server.data_dir) not in r.text
+
+
+def test_errors_have_one_shape_and_metrics_exist(server):
+    with server.client() as c:
+        r = c.get("/v1/datasets/ds_nope")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+        r = c.post("/v1/comparisons", json={"reference": 3})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+        r = c.post("/v1/datasets", content=b"not multipart", headers={"content-type": "text/plain"})
+        assert r.status_code == 400 and "Traceback" not in r.text
+        assert c.get("/readyz").json()["status"] == "ready"
+        metrics = c.get("/metrics").text
+        assert "frd_jobs{" in metrics and "frd_upload_bytes_total" in metrics
+        assert c.get("/docs").status_code == 200
+
+
+def test_request_and_file_size_limits_are_counted_while_streaming(tmp_path, fixtures_2d):
+    srv = Server(tmp_path / "data", env={"FRD_MAX_FILE_MB": "1", "FRD_MAX_REQUEST_MB": "3"}).start()
+    try:
+        with srv.client() as c:
+            big = b"\x89PNG\r\n\x1a\n" + b"\0" * (2 << 20)
+            r = c.post("/v1/datasets", files=[("files", ("big.png", big))])
+            assert r.status_code == 413 and "big.png" in r.json()["error"]["message"]
+            many = [("files", (f"f{i}.png", b"\x89PNG" + b"\0" * (900 << 10))) for i in range(5)]
+            r = c.post("/v1/datasets", files=many)
+            assert r.status_code == 413 and "request body" in r.json()["error"]["message"]
+        assert not any((tmp_path / "data" / "tmp").iterdir())  # nothing half-written is left
+    finally:
+        srv.stop()
+
+
+def test_api_keys_isolate_tenants(tmp_path, fixtures_2d):
+    srv = Server(tmp_path / "data", env={"FRD_API_KEYS": "alpha-key,beta-key"}).start()
+    try:
+        paths = sorted(fixtures_2d[0].glob("*.png"))[:3]
+        with srv.client("alpha-key") as alpha, srv.client("beta-key") as beta, srv.client() as nobody:
+            ds = upload(alpha, paths).json()["id"]
+            assert alpha.get(f"/v1/datasets/{ds}").status_code == 200
+            assert beta.get(f"/v1/datasets/{ds}").status_code == 404
+            assert nobody.get(f"/v1/datasets/{ds}").status_code == 401
+            assert srv.client("wrong").get(f"/v1/datasets/{ds}").status_code == 401
+            r = beta.post("/v1/comparisons", json={"reference": ds, "candidate": ds})
+            assert r.status_code == 404
+            assert beta.delete(f"/v1/datasets/{ds}").status_code == 404
+            assert alpha.delete(f"/v1/datasets/{ds}").status_code == 204
+            assert alpha.get(f"/v1/datasets/{ds}").status_code == 404
+    finally:
+        srv.stop()
+
+
+def test_kill_9_mid_job_and_restart_finishes_it(tmp_path, fixtures_2d, fixture_value):
+    data = tmp_path / "data"
+    env = {"FRD_EXTRACT_ON_UPLOAD": "0"}
+    srv = Server(data, env=env).start()
+    with srv.client() as c:
+        ids = [upload(c, sorted(f.glob("*.png"))).json()["id"] for f in fixtures_2d]
+        r = c.post("/v1/comparisons", json={"reference": ids[0], "candidate": ids[1]})
+        location = r.headers["location"]
+        wait_job(c, location, states=("running",))
+        # Let it extract a few images, then kill it without any shutdown.
+        wait = 0
+        while c.get(location).json()["progress"]["done"] < 3 and wait < 600:
+            wait += 1
+            __import__("time").sleep(0.1)
+    srv.kill()
+    again = Server(data, env=env, port=srv.port).start()
+    try:
+        with again.client() as c:
+            job = wait_job(c, location)
+            assert job["state"] == "succeeded", job
+            assert c.get(job["links"]["result"]).json()["frd"] == fixture_value
+    finally:
+        again.stop()
