@@ -155,6 +155,7 @@ def test_hostile_archives_are_refused(server):
         r = c.post("/v1/datasets", files=[("archive", ("b.zip", bomb))])
         assert r.status_code == 422 and "compression ratio" in r.json()["error"]["message"]
         assert str(server.data_dir) not in r.text
+        assert c.get("/readyz").status_code == 200
 
 
 def test_errors_have_one_shape_and_metrics_exist(server):
@@ -172,15 +173,28 @@ def test_errors_have_one_shape_and_metrics_exist(server):
 
 
 def test_request_and_file_size_limits_are_counted_while_streaming(tmp_path, fixtures_2d):
-    srv = Server(tmp_path / "data", env={"FRD_MAX_FILE_MB": "1", "FRD_MAX_REQUEST_MB": "3"}).start()
+    env = {"FRD_MAX_FILE_MB": "1", "FRD_MAX_REQUEST_MB": "3", "FRD_MAX_FILES": "6",
+           "FRD_MAX_ARCHIVE_MEMBERS": "2"}
+    srv = Server(tmp_path / "data", env=env).start()
     try:
         with srv.client() as c:
             big = b"\x89PNG\r\n\x1a\n" + b"\0" * (2 << 20)
             r = c.post("/v1/datasets", files=[("files", ("big.png", big))])
             assert r.status_code == 413 and "big.png" in r.json()["error"]["message"]
             many = [("files", (f"f{i}.png", b"\x89PNG" + b"\0" * (900 << 10))) for i in range(5)]
+            # A lying Content-Length does not matter: bytes are counted as they arrive.
             r = c.post("/v1/datasets", files=many)
             assert r.status_code == 413 and "request body" in r.json()["error"]["message"]
+            tiny = [("files", (f"t{i}.png", b"\x89PNG")) for i in range(7)]
+            r = c.post("/v1/datasets", files=tiny)
+            assert r.status_code == 413 and "more than 6 files" in r.json()["error"]["message"]
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w") as zf:
+                for i in range(3):
+                    zf.writestr(f"m{i}.png", b"x")
+            r = c.post("/v1/datasets", files=[("archive", ("m.zip", buf.getvalue()))])
+            assert r.status_code == 422 and "members" in r.json()["error"]["message"]
+            assert c.get("/readyz").status_code == 200  # hostile input left the service healthy
         assert not any((tmp_path / "data" / "tmp").iterdir())  # nothing half-written is left
     finally:
         srv.stop()
@@ -228,3 +242,68 @@ def test_kill_9_mid_job_and_restart_finishes_it(tmp_path, fixtures_2d, fixture_v
             assert c.get(job["links"]["result"]).json()["frd"] == fixture_value
     finally:
         again.stop()
+
+
+def test_two_services_on_one_data_dir_run_each_job_once(tmp_path, fixtures_2d):
+    import sqlite3
+
+    data = tmp_path / "data"
+    env = {"FRD_EXTRACT_ON_UPLOAD": "0"}
+    a = Server(data, env=env).start()
+    b = Server(data, env=env).start()
+    try:
+        with a.client() as ca, b.client() as cb:
+            ids = [upload(ca, sorted(f.glob("*.png"))[:4]).json()["id"] for f in fixtures_2d]
+            locations = []
+            for i in range(6):
+                client = ca if i % 2 else cb
+                body = {"reference": ids[0], "candidate": ids[1], "options": {"version": "v0", "bin_width": 20 + i}}
+                locations.append(client.post("/v1/comparisons", json=body).headers["location"])
+            jobs = [wait_job(ca, loc) for loc in locations]
+        assert all(j["state"] == "succeeded" for j in jobs)
+        with sqlite3.connect(data / "frd.sqlite3") as db:
+            rows = db.execute("SELECT attempts, lease_owner FROM jobs WHERE kind = 'compare'").fetchall()
+        assert len(rows) == 6 and all(r[0] == 1 for r in rows)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_uvicorn_factory_entry_point(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from api_server import free_port
+
+    port = free_port()
+    env = {**os.environ, "FRD_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+                             "--host", "127.0.0.1", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").json()["checks"]["job_runner"] == "ok"
+        assert (tmp_path / "data" / "frd.sqlite3").is_file()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_serve_refuses_public_host_without_keys(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "FRD_API_KEYS"}
+    proc = subprocess.run([sys.executable, "-m", "frd", "serve", "--host", "0.0.0.0", "--data-dir",
+                           str(tmp_path)], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "without API keys" in proc.stderr

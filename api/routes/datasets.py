@@ -23,6 +23,21 @@ from ..uploads import BadUpload, parse_multipart
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
+# The body is parsed by our streaming parser (limits counted on the stream), so FastAPI
+# does not see it: it is described here for the OpenAPI document.
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object",
+    "properties": {
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                  "description": "image files (PNG, JPEG, BMP, TIFF, NIfTI, NRRD, MetaImage, DICOM); "
+                                 "names may hold folders, e.g. patient1/slice001.dcm"},
+        "masks": {"type": "array", "items": {"type": "string", "format": "binary"},
+                  "description": "masks, paired with images by name (case01.png ↔ case01[_mask].png)"},
+        "archive": {"type": "string", "format": "binary",
+                    "description": "one zip archive instead of files (masks in a top-level masks/ folder)"},
+    },
+}}}}}
+
 
 async def receive_files(request: Request, file_fields: set[str], text_fields: set[str] = frozenset(),
                         max_files: int | None = None):
@@ -56,7 +71,8 @@ async def store_files(request: Request, form):
     return report
 
 
-@router.post("", status_code=201, summary="Upload an image set (files, optional masks, or one zip archive)")
+@router.post("", status_code=201, summary="Upload an image set (files, optional masks, or one zip archive)",
+             openapi_extra=UPLOAD_BODY)
 async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
     db, store, runner, settings = services(request)
     form = await receive_files(request, {"files", "masks", "archive"})

@@ -25,7 +25,17 @@ router = APIRouter(tags=["synchronous"])
 GROUPS = ("reference", "candidate")
 
 
-@router.post("/v1/frd", summary="FRD of two small uploaded sets, answered directly")
+_files = {"type": "array", "items": {"type": "string", "format": "binary"}}
+SYNC_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object",
+    "properties": {"reference": _files, "candidate": _files, "reference_masks": _files,
+                   "candidate_masks": _files,
+                   "options": {"type": "string", "description": "FRD options as JSON, e.g. {\"version\": \"v0\"}"}},
+    "required": ["reference", "candidate"],
+}}}}}
+
+
+@router.post("/v1/frd", summary="FRD of two small uploaded sets, answered directly", openapi_extra=SYNC_BODY)
 async def frd_now(request: Request, owner: str = Depends(require_owner)):
     db, store, runner, settings = services(request)
     fields = {"reference", "candidate", "reference_masks", "candidate_masks"}

@@ -1,0 +1,459 @@
+"""Responsiveness benchmark of the REST service while feature extraction runs.
+
+What it measures
+----------------
+The real service (``python -m frd serve``) is started on 127.0.0.1 at a free port with a
+fresh temporary data dir and no API keys (loopback only). Two sets of seeded smooth random
+textures (PNG, ``--size`` pixels square, ``--images`` per set) are uploaded, and a
+comparison is started with ``{"bin_width": 7}`` - options no feature cache holds yet, so
+the job really extracts features. Once that job is running, for ``--seconds``:
+
+  * ``--clients`` threads, each with its own keep-alive ``httpx.Client``, poll
+    ``GET /v1/jobs/{id}`` back to back (or every ``--interval`` seconds), and
+  * ``--uploads`` further image sets are posted to ``/v1/datasets`` at the same time.
+
+Every request is timed with ``time.perf_counter`` on the client. It reports the number
+of polls, errors (non-2xx or exceptions) of polls and uploads separately, p50/p90/p99/max
+of the polling latency, each upload's latency, the comparison job's state and progress
+sampled through the window (so one can see that extraction really ran), and PASS/FAIL
+for the target:
+
+  no errors   and   p99 of status polling < 100 ms
+
+After that window, once every job has ended, an idle baseline (the same pollers,
+nothing else running) is measured for ``--baseline-seconds``, so a FAIL can be told apart: high latency even when
+idle means the poll path itself is too slow for that many clients; high latency only
+under load means the background work or the uploads interfere with request handling.
+
+The load generator runs on the same machine as the service, so its own CPU use is part
+of the picture (as it would be for any co-located client); latencies are end to end.
+
+Run (from the repository root, in an environment with the service extra and httpx):
+
+  python benchmarks/bench_service.py [--clients 50 --seconds 15] [--json-out FILE]
+
+Exit status 0 whether the target passes or not (this is a measurement); 2 if the server
+does not start or the set-up (uploads, starting the job) fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+import SimpleITK as sitk
+
+REPO = Path(__file__).resolve().parents[1]
+P99_TARGET_MS = 100.0
+COMPARE_OPTIONS = {"bin_width": 7}  # not the upload-time extraction's options: forces new work
+TERMINAL_STATES = ("succeeded", "failed", "cancelled")
+FileList = list[tuple[str, tuple[str, bytes, str]]]
+
+
+class SetupError(RuntimeError):
+    """The service could not be started or prepared; no measurement was possible."""
+
+
+# --------------------------------------------------------------------------- data
+
+def textured_image(rng: np.random.Generator, size: int, smooth: float) -> np.ndarray:
+    """Gaussian-smoothed white noise as an 8-bit image."""
+    noise = sitk.GetImageFromArray(rng.normal(0.0, 1.0, (size, size)))
+    field_ = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(noise, smooth))
+    field_ = (field_ - field_.mean()) / field_.std()
+    return np.clip(128 + 32 * field_, 0, 255).astype(np.uint8)
+
+
+def make_image_set(folder: Path, n: int, size: int, smooth: float, seed: int) -> FileList:
+    """Write ``n`` PNGs and return them as multipart ``files`` fields (bytes in memory,
+    so disk reads on the client side are not part of an upload's latency)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    files = []
+    for i in range(n):
+        path = folder / f"img{i:04d}.png"
+        sitk.WriteImage(sitk.GetImageFromArray(textured_image(rng, size, smooth)), str(path))
+        files.append(("files", (path.name, path.read_bytes(), "image/png")))
+    return files
+
+
+# --------------------------------------------------------------------------- server
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    """``python -m frd serve`` as a subprocess in its own process group.
+
+    The group matters: extraction runs in a forkserver pool, and stopping the group
+    makes sure no worker process outlives the benchmark.
+    """
+
+    def __init__(self, data_dir: Path, log_path: Path, workers: int | None):
+        self.data_dir, self.log_path = data_dir, log_path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if k != "FRD_API_KEYS"}  # loopback, no keys
+        if workers is not None:
+            env["FRD_WORKERS"] = str(workers)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "frd", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--data-dir", str(self.data_dir), "--log-level", "warning"],
+                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SetupError(f"server exited with status {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise SetupError(f"server did not answer /healthz within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.proc.pid, sig)  # the group we created: server + its workers
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+
+# --------------------------------------------------------------------------- set-up
+
+def upload_set(client: httpx.Client, files: FileList) -> str:
+    r = client.post("/v1/datasets", files=files)
+    if r.status_code != 201:
+        raise SetupError(f"upload failed: {r.status_code} {r.text[:500]}")
+    return r.json()["id"]
+
+
+def wait_for_job(client: httpx.Client, job_url: str, states: tuple[str, ...], timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    job = client.get(job_url).json()
+    while job["state"] not in states:
+        if time.monotonic() > deadline:
+            raise SetupError(f"job {job_url} not in {states} after {timeout:.0f} s: {job}")
+        time.sleep(0.1)
+        job = client.get(job_url).json()
+    return job
+
+
+def prepare_comparison(client: httpx.Client, reference: FileList, candidate: FileList,
+                       timeout: float) -> str:
+    """Upload both sets, let their upload-time extraction finish (so it does not occupy
+    the single job slot during the window), then start the comparison and wait until it
+    is running. Returns the job's URL."""
+    ref_id, cand_id = upload_set(client, reference), upload_set(client, candidate)
+    for dataset_id in (ref_id, cand_id):
+        extraction = client.get(f"/v1/datasets/{dataset_id}").json()["extraction"]
+        if extraction:
+            wait_for_job(client, f"/v1/jobs/{extraction['id']}", TERMINAL_STATES, timeout)
+    r = client.post("/v1/comparisons", json={"reference": ref_id, "candidate": cand_id,
+                                             "options": COMPARE_OPTIONS})
+    if r.status_code != 202:
+        raise SetupError(f"starting the comparison failed: {r.status_code} {r.text[:500]}")
+    job_url = r.headers["location"]
+    job = wait_for_job(client, job_url, ("running", *TERMINAL_STATES), timeout)
+    if job["state"] != "running":
+        raise SetupError(f"the comparison ended before the window began: {job}")
+    return job_url
+
+
+# --------------------------------------------------------------------------- load
+
+@dataclass
+class Timed:
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def poll_loop(base_url: str, job_url: str, start: threading.Barrier, stop_at: list[float],
+              interval: float, out: Timed) -> None:
+    """One polling client: GET the job until the window closes."""
+    with httpx.Client(base_url=base_url, timeout=30.0) as client:
+        client.get(job_url)  # open the keep-alive connection outside the measurement
+        start.wait()
+        while time.perf_counter() < stop_at[0]:
+            t0 = time.perf_counter()
+            try:
+                r = client.get(job_url)
+                elapsed = (time.perf_counter() - t0) * 1000
+                if r.is_success:
+                    out.latencies_ms.append(elapsed)
+                else:
+                    out.errors.append(f"HTTP {r.status_code}")
+            except httpx.HTTPError as exc:
+                out.errors.append(f"{type(exc).__name__}: {exc}")
+            if interval:
+                time.sleep(interval)
+
+
+def upload_once(base_url: str, files: FileList, start: threading.Barrier, out: Timed) -> None:
+    """One uploading client: post one image set when the window opens."""
+    with httpx.Client(base_url=base_url, timeout=120.0) as client:
+        client.get("/healthz")
+        start.wait()
+        t0 = time.perf_counter()
+        try:
+            r = client.post("/v1/datasets", files=files)
+            elapsed = (time.perf_counter() - t0) * 1000
+            if r.status_code == 201:
+                out.latencies_ms.append(elapsed)
+            else:
+                out.errors.append(f"HTTP {r.status_code}: {r.text[:200]}")
+        except httpx.HTTPError as exc:
+            out.errors.append(f"{type(exc).__name__}: {exc}")
+
+
+def sample_job(client: httpx.Client, job_url: str, t0: float) -> dict:
+    job = client.get(job_url).json()
+    return {"t_s": round(time.perf_counter() - t0, 2), "state": job["state"],
+            "done": job["progress"]["done"], "total": job["progress"]["total"]}
+
+
+def run_window(base_url: str, job_url: str, *, clients: int, seconds: float, interval: float,
+               upload_sets: list[FileList]) -> tuple[Timed, Timed, list[dict], float]:
+    """Pollers (and uploaders) run together for ``seconds``; the main thread samples the
+    watched job once a second. Returns (polls, uploads, job samples, window length s)."""
+    polls = [Timed() for _ in range(clients)]
+    uploads = [Timed() for _ in upload_sets]
+    start = threading.Barrier(clients + len(upload_sets) + 1)
+    stop_at = [float("inf")]  # set once every thread is ready, read by the pollers
+    threads = [threading.Thread(target=poll_loop, args=(base_url, job_url, start, stop_at, interval, p),
+                                daemon=True) for p in polls]
+    threads += [threading.Thread(target=upload_once, args=(base_url, files, start, u), daemon=True)
+                for files, u in zip(upload_sets, uploads)]
+    for t in threads:
+        t.start()
+    samples = []
+    with httpx.Client(base_url=base_url, timeout=30.0) as watcher:
+        start.wait(timeout=60)
+        t0 = time.perf_counter()
+        stop_at[0] = t0 + seconds
+        samples.append(sample_job(watcher, job_url, t0))
+        while time.perf_counter() < stop_at[0]:
+            time.sleep(min(1.0, max(0.0, stop_at[0] - time.perf_counter())))
+            samples.append(sample_job(watcher, job_url, t0))
+        window = time.perf_counter() - t0
+    # Pollers stop by themselves at stop_at (plus one in-flight request); uploads are
+    # bounded by their client timeout.
+    for t in threads:
+        t.join(timeout=150)
+    return merge(polls), merge(uploads), samples, window
+
+
+def merge(parts: list[Timed]) -> Timed:
+    return Timed([x for p in parts for x in p.latencies_ms], [e for p in parts for e in p.errors])
+
+
+# --------------------------------------------------------------------------- report
+
+def percentiles(values: list[float]) -> dict:
+    if not values:
+        return {"p50": None, "p90": None, "p99": None, "max": None}
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(max(values))}
+
+
+def extraction_summary(samples: list[dict]) -> dict:
+    running = [s for s in samples if s["state"] == "running"]
+    first, last = samples[0], samples[-1]
+    return {
+        "at_start": first, "at_end": last,
+        "running_at_start": first["state"] == "running",
+        "running_at_end": last["state"] == "running",
+        "fraction_of_samples_running": len(running) / len(samples),
+        "progressed": (last["done"] > first["done"]) or last["state"] == "succeeded",
+    }
+
+
+def summarise(polls: Timed, window_s: float) -> dict:
+    return {"requests": len(polls.latencies_ms) + len(polls.errors), "ok": len(polls.latencies_ms),
+            "errors": len(polls.errors), "error_kinds": sorted(set(polls.errors))[:10],
+            "window_s": window_s, "rate_per_s": len(polls.latencies_ms) / window_s if window_s else 0.0,
+            "latency_ms": percentiles(polls.latencies_ms)}
+
+
+def fmt_ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def print_polls(title: str, s: dict) -> None:
+    lat = s["latency_ms"]
+    print(f"{title}: {s['requests']} polls in {s['window_s']:.1f} s ({s['rate_per_s']:.0f}/s), "
+          f"{s['errors']} errors")
+    print(f"  latency ms  p50 {fmt_ms(lat['p50'])}  p90 {fmt_ms(lat['p90'])}  "
+          f"p99 {fmt_ms(lat['p99'])}  max {fmt_ms(lat['max'])}")
+    for kind in s["error_kinds"]:
+        print(f"  error: {kind}")
+
+
+def print_report(baseline: dict | None, load: dict, uploads: Timed, n_uploads: int,
+                 extraction: dict, samples: list[dict], verdict: dict) -> None:
+    print()
+    if baseline:
+        print_polls("idle baseline", baseline)
+    print_polls("under load   ", load)
+    print(f"uploads: {len(uploads.latencies_ms)}/{n_uploads} ok, {len(uploads.errors)} errors; latency s: "
+          + (", ".join(f"{x / 1000:.2f}" for x in sorted(uploads.latencies_ms)) or "n/a"))
+    for err in uploads.errors:
+        print(f"  error: {err}")
+    trace = " ".join(f"{s['t_s']:.0f}s:{s['state'][:3]}{s['done']}/{s['total']}" for s in samples)
+    a, b = extraction["at_start"], extraction["at_end"]
+    print(f"extraction: start {a['state']} {a['done']}/{a['total']}, end {b['state']} {b['done']}/{b['total']}"
+          f"; running in {extraction['fraction_of_samples_running']:.0%} of samples")
+    print(f"  trace: {trace}")
+    print(f"\ntarget: no errors and p99 poll latency < {P99_TARGET_MS:.0f} ms -> "
+          f"{'PASS' if verdict['passed'] else 'FAIL'}"
+          f"  (poll errors {verdict['poll_errors']}, upload errors {verdict['upload_errors']}, "
+          f"p99 {fmt_ms(verdict['p99_ms'])} ms)")
+    if not extraction["running_at_start"] or not extraction["running_at_end"]:
+        print("note: extraction was not running for the whole window; the load part is only partly "
+              "measured (raise --images or lower --seconds)")
+
+
+# --------------------------------------------------------------------------- main
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--clients", type=int, default=50, help="concurrent polling clients (default 50)")
+    p.add_argument("--seconds", type=float, default=15.0, help="length of the loaded window (default 15)")
+    p.add_argument("--uploads", type=int, default=4, help="concurrent uploads during the window (default 4)")
+    p.add_argument("--images", type=int, default=20, help="images per set (default 20)")
+    p.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
+    p.add_argument("--interval", type=float, default=0.0,
+                   help="pause of each poller between its polls, s (default 0: back to back)")
+    p.add_argument("--baseline-seconds", type=float, default=5.0,
+                   help="idle baseline before the loaded window, s (default 5; 0 skips it)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="FRD_WORKERS of the service (default: its own default, all cores)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated images")
+    p.add_argument("--json-out", type=Path, metavar="FILE", help="also write the figures as JSON")
+    args = p.parse_args(argv)
+    if min(args.clients, args.images) < 1 or args.uploads < 0 or args.seconds <= 0 or args.interval < 0:
+        p.error("--clients and --images must be >= 1, --uploads >= 0, --seconds > 0, --interval >= 0")
+    if not 0 < args.seconds <= 600 or args.clients > 500 or args.uploads > 50:
+        p.error("keep it bounded: --seconds <= 600, --clients <= 500, --uploads <= 50")
+    return args
+
+
+def measure(args: argparse.Namespace, work: Path) -> dict:
+    sets = [make_image_set(work / "images" / f"set{i}", args.images, args.size,
+                           smooth=1.0 + 0.5 * i, seed=args.seed + i) for i in range(2 + args.uploads)]
+    service = Service(work / "data", work / "server.log", args.workers)
+    print(f"starting {sys.executable} -m frd serve on {service.url} "
+          f"({os.cpu_count()} CPUs, FRD_WORKERS={args.workers or 'default'}) ...", flush=True)
+    try:
+        service.start()
+        with httpx.Client(base_url=service.url, timeout=60.0) as client:
+            job_url = prepare_comparison(client, sets[0], sets[1], timeout=300)
+        baseline = None
+        print(f"comparison {job_url} is running; measuring for {args.seconds:g} s with "
+              f"{args.clients} pollers and {args.uploads} uploads ...", flush=True)
+        polls, uploads, samples, window = run_window(
+            service.url, job_url, clients=args.clients, seconds=args.seconds,
+            interval=args.interval, upload_sets=sets[2:])
+        if args.baseline_seconds > 0:
+            # After the loaded window: wait for every job (the comparison and the uploads'
+            # extractions) to end, so nothing but the pollers uses the machine. The same
+            # (now finished) job is polled: the request does the same work either way.
+            with httpx.Client(base_url=service.url, timeout=60.0) as client:
+                wait_all_jobs(client, timeout=600)
+            print(f"idle baseline: {args.baseline_seconds:g} s, same pollers, no jobs running ...", flush=True)
+            idle, _, _, idle_window = run_window(
+                service.url, job_url, clients=args.clients, seconds=args.baseline_seconds,
+                interval=args.interval, upload_sets=[])
+            baseline = summarise(idle, idle_window)
+    finally:
+        service.stop()
+    load = summarise(polls, window)
+    extraction = extraction_summary(samples)
+    verdict = {"passed": not polls.errors and not uploads.errors and load["latency_ms"]["p99"] is not None
+               and load["latency_ms"]["p99"] < P99_TARGET_MS,
+               "poll_errors": len(polls.errors), "upload_errors": len(uploads.errors),
+               "p99_ms": load["latency_ms"]["p99"], "p99_target_ms": P99_TARGET_MS}
+    print_report(baseline, load, uploads, args.uploads, extraction, samples, verdict)
+    return {
+        "setup": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+        | {"cpu_count": os.cpu_count(), "python": sys.version.split()[0], "compare_options": COMPARE_OPTIONS},
+        "idle_baseline": baseline, "under_load": load,
+        "uploads": {"ok": len(uploads.latencies_ms), "errors": len(uploads.errors),
+                    "error_kinds": uploads.errors[:10], "latency_ms": sorted(uploads.latencies_ms)},
+        "extraction": extraction, "job_samples": samples, "target": verdict,
+    }
+
+
+def wait_all_jobs(client: httpx.Client, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = client.get("/v1/jobs", params={"limit": 500}).json()["jobs"]
+        if all(j["state"] in TERMINAL_STATES for j in jobs):
+            return
+        time.sleep(0.5)
+    raise SetupError(f"jobs still running after {timeout:.0f} s")
+
+
+def interrupt(signum, frame) -> None:
+    """SIGTERM takes the same way out as Ctrl-C, so the server and temp dir are cleaned up."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, interrupt)
+    work = Path(tempfile.mkdtemp(prefix="frd-bench-service-"))
+    try:
+        figures = measure(args, work)
+        if args.json_out:
+            args.json_out.write_text(json.dumps(figures, indent=2) + "\n")
+        return 0
+    except SetupError as exc:
+        print(f"set-up failed: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
