@@ -243,10 +243,15 @@ def upload_once(base_url: str, files: FileList, start: threading.Barrier, out: T
             out.errors.append(f"{type(exc).__name__}: {exc}")
 
 
-def sample_job(client: httpx.Client, job_url: str, t0: float) -> dict:
+def sample_jobs(client: httpx.Client, job_url: str, t0: float) -> dict:
+    """The watched comparison's state and progress, and which jobs run at all: the
+    uploads of the window queue extraction jobs that take over once the comparison ends."""
     job = client.get(job_url).json()
+    running = [j for j in client.get("/v1/jobs", params={"limit": 500}).json()["jobs"]
+               if j["state"] == "running"]
     return {"t_s": round(time.perf_counter() - t0, 2), "state": job["state"],
-            "done": job["progress"]["done"], "total": job["progress"]["total"]}
+            "done": job["progress"]["done"], "total": job["progress"]["total"],
+            "running_jobs": [f"{j['kind']} {j['progress']['done']}/{j['progress']['total']}" for j in running]}
 
 
 def run_window(base_url: str, job_url: str, *, clients: int, seconds: float, interval: float,
@@ -268,10 +273,10 @@ def run_window(base_url: str, job_url: str, *, clients: int, seconds: float, int
         start.wait(timeout=60)
         t0 = time.perf_counter()
         stop_at[0] = t0 + seconds
-        samples.append(sample_job(watcher, job_url, t0))
+        samples.append(sample_jobs(watcher, job_url, t0))
         while time.perf_counter() < stop_at[0]:
             time.sleep(min(1.0, max(0.0, stop_at[0] - time.perf_counter())))
-            samples.append(sample_job(watcher, job_url, t0))
+            samples.append(sample_jobs(watcher, job_url, t0))
         window = time.perf_counter() - t0
     # Pollers stop by themselves at stop_at (plus one in-flight request); uploads are
     # bounded by their client timeout.
@@ -294,14 +299,15 @@ def percentiles(values: list[float]) -> dict:
 
 
 def extraction_summary(samples: list[dict]) -> dict:
-    running = [s for s in samples if s["state"] == "running"]
+    """Whether some job (the comparison, or an upload's extraction) ran at the start, at
+    the end and in how many of the once-a-second samples in between."""
     first, last = samples[0], samples[-1]
     return {
-        "at_start": first, "at_end": last,
-        "running_at_start": first["state"] == "running",
-        "running_at_end": last["state"] == "running",
-        "fraction_of_samples_running": len(running) / len(samples),
-        "progressed": (last["done"] > first["done"]) or last["state"] == "succeeded",
+        "comparison_at_start": {k: first[k] for k in ("state", "done", "total")},
+        "comparison_at_end": {k: last[k] for k in ("state", "done", "total")},
+        "running_at_start": bool(first["running_jobs"]),
+        "running_at_end": bool(last["running_jobs"]),
+        "fraction_of_samples_running": sum(bool(s["running_jobs"]) for s in samples) / len(samples),
     }
 
 
@@ -336,18 +342,21 @@ def print_report(baseline: dict | None, load: dict, uploads: Timed, n_uploads: i
           + (", ".join(f"{x / 1000:.2f}" for x in sorted(uploads.latencies_ms)) or "n/a"))
     for err in uploads.errors:
         print(f"  error: {err}")
-    trace = " ".join(f"{s['t_s']:.0f}s:{s['state'][:3]}{s['done']}/{s['total']}" for s in samples)
-    a, b = extraction["at_start"], extraction["at_end"]
-    print(f"extraction: start {a['state']} {a['done']}/{a['total']}, end {b['state']} {b['done']}/{b['total']}"
-          f"; running in {extraction['fraction_of_samples_running']:.0%} of samples")
-    print(f"  trace: {trace}")
+    a, b = extraction["comparison_at_start"], extraction["comparison_at_end"]
+    print(f"extraction: comparison {a['state']} {a['done']}/{a['total']} at start, "
+          f"{b['state']} {b['done']}/{b['total']} at end; some job running in "
+          f"{extraction['fraction_of_samples_running']:.0%} of the once-a-second samples "
+          f"(start: {'yes' if extraction['running_at_start'] else 'no'}, "
+          f"end: {'yes' if extraction['running_at_end'] else 'no'})")
+    for s in samples:
+        print(f"  {s['t_s']:5.1f} s  running: {', '.join(s['running_jobs']) or '-'}")
     print(f"\ntarget: no errors and p99 poll latency < {P99_TARGET_MS:.0f} ms -> "
           f"{'PASS' if verdict['passed'] else 'FAIL'}"
           f"  (poll errors {verdict['poll_errors']}, upload errors {verdict['upload_errors']}, "
           f"p99 {fmt_ms(verdict['p99_ms'])} ms)")
     if not extraction["running_at_start"] or not extraction["running_at_end"]:
-        print("note: extraction was not running for the whole window; the load part is only partly "
-              "measured (raise --images or lower --seconds)")
+        print("note: no extraction was running at one end of the window; the load part is only "
+              "partly measured (raise --images or lower --seconds)")
 
 
 # --------------------------------------------------------------------------- main

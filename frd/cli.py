@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -117,6 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("-o", "--output", required=True, metavar="FILE")
     f.add_argument("--masks", metavar="DIR")
     _add_option_flags(f)
+    b = sub.add_parser("batch", help="container batch mode: /input/{reference,candidate} → /output/metrics.json",
+                       description="Evaluation-platform mode: compare INPUT/reference with INPUT/candidate "
+                                   "(masks from INPUT/reference_masks and INPUT/candidate_masks when present) "
+                                   "and write OUTPUT/metrics.json. Exit 0 on success; otherwise non-zero "
+                                   "with the reason as the last line of stderr.")
+    b.add_argument("--input", default=os.environ.get("FRD_BATCH_INPUT", "/input"), metavar="DIR")
+    b.add_argument("--output", default=os.environ.get("FRD_BATCH_OUTPUT", "/output"), metavar="DIR")
+    _add_option_flags(b)
+
     v = sub.add_parser("serve", help="run the REST service (needs the 'service' extra)",
                        description="Start the FRD REST service with uvicorn. Without API keys "
                                    "(FRD_API_KEYS) it only binds to loopback unless "
@@ -179,6 +189,24 @@ def cmd_features(args) -> int:
     return 0
 
 
+def cmd_batch(args) -> int:
+    from .compare import compare
+
+    root, out = Path(args.input), Path(args.output)
+    masks = {name: root / f"{name}_masks" for name in ("reference", "candidate")}
+    result = compare(root / "reference", root / "candidate",
+                     reference_masks=masks["reference"] if masks["reference"].is_dir() else None,
+                     candidate_masks=masks["candidate"] if masks["candidate"].is_dir() else None,
+                     options=_options(args), **_run_kwargs(args))
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".metrics.json.tmp"
+    tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    tmp.replace(out / "metrics.json")
+    _print_notes(result.skipped, result.notices, args.quiet)
+    print(result)
+    return 0
+
+
 def cmd_serve(args) -> int:
     import ipaddress
 
@@ -212,7 +240,7 @@ def cmd_serve(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"compare": cmd_compare, "stats": cmd_stats, "features": cmd_features,
-               "serve": cmd_serve}[args.command]
+               "batch": cmd_batch, "serve": cmd_serve}[args.command]
     try:
         return handler(args)
     except USER_ERRORS as exc:
@@ -221,3 +249,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("frd: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the reason stays the last stderr line, even for the unexpected
+        import traceback
+
+        traceback.print_exc()
+        print(f"frd: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

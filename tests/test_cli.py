@@ -70,3 +70,23 @@ def test_user_errors_exit_2_with_a_clear_message(tmp_path):
 def test_python_dash_m_and_console_script_agree():
     help_text = run("--help").stdout
     assert "compare" in help_text and "stats" in help_text and "features" in help_text
+
+
+def test_batch_mode_writes_metrics_json(generated_2d, tmp_path):
+    import shutil
+
+    a, b = generated_2d
+    shutil.copytree(a, tmp_path / "input" / "reference")
+    shutil.copytree(b, tmp_path / "input" / "candidate")
+    proc = run("batch", "--input", tmp_path / "input", "--output", tmp_path / "output", "--cache-dir", tmp_path / "c")
+    metrics = json.loads((tmp_path / "output" / "metrics.json").read_text())
+    assert proc.stdout.strip() == f"FRD (v1): {metrics['frd']}"
+    assert metrics["n_reference"] == 6 and metrics["n_candidate"] == 6
+
+
+def test_batch_mode_failure_gives_reason_on_last_stderr_line(tmp_path):
+    (tmp_path / "input" / "reference").mkdir(parents=True)
+    proc = run("batch", "--input", tmp_path / "input", "--output", tmp_path / "output", check=False)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith("frd: error:")
+    assert not (tmp_path / "output" / "metrics.json").exists()
