@@ -49,6 +49,8 @@ def _add_option_flags(p: argparse.ArgumentParser) -> None:
 
     r = p.add_argument_group("running")
     r.add_argument("-w", "--workers", type=int, help="extraction processes (default: all cores)")
+    r.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="extract on a Dask cluster (default: $FRD_DASK_ADDRESS, else local processes)")
     r.add_argument("--cache-dir", help="feature cache folder (default: $FRD_CACHE_DIR or the user cache)")
     r.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
     r.add_argument("--strict", action="store_true", help="fail on the first unreadable image instead of skipping it")
@@ -84,7 +86,7 @@ def _options(args) -> FRDOptions:
 
 def _run_kwargs(args) -> dict:
     return dict(workers=args.workers, use_cache=not args.no_cache, cache_dir=args.cache_dir,
-                progress=not args.quiet, strict=args.strict)
+                progress=not args.quiet, strict=args.strict, scheduler=args.scheduler)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -151,6 +151,7 @@ def extract_features(
     cache_dir=None,
     progress: bool = True,
     strict: bool = False,
+    scheduler=None,
     **overrides,
 ) -> FeatureSet:
     """Raw per-image features of one set (rows in input order, skipped images reported)."""
@@ -158,7 +159,7 @@ def extract_features(
     cache = _open_cache(use_cache, cache_dir)
     try:
         return extract_sets([load_set(source, masks)], options, workers=workers, cache=cache,
-                            progress=progress, strict=strict)[0]
+                            progress=progress, strict=strict, scheduler=scheduler)[0]
     finally:
         if cache is not None:
             cache.close()
@@ -174,6 +175,7 @@ def compute_reference_stats(
     cache_dir=None,
     progress: bool = True,
     strict: bool = False,
+    scheduler=None,
     **overrides,
 ) -> ReferenceStats:
     """Statistics of a reference set, reusable with :func:`compare` (save with ``.save``)."""
@@ -186,7 +188,7 @@ def compute_reference_stats(
     if options.match_sample_count:
         raise StatsMismatch("match_sample_count needs both sets' images; it cannot be used with stats")
     features = extract_features(reference, masks, options=options, workers=workers, use_cache=use_cache,
-                                cache_dir=cache_dir, progress=progress, strict=strict)
+                                cache_dir=cache_dir, progress=progress, strict=strict, scheduler=scheduler)
     values, names, _ = prepare_rows(features, options)
     return ReferenceStats.fit(values, names, options, ndim=features.ndim, versions=library_versions())
 
@@ -204,12 +206,14 @@ def compare(
     progress: bool = True,
     strict: bool = False,
     on_progress=None,
+    scheduler=None,
     **overrides,
 ) -> FRDResult:
     """FRD between a reference (folder, file list, zip, or stats) and a candidate set.
 
     Keyword overrides are :class:`~frd.options.FRDOptions` fields, e.g.
-    ``compare("real/", "fake/", version="v0")``.
+    ``compare("real/", "fake/", version="v0")``. ``scheduler`` (a Dask scheduler address
+    or Client; default ``$FRD_DASK_ADDRESS``) runs extraction on a Dask cluster.
     """
     options = _make_options(options, overrides)
     t_start = time.perf_counter()
@@ -229,7 +233,7 @@ def compare(
     cache = _open_cache(use_cache, cache_dir)
     try:
         feature_sets = extract_sets(sets, options, workers=workers, cache=cache, progress=progress,
-                                    strict=strict, on_progress=on_progress)
+                                    strict=strict, on_progress=on_progress, scheduler=scheduler)
     finally:
         if cache is not None:
             cache.close()

@@ -2,9 +2,8 @@
 
 :func:`extract_sets` takes one or more sets of :class:`~frd.inputs.ImageItem` and
 returns one :class:`FeatureSet` per set, rows in input order. Images found in the
-feature cache are not read at all; the others are extracted by one process pool shared
-by all sets (largest files first, so that a slow volume does not leave a core idle at
-the end), with one pyradiomics extractor per worker.
+feature cache are not read at all; the others go to one executor shared by all sets
+(:mod:`frd.executors`: a local process pool by default, or a Dask cluster).
 
 Unreadable files and images with an empty mask are skipped and reported (or raise with
 ``strict=True``); a mask that does not fit its image, mixed 2D/3D input and an empty
@@ -13,16 +12,13 @@ set are errors.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing
-import os
 import sys
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .cache import FeatureCache, cache_key
+from .executors import make_executor
 from .inputs import ImageItem, InputError
 from .options import FRDOptions
 from .provenance import pyradiomics_version
@@ -59,44 +55,6 @@ class FeatureSet:
         return len(self.items)
 
 
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-# ----- worker side ------------------------------------------------------------------------
-_worker_extractor = None
-
-
-def _init_worker(options: FRDOptions, threads: int | None) -> None:
-    global _worker_extractor
-    from .extract import Extractor
-
-    if threads:
-        import SimpleITK as sitk
-
-        # Workers already fill the cores; ITK's own threads would only oversubscribe them.
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
-    _worker_extractor = Extractor(options)
-
-
-def _extract_in_worker(item: ImageItem):
-    """Returns ("ok", FeatureVector) | ("skip", reason) | ("error", message)."""
-    from .extract import MaskMismatch, SkipImage
-    from .imageio import ImageReadError
-
-    try:
-        return "ok", _worker_extractor(item)
-    except MaskMismatch as exc:
-        return "error", str(exc)
-    except (SkipImage, ImageReadError) as exc:
-        return "skip", str(exc)
-    except Exception as exc:  # pyradiomics raises many kinds; one bad image must not end the run
-        return "skip", f"feature extraction failed: {type(exc).__name__}: {exc}"
-
-
 # ----- main side --------------------------------------------------------------------------
 class _NoProgress:
     def update(self, n: int) -> None:
@@ -115,16 +73,6 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, desc="extracting", unit="img", file=sys.stderr, leave=False)
 
 
-def _mp_context():
-    # forkserver: workers start from a clean process (no inherited threads or SQLite
-    # handles) and pay pyradiomics' import once, in the server.
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["frd.extract"])
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
 def extract_sets(
     sets: list[list[ImageItem]],
     options: FRDOptions,
@@ -134,8 +82,13 @@ def extract_sets(
     progress: bool = True,
     strict: bool = False,
     on_progress=None,
+    scheduler=None,
 ) -> list[FeatureSet]:
-    """Feature matrices of ``sets`` (see the module docstring for the rules)."""
+    """Feature matrices of ``sets`` (see the module docstring for the rules).
+
+    ``scheduler`` (or ``$FRD_DASK_ADDRESS``) sends extraction to a Dask cluster instead of
+    a local pool of ``workers`` processes (default: all cores).
+    """
     fingerprint = options.extraction_fingerprint()
     engine = pyradiomics_version()
     jobs: list[tuple[int, int, ImageItem, str]] = []  # (set index, row, item, cache key)
@@ -161,7 +114,6 @@ def extract_sets(
         else:
             todo.append((s, row, item, key))
 
-    workers = default_workers() if workers is None else max(1, int(workers))
     done = 0
     bar = _progress(len(todo), progress)
 
@@ -184,39 +136,17 @@ def extract_sets(
         if on_progress is not None:
             on_progress(done, len(todo))
 
+    executor = make_executor(workers, scheduler) if todo else None
     try:
-        if todo and (workers == 1 or len(todo) == 1):
-            _init_worker(options, None)
-            for job in todo:
-                record(job, _extract_in_worker(job[2]))
-        elif todo:
-            # Largest inputs first: the long ones start early and the short ones fill gaps.
-            order = sorted(todo, key=lambda j: -sum(_size(p) for p in j[2].files))
-            with cf.ProcessPoolExecutor(
-                max_workers=min(workers, len(todo)),
-                mp_context=_mp_context(),
-                initializer=_init_worker,
-                initargs=(options, 1),
-            ) as pool:
-                futures = {pool.submit(_extract_in_worker, job[2]): job for job in order}
-                try:
-                    for future in cf.as_completed(futures):
-                        record(futures[future], future.result())
-                except BaseException:
-                    for f in futures:
-                        f.cancel()
-                    raise
+        if executor is not None:
+            for index, outcome in executor.run([job[2] for job in todo], options):
+                record(todo[index], outcome)
     finally:
         bar.close()
+        if executor is not None:
+            executor.close()
 
     return [_assemble(s, items, results, strict) for s, items in enumerate(sets)]
-
-
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
 
 
 def _assemble(s: int, items: list[ImageItem], results: dict, strict: bool) -> FeatureSet:
