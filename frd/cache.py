@@ -107,6 +107,27 @@ class FeatureCache:
                     found[key] = (names, values, int(ndim))
         return found
 
+    def get_meta_many(self, keys: list[str]) -> dict[str, tuple[tuple[str, ...], int]]:
+        """(names, ndim) of every cached key, without loading the vectors."""
+        found = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT key, names_id, ndim FROM features WHERE key IN ({marks})", chunk
+            ).fetchall()
+            for key, names_id, ndim in rows:
+                found[key] = (self._names(names_id), int(ndim))
+        return found
+
+    def get_vectors(self, keys: list[str]) -> np.ndarray:
+        """The vectors of ``keys`` (all cached, same length) stacked in the order given."""
+        found = self.get_many(keys)
+        missing = [k for k in keys if k not in found]
+        if missing:
+            raise KeyError(f"{len(missing)} feature vectors vanished from the cache during the run")
+        return np.vstack([found[k][1] for k in keys])
+
     def put(self, key: str, names: tuple[str, ...], values: np.ndarray, ndim: int) -> None:
         blob = np.ascontiguousarray(values, dtype="<f8").tobytes()
         self._db.execute("BEGIN IMMEDIATE")

@@ -16,6 +16,7 @@ Each stage lives in its own module; this one only orders them as the reference d
 from __future__ import annotations
 
 import random
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,10 @@ from .options import FRDOptions
 from .stats import ReferenceStats, StatsMismatch, fit_normalizer
 
 STATS_SUFFIX = ".frdstats"
+# Above this many images in total, statistics are computed from blocks of rows read back
+# from the feature cache instead of one in-memory matrix.
+STREAM_ABOVE_ROWS = 20_000
+DEFAULT_CHUNK_ROWS = 2048
 
 
 @dataclass
@@ -105,20 +110,28 @@ def exclude_columns(names: list[str], groups) -> np.ndarray:
     return keep
 
 
+NAN_ROW_REASON = "its feature vector holds NaN values"
+
+
+def prepare_chunk(values: np.ndarray, keep_columns: np.ndarray, options: FRDOptions):
+    """Steps 2–3 on a block of rows: excluded columns removed; for v1, rows holding a NaN
+    dropped and the rest cast to float32. Returns (rows, mask of the dropped rows)."""
+    values = values[:, keep_columns]
+    if not options.rules.float32_drop_nan_rows:
+        return values, np.zeros(values.shape[0], dtype=bool)
+    bad = np.isnan(values).any(axis=1)
+    return values[~bad].astype(np.float32), bad
+
+
 def prepare_rows(features: FeatureSet, options: FRDOptions) -> tuple[np.ndarray, list[str], list[Skipped]]:
-    """Steps 2–3: excluded groups removed; for v1, NaN rows dropped and float32."""
+    """Steps 2–3 on a whole set held in memory: (rows, feature names, dropped images)."""
     keep = exclude_columns(list(features.names), options.exclude)
-    names = [n for n, k in zip(features.names, keep) if k]
-    values = features.values[:, keep]
-    dropped = []
-    if options.rules.float32_drop_nan_rows:
-        bad = np.isnan(values).any(axis=1)
-        for item in np.asarray(features.items, dtype=object)[bad]:
-            dropped.append(Skipped(item.name, item.files[0], "its feature vector holds NaN values"))
-        values = values[~bad].astype(np.float32)
+    values, bad = prepare_chunk(features.values, keep, options)
+    dropped = [Skipped(item.name, item.files[0], NAN_ROW_REASON)
+               for item, b in zip(features.items, bad) if b]
     if values.shape[0] == 0:
         raise ExtractionError("no image is left after dropping images with NaN features")
-    return values, names, dropped
+    return values, [n for n, k in zip(features.names, keep) if k], dropped
 
 
 def _match_counts(d1: np.ndarray, d2: np.ndarray, seed: int):
@@ -207,6 +220,7 @@ def compare(
     strict: bool = False,
     on_progress=None,
     scheduler=None,
+    chunk_rows: int | None = None,
     **overrides,
 ) -> FRDResult:
     """FRD between a reference (folder, file list, zip, or stats) and a candidate set.
@@ -214,6 +228,9 @@ def compare(
     Keyword overrides are :class:`~frd.options.FRDOptions` fields, e.g.
     ``compare("real/", "fake/", version="v0")``. ``scheduler`` (a Dask scheduler address
     or Client; default ``$FRD_DASK_ADDRESS``) runs extraction on a Dask cluster.
+    ``chunk_rows`` computes the statistics from blocks of that many rows read back from
+    the feature cache (automatic above ``STREAM_ABOVE_ROWS`` images), so memory does not
+    grow with the set size.
     """
     options = _make_options(options, overrides)
     t_start = time.perf_counter()
@@ -230,46 +247,41 @@ def compare(
     timings["discovery_s"] = time.perf_counter() - t_start
 
     t = time.perf_counter()
-    cache = _open_cache(use_cache, cache_dir)
+    streaming = chunk_rows is not None or sum(len(s) for s in sets) > STREAM_ABOVE_ROWS
+    chunk_rows = chunk_rows or DEFAULT_CHUNK_ROWS
+    scratch = None
+    if streaming and not use_cache:
+        # Chunked statistics read the vectors back from a cache: use a throw-away one.
+        scratch = tempfile.TemporaryDirectory(prefix="frd-rows-")
+        cache = FeatureCache(scratch.name)
+    else:
+        cache = _open_cache(use_cache, cache_dir)
     try:
         feature_sets = extract_sets(sets, options, workers=workers, cache=cache, progress=progress,
-                                    strict=strict, on_progress=on_progress, scheduler=scheduler)
+                                    strict=strict, on_progress=on_progress, scheduler=scheduler,
+                                    keep_values=not streaming)
+        timings["extraction_s"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        cand_fs = feature_sets[-1]
+        ref_fs = feature_sets[0] if ref_stats is None else None
+        _check_dimensions(ref_fs.ndim if ref_fs else ref_stats.ndim, cand_fs.ndim, ref_fs is None)
+        if streaming:
+            stats = _streaming_statistics(ref_fs, cand_fs, ref_stats, options, cache, chunk_rows)
+        else:
+            stats = _in_memory_statistics(ref_fs, cand_fs, ref_stats, options)
     finally:
         if cache is not None:
             cache.close()
-    timings["extraction_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    cand_fs = feature_sets[-1]
-    cand, cand_names, cand_dropped = prepare_rows(cand_fs, options)
-    skipped = [dict(s.to_dict(), set="candidate") for s in cand_fs.skipped + cand_dropped]
-    notices = list(cand_fs.notices)
-    seed = options.seed
-    if ref_stats is None:
-        ref_fs = feature_sets[0]
-        if ref_fs.ndim != cand_fs.ndim:
-            raise ExtractionError(
-                f"the reference set is {ref_fs.ndim}D but the candidate set is {cand_fs.ndim}D; "
-                "compare 2D and 3D images separately"
-            )
-        ref, ref_names, ref_dropped = prepare_rows(ref_fs, options)
-        _check_same_features(ref_names, cand_names)
-        skipped = [dict(s.to_dict(), set="reference") for s in ref_fs.skipped + ref_dropped] + skipped
-        notices = list(ref_fs.notices) + notices
-        if options.match_sample_count:
-            seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
-            ref, cand = _match_counts(ref, cand, seed)
-        base = np.concatenate([ref, cand]) if options.resolved_norm_ref == "joint" else ref
-        ref_stats = ReferenceStats.fit(ref, ref_names, options, ndim=ref_fs.ndim,
-                                       normalizer=fit_normalizer(base, options))
-    else:
-        if ref_stats.ndim != cand_fs.ndim:
-            raise ExtractionError(f"the reference statistics are {ref_stats.ndim}D but the candidate "
-                                  f"set is {cand_fs.ndim}D")
-        _check_same_features(ref_stats.names, cand_names)
-    cand_norm = (fit_normalizer(cand, options) if options.resolved_norm_ref == "independent"
-                 else ref_stats.normalizer)
-    names, mu1, sigma1, mu2, sigma2, _ = ref_stats.compare_rows(cand, cand_norm, options)
+        if scratch is not None:
+            scratch.cleanup()
+    ref_stats, (names, mu1, sigma1, mu2, sigma2), n_candidate, dropped, seed = stats
+    skipped = []
+    notices = []
+    for label, fs in (("reference", ref_fs), ("candidate", cand_fs)):
+        if fs is not None:
+            skipped += [dict(s.to_dict(), set=label) for s in fs.skipped + dropped[label]]
+            notices += fs.notices
     d2 = frechet_distance(mu1, sigma1, mu2, sigma2, means_only=options.means_only)
     value = frd_value(d2, log=options.rules.log_output, paper_log=options.paper_log)
     timings["statistics_s"] = time.perf_counter() - t
@@ -282,7 +294,7 @@ def compare(
         d2=float(d2),
         version=options.version,
         n_reference=ref_stats.n,
-        n_candidate=int(cand.shape[0]),
+        n_candidate=n_candidate,
         features_used=names,
         skipped=skipped,
         options=option_dict,
@@ -296,6 +308,87 @@ def compare(
         notices=notices,
         ndim=cand_fs.ndim,
     )
+
+
+def _check_dimensions(ref_ndim: int, cand_ndim: int, from_stats: bool) -> None:
+    if ref_ndim != cand_ndim:
+        what = "reference statistics are" if from_stats else "reference set is"
+        raise ExtractionError(f"the {what} {ref_ndim}D but the candidate set is {cand_ndim}D; "
+                              "compare 2D and 3D images separately")
+
+
+def _in_memory_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions):
+    """Steps 2–6 with every row in memory: the reference's exact float32 arithmetic."""
+    cand, cand_names, cand_dropped = prepare_rows(cand_fs, options)
+    dropped = {"reference": [], "candidate": cand_dropped}
+    seed = options.seed
+    if ref_stats is None:
+        ref, ref_names, dropped["reference"] = prepare_rows(ref_fs, options)
+        _check_same_features(ref_names, cand_names)
+        if options.match_sample_count:
+            seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+            ref, cand = _match_counts(ref, cand, seed)
+        base = np.concatenate([ref, cand]) if options.resolved_norm_ref == "joint" else ref
+        ref_stats = ReferenceStats.fit(ref, ref_names, options, ndim=ref_fs.ndim,
+                                       normalizer=fit_normalizer(base, options))
+    else:
+        _check_same_features(ref_stats.names, cand_names)
+    cand_norm = (fit_normalizer(cand, options) if options.resolved_norm_ref == "independent"
+                 else ref_stats.normalizer)
+    pieces = ref_stats.compare_rows(cand, cand_norm, options)
+    return ref_stats, pieces, int(cand.shape[0]), dropped, seed
+
+
+def _streaming_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions, cache, chunk_rows: int):
+    """Steps 2–6 over blocks of rows (see frd.aggregate); the same rules, bounded memory."""
+    from .aggregate import ColumnMoments, Moments
+
+    if options.match_sample_count:
+        raise ValueError("match_sample_count needs all rows in memory; it cannot be combined with chunk_rows")
+    keep = exclude_columns(list(cand_fs.names), options.exclude)
+    names = [n for n, k in zip(cand_fs.names, keep) if k]
+    dtype = np.float32 if options.rules.float32_drop_nan_rows else np.float64
+    lo, hi = options.resolved_norm_range
+    kind, guarded = options.resolved_norm_type, not options.rules.drop_nonfinite_columns
+    dropped = {"reference": [], "candidate": []}
+
+    def blocks(fs, label=None):
+        offset = 0
+        for raw in fs.chunks(cache, chunk_rows):
+            rows, bad = prepare_chunk(raw, keep, options)
+            if label is not None:
+                dropped[label] += [Skipped(fs.items[offset + i].name, fs.items[offset + i].files[0],
+                                           NAN_ROW_REASON) for i in np.flatnonzero(bad)]
+            offset += raw.shape[0]
+            yield rows
+
+    def fit(*sets):
+        moments = ColumnMoments(len(names))
+        for fs in sets:
+            for rows in blocks(fs):
+                moments.update(rows)
+        return moments.normalizer(kind, lo, hi, guarded, dtype)
+
+    def normalised_moments(fs, normalizer, label):
+        moments = Moments(len(names))
+        for rows in blocks(fs, label):
+            moments.update(normalizer.apply(rows))
+        return moments
+
+    if ref_stats is None:
+        _check_same_features(list(ref_fs.names), list(cand_fs.names))
+        normalizer = fit(ref_fs, cand_fs) if options.resolved_norm_ref == "joint" else fit(ref_fs)
+        ref_moments = normalised_moments(ref_fs, normalizer, "reference")
+        ref_stats = ReferenceStats.from_moments(ref_moments, ref_moments.n, names, options,
+                                                ndim=ref_fs.ndim, normalizer=normalizer)
+    else:
+        _check_same_features(ref_stats.names, names)
+    cand_norm = fit(cand_fs) if options.resolved_norm_ref == "independent" else ref_stats.normalizer
+    cand_moments = normalised_moments(cand_fs, cand_norm, "candidate")
+    if cand_moments.n == 0 or ref_stats.n == 0:
+        raise ExtractionError("no image is left after dropping images with NaN features")
+    pieces = ref_stats.compare_moments(cand_moments, options)
+    return ref_stats, pieces, cand_moments.n, dropped, options.seed
 
 
 def _as_stats(reference) -> ReferenceStats | None:

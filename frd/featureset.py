@@ -44,8 +44,9 @@ class FeatureSet:
 
     items: list[ImageItem]
     names: tuple[str, ...]
-    values: np.ndarray  # (n_images, n_features) float64
+    values: np.ndarray | None  # (n_images, n_features) float64; None when kept in the cache only
     ndim: int
+    keys: list[str] = field(default_factory=list)  # feature-cache key of each row
     skipped: list[Skipped] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     cache_hits: int = 0
@@ -53,6 +54,14 @@ class FeatureSet:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def chunks(self, cache: FeatureCache, rows: int):
+        """The rows in blocks of at most ``rows``: from memory, or read back from the cache."""
+        for start in range(0, len(self.items), rows):
+            if self.values is not None:
+                yield self.values[start : start + rows]
+            else:
+                yield cache.get_vectors(self.keys[start : start + rows])
 
 
 # ----- main side --------------------------------------------------------------------------
@@ -83,12 +92,17 @@ def extract_sets(
     strict: bool = False,
     on_progress=None,
     scheduler=None,
+    keep_values: bool = True,
 ) -> list[FeatureSet]:
     """Feature matrices of ``sets`` (see the module docstring for the rules).
 
     ``scheduler`` (or ``$FRD_DASK_ADDRESS``) sends extraction to a Dask cluster instead of
-    a local pool of ``workers`` processes (default: all cores).
+    a local pool of ``workers`` processes (default: all cores). With ``keep_values=False``
+    the vectors stay in the cache only (``FeatureSet.values`` is None; read them back with
+    :meth:`FeatureSet.chunks`), so memory does not grow with the number of images.
     """
+    if not keep_values and cache is None:
+        raise ValueError("keep_values=False needs a feature cache to hold the vectors")
     fingerprint = options.extraction_fingerprint()
     engine = pyradiomics_version()
     jobs: list[tuple[int, int, ImageItem, str]] = []  # (set index, row, item, cache key)
@@ -105,14 +119,18 @@ def extract_sets(
             jobs.append((s, row, item, key))
 
     results: dict[tuple[int, int], tuple] = {}
-    hits = cache.get_many([j[3] for j in jobs]) if cache is not None else {}
     todo = []
+    if cache is not None and not keep_values:
+        hits = {k: (names, None, ndim) for k, (names, ndim) in cache.get_meta_many([j[3] for j in jobs]).items()}
+    else:
+        hits = cache.get_many([j[3] for j in jobs]) if cache is not None else {}
     for s, row, item, key in jobs:
         if key in hits:
             names, values, ndim = hits[key]
-            results[(s, row)] = ("ok", names, values, ndim, None, True)
+            results[(s, row)] = ("ok", names, values, ndim, None, True, key)
         else:
             todo.append((s, row, item, key))
+    del hits
 
     done = 0
     bar = _progress(len(todo), progress)
@@ -122,7 +140,8 @@ def extract_sets(
         s, row, item, key = job
         status, payload = outcome
         if status == "ok":
-            results[(s, row)] = ("ok", payload.names, payload.values, payload.ndim, payload.notice, False)
+            values = payload.values if keep_values else None
+            results[(s, row)] = ("ok", payload.names, values, payload.ndim, payload.notice, False, key)
             if cache is not None:
                 cache.put(key, payload.names, payload.values, payload.ndim)
         elif status == "error":
@@ -146,10 +165,10 @@ def extract_sets(
         if executor is not None:
             executor.close()
 
-    return [_assemble(s, items, results, strict) for s, items in enumerate(sets)]
+    return [_assemble(s, items, results, strict, keep_values) for s, items in enumerate(sets)]
 
 
-def _assemble(s: int, items: list[ImageItem], results: dict, strict: bool) -> FeatureSet:
+def _assemble(s: int, items: list[ImageItem], results: dict, strict: bool, keep_values: bool) -> FeatureSet:
     kept_items, rows, skipped, notices = [], [], [], []
     names_seen: dict[tuple[str, ...], int] = {}
     ndims = set()
@@ -159,11 +178,11 @@ def _assemble(s: int, items: list[ImageItem], results: dict, strict: bool) -> Fe
         if outcome[0] == "skip":
             skipped.append(Skipped(item.name, item.files[0], outcome[1]))
             continue
-        _, names, values, ndim, notice, hit = outcome
+        _, names, values, ndim, notice, hit, key = outcome
         names_seen[names] = names_seen.get(names, 0) + 1
         ndims.add((ndim, item.files[0]))
         kept_items.append(item)
-        rows.append((names, values))
+        rows.append((names, values, key))
         if notice:
             notices.append(notice)
         hits += hit
@@ -181,11 +200,12 @@ def _assemble(s: int, items: list[ImageItem], results: dict, strict: bool) -> Fe
     # Every vector must have the same features; a rare image whose filter output differs
     # (e.g. a volume too small for one LoG sigma) is skipped rather than misaligned.
     names = max(names_seen, key=names_seen.get)
-    final_items, final_rows = [], []
-    for item, (n, v) in zip(kept_items, rows):
+    final_items, final_rows, final_keys = [], [], []
+    for item, (n, v, key) in zip(kept_items, rows):
         if n == names:
             final_items.append(item)
             final_rows.append(v)
+            final_keys.append(key)
         else:
             reason = f"its feature set differs from the other images' ({len(n)} vs {len(names)} features)"
             if strict:
@@ -194,8 +214,9 @@ def _assemble(s: int, items: list[ImageItem], results: dict, strict: bool) -> Fe
     return FeatureSet(
         items=final_items,
         names=names,
-        values=np.vstack(final_rows),
+        values=np.vstack(final_rows) if keep_values else None,
         ndim=dims.pop(),
+        keys=final_keys,
         skipped=skipped,
         notices=notices,
         cache_hits=hits,

@@ -78,23 +78,44 @@ class ReferenceStats:
             versions=dict(versions or {}),
         )
 
+    @classmethod
+    def from_moments(cls, moments, n: int, names: list[str], options: FRDOptions, *, ndim: int,
+                     normalizer: Normalizer, versions: dict | None = None) -> "ReferenceStats":
+        """Statistics from chunk-accumulated moments of D1's normalised rows (see frd.aggregate)."""
+        kept = moments.finite.copy() if options.rules.drop_nonfinite_columns else np.ones_like(moments.finite)
+        return cls(
+            names=list(names), n=int(n), normalizer=normalizer, kept=kept,
+            mu=moments.mean[kept], sigma=np.atleast_2d(moments.covariance()[np.ix_(kept, kept)]),
+            ndim=ndim, options=options.to_dict(), fingerprint=options.statistics_fingerprint(),
+            versions=dict(versions or {}),
+        )
+
     def compare_rows(self, candidate: np.ndarray, normalizer: Normalizer, options: FRDOptions):
         """Normalise the candidate, apply the column filter, and return the pieces of d².
 
-        Returns (names used, mu1, sigma1, mu2, sigma2, normalised candidate rows).
+        Returns (names used, mu1, sigma1, mu2, sigma2).
         """
         z2 = normalizer.apply(candidate)
+        finite2 = np.isfinite(z2).all(axis=0)
+        keep = self._columns(finite2, options)
+        z2k = z2[:, keep]
+        return self._pieces(keep, np.mean(z2k, axis=0), np.atleast_2d(np.cov(z2k, rowvar=False)))
+
+    def compare_moments(self, moments, options: FRDOptions):
+        """As :meth:`compare_rows`, from chunk-accumulated moments of the normalised candidate."""
+        keep = self._columns(moments.finite, options)
+        return self._pieces(keep, moments.mean[keep], np.atleast_2d(moments.covariance()[np.ix_(keep, keep)]))
+
+    def _columns(self, finite2: np.ndarray, options: FRDOptions) -> np.ndarray:
         keep = self.kept.copy()
         if options.rules.drop_nonfinite_columns:
-            keep &= np.isfinite(z2).all(axis=0)
+            keep &= finite2
+        return keep
+
+    def _pieces(self, keep: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray):
         inner = keep[self.kept]  # positions among D1's kept columns
-        z2k = z2[:, keep]
-        mu2 = np.mean(z2k, axis=0)
-        sigma2 = np.atleast_2d(np.cov(z2k, rowvar=False))
-        mu1 = self.mu[inner]
-        sigma1 = self.sigma[np.ix_(inner, inner)]
         names = [n for n, k in zip(self.names, keep) if k]
-        return names, mu1, sigma1, mu2, sigma2, z2k
+        return names, self.mu[inner], self.sigma[np.ix_(inner, inner)], mu2, sigma2
 
     def check_compatible(self, options: FRDOptions) -> None:
         """Refuse to compare with options other than the ones the file was made with."""
