@@ -14,7 +14,7 @@ The stages are public too: :func:`extract_features`, :class:`Normalizer`,
 :func:`frechet_distance`, :class:`ReferenceStats`.
 """
 
-from .compare import FRDResult, compare, compute_reference_stats, extract_features
+from .compare import FRDResult, compare, compare_features, compute_reference_stats, extract_features
 from .distance import frd_value, frechet_distance, trace_sqrt_product
 from .normalize import Normalizer
 from .options import FRDOptions
@@ -26,6 +26,7 @@ __all__ = [
     "Normalizer",
     "ReferenceStats",
     "compare",
+    "compare_features",
     "compute_reference_stats",
     "extract_features",
     "frd_value",

@@ -46,6 +46,8 @@ def _add_option_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--means-only", action="store_true", help="mean term of the distance only")
     g.add_argument("--paper-log", action="store_true",
                    help="report ln(d) (the paper's Eq. 3) instead of the published tool's ln(d²)")
+    g.add_argument("--robust", action="store_true",
+                   help="drop features whose reference std is at round-off level (≤ 1e-6 × their magnitude)")
 
     r = p.add_argument_group("running")
     r.add_argument("-w", "--workers", type=int, help="extraction processes (default: all cores)")
@@ -81,6 +83,7 @@ def _options(args) -> FRDOptions:
         norm_ref=args.norm_ref,
         means_only=args.means_only,
         paper_log=args.paper_log,
+        robust=args.robust,
     )
 
 
@@ -106,7 +109,27 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--candidate-masks", metavar="DIR")
     c.add_argument("--json", action="store_true", help="print the full result as JSON")
     c.add_argument("-o", "--output", metavar="FILE", help="also write the JSON result to FILE")
+    c.add_argument("--bootstrap", type=int, metavar="B",
+                   help="percentile bootstrap CI from B resamples (reported as 'ci'; seeded by --seed)")
+    c.add_argument("--report", metavar="FILE.html",
+                   help="write a self-contained HTML report (charts, top features, CI, sample-size curve)")
     _add_option_flags(c)
+
+    o = sub.add_parser("ood", help="out-of-domain detection of TEST images against REFERENCE",
+                       description="Score each TEST image by its distance from the reference mean in the "
+                                   "normalised feature space; flag it above the reference's 95th percentile. "
+                                   "Also prints the dataset-level nFRD = 2·|AUC − 0.5|.")
+    o.add_argument("reference")
+    o.add_argument("test")
+    o.add_argument("--assumption", choices=("gaussian", "t", "counting"), default="gaussian",
+                   help="distribution assumed for the reference scores (threshold and p-values)")
+    o.add_argument("--use-val-set", action="store_true",
+                   help="estimate the threshold on a held-out share of the reference (seeded)")
+    o.add_argument("--val-frac", type=float, default=0.1)
+    o.add_argument("--output-dir", default="ood-output", metavar="DIR",
+                   help="where ood_predictions.csv is written (default ./ood-output)")
+    o.add_argument("--json", action="store_true")
+    _add_option_flags(o)
 
     s = sub.add_parser("stats", help="save reference statistics for later comparisons")
     s.add_argument("reference")
@@ -155,8 +178,24 @@ def cmd_compare(args) -> int:
     from .compare import compare
 
     ref_masks, cand_masks = args.masks if args.masks else (args.reference_masks, args.candidate_masks)
+    options = _options(args)
     result = compare(args.reference, args.candidate, reference_masks=ref_masks,
-                     candidate_masks=cand_masks, options=_options(args), **_run_kwargs(args))
+                     candidate_masks=cand_masks, options=options, **_run_kwargs(args))
+    curve = None
+    if args.bootstrap or args.report:
+        from .analysis.uncertainty import bootstrap_ci, sample_size_curve
+
+        drop = result.analysis.negligible if options.robust else None
+        try:
+            result.ci = bootstrap_ci(result.analysis, options, resamples=args.bootstrap or 100,
+                                     seed=args.seed or 0, drop=drop)
+            curve = sample_size_curve(result.analysis, options, seed=args.seed or 0) if args.report else None
+        except ValueError as exc:
+            result.notices.append(f"no confidence interval: {exc}")
+    if args.report:
+        from .report import write_report
+
+        write_report(result, args.report, curve=curve)
     payload = result.to_dict()
     if args.output:
         Path(args.output).write_text(json.dumps(payload, indent=2) + "\n")
@@ -164,7 +203,33 @@ def cmd_compare(args) -> int:
         print(json.dumps(payload, indent=2))
     else:
         _print_notes(result.skipped, result.notices, args.quiet)
-        print(result)
+        for warning in result.warnings:
+            print(f"warning: {warning['message']}: " + ", ".join(
+                f"{f['feature']} ({f['share_of_d2']:.1%} of d²)" for f in warning["features"][:5]), file=sys.stderr)
+        line = str(result)
+        if result.ci:
+            line += f"  [{result.ci['level']:.0%} CI {result.ci['low']:.6g} – {result.ci['high']:.6g}]"
+        if result.robust and not args.robust:
+            line += f"  (robust: {result.robust['frd']})"
+        print(line)
+    return 0
+
+
+def cmd_ood(args) -> int:
+    from .analysis.ood import detect
+    from .compare import compare
+
+    result = compare(args.reference, args.test, options=_options(args), **_run_kwargs(args))
+    ood = detect(result.analysis, assumption=args.assumption, use_val_set=args.use_val_set,
+                 val_frac=args.val_frac, seed=args.seed)
+    path = ood.write_csv(args.output_dir)
+    if args.json:
+        print(json.dumps({**ood.to_dict(), "csv": str(path), "frd": result.value}, indent=2))
+    else:
+        _print_notes(result.skipped, result.notices, args.quiet)
+        print(f"threshold {ood.threshold:.6g} ({ood.assumption}); out of domain: "
+              f"{int(ood.predictions.sum())}/{len(ood.scores)} images; nFRD {ood.nfrd:.4f} (AUC {ood.auc:.4f})")
+        print(f"per-image scores: {path}")
     return 0
 
 
@@ -241,7 +306,7 @@ def cmd_serve(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"compare": cmd_compare, "stats": cmd_stats, "features": cmd_features,
+    handler = {"compare": cmd_compare, "stats": cmd_stats, "features": cmd_features, "ood": cmd_ood,
                "batch": cmd_batch, "serve": cmd_serve}[args.command]
     try:
         return handler(args)

@@ -29,6 +29,9 @@ from .featureset import ExtractionError, FeatureSet, Skipped, extract_sets
 from .provenance import library_versions
 from .inputs import SetSource, load_set
 from .options import FRDOptions
+from .analysis.contributions import decompose
+from .analysis.degenerate import NEGLIGIBLE_STD, negligible_std_mask
+from .analysis.degenerate import warnings_for as degenerate_warnings
 from .stats import ReferenceStats, StatsMismatch, fit_normalizer
 
 STATS_SUFFIX = ".frdstats"
@@ -55,6 +58,11 @@ class FRDResult:
     cache: dict
     notices: list[str] = field(default_factory=list)
     ndim: int = 2
+    d2_split: dict = field(default_factory=dict)
+    warnings: list[dict] = field(default_factory=list)
+    robust: dict | None = None
+    ci: dict | None = None
+    analysis: "Analysis | None" = field(default=None, repr=False)  # rows etc. for frd.analysis
 
     def to_dict(self) -> dict:
         return {
@@ -69,6 +77,10 @@ class FRDResult:
             "features_used": self.features_used,
             "skipped": self.skipped,
             "notices": self.notices,
+            "warnings": self.warnings,
+            "d2_split": self.d2_split,
+            "robust": self.robust,
+            "ci": self.ci,
             "options": self.options,
             "versions": self.versions,
             "timings": self.timings,
@@ -83,6 +95,37 @@ def _scale_label(version: str, paper_log: bool) -> str:
     if version == "v0":
         return "d2"
     return "ln(d)" if paper_log else "ln(d2)"
+
+
+@dataclass
+class Analysis:
+    """What a comparison leaves for analysis: the prepared rows (when held in memory), the
+    reference statistics, the d² pieces and contributions, the negligible-std mask."""
+
+    ref_stats: ReferenceStats
+    names: list[str]
+    pieces: tuple
+    contributions: object
+    negligible: np.ndarray
+    ref_rows: np.ndarray | None = None
+    cand_rows: np.ndarray | None = None
+    ref_items: list | None = None
+    cand_items: list | None = None
+
+
+@dataclass
+class _Statistics:
+    ref_stats: ReferenceStats
+    pieces_for: object  # drop-mask → (names, mu1, sigma1, mu2, sigma2)
+    n_candidate: int
+    cand_raw_mean: np.ndarray
+    cand_raw_std: np.ndarray
+    dropped: dict
+    seed: int | None
+    ref_rows: np.ndarray | None = None
+    cand_rows: np.ndarray | None = None
+    ref_items: list | None = None
+    cand_items: list | None = None
 
 
 # ----- stage helpers -------------------------------------------------------------------
@@ -134,14 +177,18 @@ def prepare_rows(features: FeatureSet, options: FRDOptions) -> tuple[np.ndarray,
     return values, [n for n, k in zip(features.names, keep) if k], dropped
 
 
-def _match_counts(d1: np.ndarray, d2: np.ndarray, seed: int):
-    # RandomState(seed).choice draws what the reference draws after np.random.seed(seed).
+def _match_counts(n1: int, n2: int, seed: int):
+    """Row indices that subsample the larger set to the smaller one's size.
+
+    RandomState(seed).choice draws what the reference draws after np.random.seed(seed).
+    """
     rng = np.random.RandomState(seed)
-    if d1.shape[0] > d2.shape[0]:
-        d1 = d1[rng.choice(d1.shape[0], d2.shape[0], replace=False)]
-    elif d2.shape[0] > d1.shape[0]:
-        d2 = d2[rng.choice(d2.shape[0], d1.shape[0], replace=False)]
-    return d1, d2
+    i1, i2 = np.arange(n1), np.arange(n2)
+    if n1 > n2:
+        i1 = rng.choice(n1, n2, replace=False)
+    elif n2 > n1:
+        i2 = rng.choice(n2, n1, replace=False)
+    return i1, i2
 
 
 # ----- public API ------------------------------------------------------------------------
@@ -262,52 +309,105 @@ def compare(
                                     keep_values=not streaming)
         timings["extraction_s"] = time.perf_counter() - t
 
-        t = time.perf_counter()
-        cand_fs = feature_sets[-1]
-        ref_fs = feature_sets[0] if ref_stats is None else None
-        _check_dimensions(ref_fs.ndim if ref_fs else ref_stats.ndim, cand_fs.ndim, ref_fs is None)
-        if streaming:
-            stats = _streaming_statistics(ref_fs, cand_fs, ref_stats, options, cache, chunk_rows)
-        else:
-            stats = _in_memory_statistics(ref_fs, cand_fs, ref_stats, options)
+        result = compare_features(ref_stats if ref_stats is not None else feature_sets[0], feature_sets[-1],
+                                  options=options, cache=cache, chunk_rows=chunk_rows if streaming else None)
     finally:
         if cache is not None:
             cache.close()
         if scratch is not None:
             scratch.cleanup()
-    ref_stats, (names, mu1, sigma1, mu2, sigma2), n_candidate, dropped, seed = stats
+    timings.update(result.timings)
+    timings["total_s"] = time.perf_counter() - t_start
+    result.timings = {k: round(v, 4) for k, v in timings.items()}
+    result.cache = {
+        "enabled": use_cache,
+        "hits": sum(fs.cache_hits for fs in feature_sets),
+        "extracted": sum(fs.extracted for fs in feature_sets),
+    }
+    return result
+
+
+def compare_features(
+    reference: FeatureSet | ReferenceStats,
+    candidate: FeatureSet,
+    *,
+    options: FRDOptions | None = None,
+    cache: FeatureCache | None = None,
+    chunk_rows: int | None = None,
+    **overrides,
+) -> FRDResult:
+    """FRD from already extracted features (steps 2–7): for training loops and analysis.
+
+    ``reference`` is a :class:`FeatureSet` or :class:`ReferenceStats`. With ``chunk_rows``
+    the rows are read in blocks from ``cache`` (FeatureSets made with ``keep_values=False``).
+    """
+    options = _make_options(options, overrides)
+    t = time.perf_counter()
+    ref_stats = reference if isinstance(reference, ReferenceStats) else None
+    ref_fs = None if ref_stats is not None else reference
+    cand_fs = candidate
+    _check_dimensions(ref_fs.ndim if ref_fs else ref_stats.ndim, cand_fs.ndim, ref_fs is None)
+    if chunk_rows is not None:
+        stats = _streaming_statistics(ref_fs, cand_fs, ref_stats, options, cache, chunk_rows)
+    else:
+        stats = _in_memory_statistics(ref_fs, cand_fs, ref_stats, options)
+    ref_stats = stats.ref_stats
     skipped = []
     notices = []
     for label, fs in (("reference", ref_fs), ("candidate", cand_fs)):
         if fs is not None:
-            skipped += [dict(s.to_dict(), set=label) for s in fs.skipped + dropped[label]]
+            skipped += [dict(s.to_dict(), set=label) for s in fs.skipped + stats.dropped[label]]
             notices += fs.notices
+
+    negligible = (negligible_std_mask(ref_stats.raw_mean, ref_stats.raw_std, stats.cand_raw_mean,
+                                      stats.cand_raw_std)
+                  if ref_stats.raw_mean is not None else np.zeros(len(ref_stats.names), dtype=bool))
+    pieces = stats.pieces_for(negligible if options.robust else None)
+    names, mu1, sigma1, mu2, sigma2 = pieces
     d2 = frechet_distance(mu1, sigma1, mu2, sigma2, means_only=options.means_only)
     value = frd_value(d2, log=options.rules.log_output, paper_log=options.paper_log)
-    timings["statistics_s"] = time.perf_counter() - t
-    timings["total_s"] = time.perf_counter() - t_start
+    contributions = decompose(*pieces)
+    shares = dict(zip(names, (contributions.total / (contributions.d2 or 1.0)).tolist()))
+    warnings = degenerate_warnings(ref_stats.names, negligible, names, shares)
+    robust = None
+    flagged = [n for n, bad in zip(ref_stats.names, negligible) if bad and n in set(names)]
+    if options.robust or flagged:
+        r_names, *r_pieces = pieces if options.robust else stats.pieces_for(negligible)
+        r_d2 = frechet_distance(*r_pieces, means_only=options.means_only)
+        robust = {
+            "frd": frd_value(r_d2, log=options.rules.log_output, paper_log=options.paper_log),
+            "d2": float(r_d2),
+            "dropped_features": [n for n, bad in zip(ref_stats.names, negligible) if bad],
+            "rule": f"reference std ≤ {NEGLIGIBLE_STD:g} × max(|reference mean|, |candidate mean|, candidate std)",
+        }
+    timings = {"statistics_s": time.perf_counter() - t}
 
     option_dict = options.to_dict()
-    option_dict["seed"] = seed
+    option_dict["seed"] = stats.seed
     return FRDResult(
         value=value,
         d2=float(d2),
         version=options.version,
         n_reference=ref_stats.n,
-        n_candidate=n_candidate,
+        n_candidate=stats.n_candidate,
         features_used=names,
         skipped=skipped,
         options=option_dict,
         versions=library_versions(),
-        timings={k: round(v, 4) for k, v in timings.items()},
-        cache={
-            "enabled": use_cache,
-            "hits": sum(fs.cache_hits for fs in feature_sets),
-            "extracted": sum(fs.extracted for fs in feature_sets),
-        },
+        timings=timings,
+        cache={},
         notices=notices,
         ndim=cand_fs.ndim,
+        d2_split={"mean_term": float(contributions.mean.sum()),
+                  "covariance_term": float(contributions.covariance.sum())},
+        warnings=warnings,
+        robust=robust,
+        analysis=Analysis(ref_stats=ref_stats, names=names, pieces=pieces, contributions=contributions,
+                          negligible=negligible, ref_rows=stats.ref_rows, cand_rows=stats.cand_rows,
+                          ref_items=stats.ref_items, cand_items=stats.cand_items),
     )
+
+
 
 
 def _check_dimensions(ref_ndim: int, cand_ndim: int, from_stats: bool) -> None:
@@ -317,29 +417,65 @@ def _check_dimensions(ref_ndim: int, cand_ndim: int, from_stats: bool) -> None:
                               "compare 2D and 3D images separately")
 
 
-def _in_memory_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions):
+def _in_memory_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions) -> _Statistics:
     """Steps 2–6 with every row in memory: the reference's exact float32 arithmetic."""
     cand, cand_names, cand_dropped = prepare_rows(cand_fs, options)
+    cand_items = _kept_items(cand_fs, cand_dropped)
     dropped = {"reference": [], "candidate": cand_dropped}
-    seed = options.seed
+    seed, ref, ref_items = options.seed, None, None
     if ref_stats is None:
         ref, ref_names, dropped["reference"] = prepare_rows(ref_fs, options)
+        ref_items = _kept_items(ref_fs, dropped["reference"])
         _check_same_features(ref_names, cand_names)
         if options.match_sample_count:
             seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
-            ref, cand = _match_counts(ref, cand, seed)
-        base = np.concatenate([ref, cand]) if options.resolved_norm_ref == "joint" else ref
-        ref_stats = ReferenceStats.fit(ref, ref_names, options, ndim=ref_fs.ndim,
-                                       normalizer=fit_normalizer(base, options))
+            i1, i2 = _match_counts(len(ref), len(cand), seed)
+            ref, cand = ref[i1], cand[i2]
+            ref_items, cand_items = [ref_items[i] for i in i1], [cand_items[i] for i in i2]
+        ref_stats, cand_norm = fit_rows(ref, cand, ref_names, options, ndim=ref_fs.ndim)
     else:
         _check_same_features(ref_stats.names, cand_names)
-    cand_norm = (fit_normalizer(cand, options) if options.resolved_norm_ref == "independent"
-                 else ref_stats.normalizer)
-    pieces = ref_stats.compare_rows(cand, cand_norm, options)
-    return ref_stats, pieces, int(cand.shape[0]), dropped, seed
+        cand_norm = (fit_normalizer(cand, options) if options.resolved_norm_ref == "independent"
+                     else ref_stats.normalizer)
+    raw = np.asarray(cand, dtype=np.float64)
+    return _Statistics(
+        ref_stats=ref_stats,
+        pieces_for=lambda drop: ref_stats.compare_rows(cand, cand_norm, options, drop),
+        n_candidate=int(cand.shape[0]),
+        cand_raw_mean=np.nanmean(raw, axis=0),
+        cand_raw_std=np.nanstd(raw, axis=0),
+        dropped=dropped,
+        seed=seed,
+        ref_rows=ref,
+        cand_rows=cand,
+        ref_items=ref_items,
+        cand_items=cand_items,
+    )
 
 
-def _streaming_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions, cache, chunk_rows: int):
+def fit_rows(ref: np.ndarray, cand: np.ndarray, names: list[str], options: FRDOptions, *, ndim: int):
+    """Steps 5–6 on prepared rows: D1's statistics and the normaliser for the candidate."""
+    base = np.concatenate([ref, cand]) if options.resolved_norm_ref == "joint" else ref
+    ref_stats = ReferenceStats.fit(ref, names, options, ndim=ndim, normalizer=fit_normalizer(base, options))
+    cand_norm = fit_normalizer(cand, options) if options.resolved_norm_ref == "independent" else ref_stats.normalizer
+    return ref_stats, cand_norm
+
+
+def rows_frd(ref: np.ndarray, cand: np.ndarray, names: list[str], options: FRDOptions, *, ndim: int = 2,
+             drop: np.ndarray | None = None) -> tuple[float, float]:
+    """(FRD, d²) of two blocks of prepared rows — what bootstrap and subsampling re-evaluate."""
+    ref_stats, cand_norm = fit_rows(ref, cand, names, options, ndim=ndim)
+    _, mu1, sigma1, mu2, sigma2 = ref_stats.compare_rows(cand, cand_norm, options, drop)
+    d2 = frechet_distance(mu1, sigma1, mu2, sigma2, means_only=options.means_only)
+    return frd_value(d2, log=options.rules.log_output, paper_log=options.paper_log), d2
+
+
+def _kept_items(features: FeatureSet, dropped: list[Skipped]) -> list:
+    gone = {d.name for d in dropped}
+    return [item for item in features.items if item.name not in gone]
+
+
+def _streaming_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions, cache, chunk_rows: int) -> _Statistics:
     """Steps 2–6 over blocks of rows (see frd.aggregate); the same rules, bounded memory."""
     from .aggregate import ColumnMoments, Moments
 
@@ -370,25 +506,33 @@ def _streaming_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions, cache
         return moments.normalizer(kind, lo, hi, guarded, dtype)
 
     def normalised_moments(fs, normalizer, label):
-        moments = Moments(len(names))
+        moments, raw = Moments(len(names)), ColumnMoments(len(names))
         for rows in blocks(fs, label):
+            raw.update(rows)
             moments.update(normalizer.apply(rows))
-        return moments
+        return moments, raw
 
     if ref_stats is None:
         _check_same_features(list(ref_fs.names), list(cand_fs.names))
         normalizer = fit(ref_fs, cand_fs) if options.resolved_norm_ref == "joint" else fit(ref_fs)
-        ref_moments = normalised_moments(ref_fs, normalizer, "reference")
+        ref_moments, ref_raw = normalised_moments(ref_fs, normalizer, "reference")
         ref_stats = ReferenceStats.from_moments(ref_moments, ref_moments.n, names, options,
-                                                ndim=ref_fs.ndim, normalizer=normalizer)
+                                                ndim=ref_fs.ndim, normalizer=normalizer, raw=ref_raw)
     else:
         _check_same_features(ref_stats.names, names)
     cand_norm = fit(cand_fs) if options.resolved_norm_ref == "independent" else ref_stats.normalizer
-    cand_moments = normalised_moments(cand_fs, cand_norm, "candidate")
+    cand_moments, cand_raw = normalised_moments(cand_fs, cand_norm, "candidate")
     if cand_moments.n == 0 or ref_stats.n == 0:
         raise ExtractionError("no image is left after dropping images with NaN features")
-    pieces = ref_stats.compare_moments(cand_moments, options)
-    return ref_stats, pieces, cand_moments.n, dropped, options.seed
+    return _Statistics(
+        ref_stats=ref_stats,
+        pieces_for=lambda drop: ref_stats.compare_moments(cand_moments, options, drop),
+        n_candidate=cand_moments.n,
+        cand_raw_mean=cand_raw.mean,
+        cand_raw_std=np.sqrt(cand_raw.m2 / np.maximum(cand_raw.n, 1)),
+        dropped=dropped,
+        seed=options.seed,
+    )
 
 
 def _as_stats(reference) -> ReferenceStats | None:

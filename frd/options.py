@@ -52,6 +52,7 @@ class FRDOptions:
     norm_ref: str | None = None
     means_only: bool = False
     paper_log: bool = False
+    robust: bool = False  # drop features with a negligible reference std (frd.analysis.degenerate)
 
     def __post_init__(self) -> None:
         presets.pipeline_rules(self.version)  # validates the version

@@ -41,6 +41,8 @@ class ReferenceStats:
     options: dict = field(default_factory=dict)
     fingerprint: str = ""
     versions: dict = field(default_factory=dict)
+    raw_mean: np.ndarray | None = None  # D1's raw per-feature mean and std (float64), for
+    raw_std: np.ndarray | None = None  # the degenerate-feature checks of frd.analysis
 
     @classmethod
     def fit(
@@ -65,6 +67,7 @@ class ReferenceStats:
         else:
             kept = np.ones(z.shape[1], dtype=bool)
         zk = z[:, kept]
+        raw = np.asarray(features, dtype=np.float64)
         return cls(
             names=list(names),
             n=int(features.shape[0]),
@@ -76,11 +79,13 @@ class ReferenceStats:
             options=options.to_dict(),
             fingerprint=options.statistics_fingerprint(),
             versions=dict(versions or {}),
+            raw_mean=np.nanmean(raw, axis=0),
+            raw_std=np.nanstd(raw, axis=0),
         )
 
     @classmethod
     def from_moments(cls, moments, n: int, names: list[str], options: FRDOptions, *, ndim: int,
-                     normalizer: Normalizer, versions: dict | None = None) -> "ReferenceStats":
+                     normalizer: Normalizer, raw=None, versions: dict | None = None) -> "ReferenceStats":
         """Statistics from chunk-accumulated moments of D1's normalised rows (see frd.aggregate)."""
         kept = moments.finite.copy() if options.rules.drop_nonfinite_columns else np.ones_like(moments.finite)
         return cls(
@@ -88,28 +93,34 @@ class ReferenceStats:
             mu=moments.mean[kept], sigma=np.atleast_2d(moments.covariance()[np.ix_(kept, kept)]),
             ndim=ndim, options=options.to_dict(), fingerprint=options.statistics_fingerprint(),
             versions=dict(versions or {}),
+            raw_mean=None if raw is None else raw.mean.copy(),
+            raw_std=None if raw is None else np.sqrt(raw.m2 / np.maximum(raw.n, 1)),
         )
 
-    def compare_rows(self, candidate: np.ndarray, normalizer: Normalizer, options: FRDOptions):
+    def compare_rows(self, candidate: np.ndarray, normalizer: Normalizer, options: FRDOptions,
+                     drop: np.ndarray | None = None):
         """Normalise the candidate, apply the column filter, and return the pieces of d².
 
-        Returns (names used, mu1, sigma1, mu2, sigma2).
+        ``drop`` marks further columns to leave out (the robust variant's). Returns
+        (names used, mu1, sigma1, mu2, sigma2).
         """
         z2 = normalizer.apply(candidate)
         finite2 = np.isfinite(z2).all(axis=0)
-        keep = self._columns(finite2, options)
+        keep = self._columns(finite2, options, drop)
         z2k = z2[:, keep]
         return self._pieces(keep, np.mean(z2k, axis=0), np.atleast_2d(np.cov(z2k, rowvar=False)))
 
-    def compare_moments(self, moments, options: FRDOptions):
+    def compare_moments(self, moments, options: FRDOptions, drop: np.ndarray | None = None):
         """As :meth:`compare_rows`, from chunk-accumulated moments of the normalised candidate."""
-        keep = self._columns(moments.finite, options)
+        keep = self._columns(moments.finite, options, drop)
         return self._pieces(keep, moments.mean[keep], np.atleast_2d(moments.covariance()[np.ix_(keep, keep)]))
 
-    def _columns(self, finite2: np.ndarray, options: FRDOptions) -> np.ndarray:
+    def _columns(self, finite2: np.ndarray, options: FRDOptions, drop: np.ndarray | None) -> np.ndarray:
         keep = self.kept.copy()
         if options.rules.drop_nonfinite_columns:
             keep &= finite2
+        if drop is not None:
+            keep &= ~drop
         return keep
 
     def _pieces(self, keep: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray):
@@ -155,6 +166,8 @@ class ReferenceStats:
                 header=np.array(json.dumps(header)),
                 centre=self.normalizer.centre,
                 scale=self.normalizer.scale,
+                raw_mean=self.raw_mean if self.raw_mean is not None else np.array([]),
+                raw_std=self.raw_std if self.raw_std is not None else np.array([]),
                 kept=self.kept,
                 mu=self.mu,
                 sigma=self.sigma,
@@ -169,6 +182,7 @@ class ReferenceStats:
             with np.load(path, allow_pickle=False) as data:
                 header = json.loads(str(data["header"]))
                 arrays = {k: data[k] for k in ("centre", "scale", "kept", "mu", "sigma")}
+                raw = {k: data[k] if k in data and data[k].size else None for k in ("raw_mean", "raw_std")}
         except (OSError, ValueError, KeyError) as exc:
             raise ValueError(f"{path}: not an frd statistics file ({exc})") from None
         if header.get("format") != FORMAT:
@@ -186,6 +200,8 @@ class ReferenceStats:
             options=header["options"],
             fingerprint=header["fingerprint"],
             versions=header.get("versions", {}),
+            raw_mean=raw["raw_mean"],
+            raw_std=raw["raw_std"],
         )
 
 
