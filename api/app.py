@@ -52,4 +52,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (health, datasets, comparisons, jobs, stats, sync):
         app.include_router(module.router)
+    app.include_router(comparisons.ood_router)
     return app

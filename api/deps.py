@@ -27,6 +27,9 @@ def job_view(row) -> dict:
     if row["state"] == "succeeded":
         if row["kind"] == "compare":
             links["result"] = f"/v1/comparisons/{row['id']}"
+            links["report"] = f"/v1/comparisons/{row['id']}/report"
+        elif row["kind"] == "ood":
+            links["result"] = f"/v1/ood/{row['id']}"
         elif row["kind"] == "stats":
             links["result"] = f"/v1/reference-stats/{json.loads(row['params'])['stats_id']}"
     return {

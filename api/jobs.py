@@ -165,7 +165,8 @@ class JobRunner:
         params = json.loads(job["params"])
         started = time.perf_counter()
         try:
-            handler = {"extract": self._extract, "compare": self._compare, "stats": self._stats}[job["kind"]]
+            handler = {"extract": self._extract, "compare": self._compare, "stats": self._stats,
+                       "ood": self._ood}[job["kind"]]
             result = handler(job, params)
         except JobCancelled:
             self._finish(job["id"], "cancelled", error="cancelled by request")
@@ -221,7 +222,46 @@ class JobRunner:
                              options=options, on_progress=self._progress(job["id"]),
                              **self._run_kwargs(job["id"]))
         EXTRACTION_SECONDS.observe(result.timings.get("extraction_s", time.perf_counter() - t))
+        curve = None
+        if result.analysis.ref_rows is not None and (params.get("bootstrap") or params.get("report")):
+            from frd.analysis.uncertainty import bootstrap_ci, sample_size_curve
+
+            if params.get("bootstrap"):
+                drop = result.analysis.negligible if options.robust else None
+                result.ci = bootstrap_ci(result.analysis, options, resamples=params["bootstrap"],
+                                         seed=options.seed or 0, drop=drop)
+            if params.get("report"):
+                curve = sample_size_curve(result.analysis, options, seed=options.seed or 0)
+        if params.get("report"):
+            self._write_report(job["id"], result, curve)
         return public_result(result.to_dict())
+
+    def report_path(self, job_id: str) -> Path:
+        return self.store.root / "reports" / f"{job_id}.html"
+
+    def _write_report(self, job_id: str, result, curve) -> None:
+        try:
+            from frd.report import build_report
+        except ImportError:  # matplotlib missing: the comparison stands without its report
+            return
+        path = self.report_path(job_id)
+        path.parent.mkdir(exist_ok=True)
+        text = public_message_text(build_report(result, curve=curve), self.settings.data_dir)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+
+    def _ood(self, job: dict, params: dict) -> dict:
+        from frd.analysis.ood import detect
+
+        options = FRDOptions(**params.get("options", {}))
+        reference, ref_masks = self.dataset_paths(params["reference"])
+        test, test_masks = self.dataset_paths(params["test"])
+        result = frd.compare(reference, test, reference_masks=ref_masks, candidate_masks=test_masks,
+                             options=options, on_progress=self._progress(job["id"]), **self._run_kwargs(job["id"]))
+        ood = detect(result.analysis, assumption=params["assumption"], use_val_set=params["use_val_set"],
+                     val_frac=params["val_frac"], seed=params.get("seed"))
+        return {**ood.to_dict(), "frd": result.value, "warnings": result.warnings}
 
     def _stats(self, job: dict, params: dict) -> dict:
         options = FRDOptions(**params.get("options", {}))
@@ -250,9 +290,14 @@ def public_result(payload: dict) -> dict:
     return payload
 
 
-def public_message(exc: Exception, data_dir: Path) -> str:
-    """An error message safe to show a client: no server paths, no traceback."""
-    text = str(exc) or type(exc).__name__
+def public_message_text(text: str, data_dir: Path) -> str:
+    """``text`` without the server's data-dir paths (dataset files keep their names)."""
     for root in {str(Path(data_dir).resolve()), str(data_dir)}:
         text = text.replace(root + "/datasets/", "").replace(root, "<data>")
+    return text
+
+
+def public_message(exc: Exception, data_dir: Path) -> str:
+    """An error message safe to show a client: no server paths, no traceback."""
+    text = public_message_text(str(exc) or type(exc).__name__, data_dir)
     return text.splitlines()[0][:500] if text else type(exc).__name__

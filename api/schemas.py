@@ -44,6 +44,20 @@ class ComparisonRequest(BaseModel):
     reference: str = Field(description="a dataset id (ds_…) or a reference-stats id (st_…)")
     candidate: str = Field(description="a dataset id (ds_…)")
     options: Options = Options()
+    bootstrap: int = Field(default=0, ge=0, le=2000, description="bootstrap resamples for a CI (0: none)")
+    report: bool = Field(default=True, description="render the HTML report (GET /v1/comparisons/{id}/report)")
+
+
+class OODRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str = Field(description="the in-domain dataset id (ds_…)")
+    test: str = Field(description="the dataset to screen (ds_…)")
+    options: Options = Options()
+    assumption: Literal["gaussian", "t", "counting"] = "gaussian"
+    use_val_set: bool = False
+    val_frac: float = Field(default=0.1, gt=0, lt=1)
+    seed: int | None = None
 
 
 class StatsRequest(BaseModel):

@@ -307,3 +307,19 @@ def test_serve_refuses_public_host_without_keys(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "frd", "serve", "--host", "0.0.0.0", "--data-dir",
                            str(tmp_path)], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "without API keys" in proc.stderr
+
+
+def test_report_and_ood_through_the_service(server, uploaded):
+    with server.client() as c:
+        r = c.post("/v1/comparisons", json={"reference": uploaded[0], "candidate": uploaded[1], "bootstrap": 20})
+        job = wait_job(c, r.headers["location"])
+        result = c.get(job["links"]["result"]).json()
+        assert result["ci"]["low"] <= result["frd"] <= result["ci"]["high"]
+        assert "warnings" in result and "d2_split" in result
+        report = c.get(job["links"]["report"])
+        assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+        assert report.text.count("data:image/png;base64,") >= 6 and str(server.data_dir) not in report.text
+        r = c.post("/v1/ood", json={"reference": uploaded[0], "test": uploaded[1], "assumption": "counting"})
+        job = wait_job(c, r.headers["location"])
+        ood = c.get(job["links"]["result"]).json()
+        assert len(ood["images"]) == 10 and 0 <= ood["nfrd"] <= 1
