@@ -12,21 +12,26 @@ the job really extracts features. Once that job is running, for ``--seconds``:
     ``GET /v1/jobs/{id}`` back to back (or every ``--interval`` seconds), and
   * ``--uploads`` further image sets are posted to ``/v1/datasets`` at the same time.
 
+The window's uploads queue extraction jobs of their own (the service extracts on upload),
+which take over the job slot when the comparison ends, so extraction keeps running.
+
 Every request is timed with ``time.perf_counter`` on the client. It reports the number
 of polls, errors (non-2xx or exceptions) of polls and uploads separately, p50/p90/p99/max
-of the polling latency, each upload's latency, the comparison job's state and progress
-sampled through the window (so one can see that extraction really ran), and PASS/FAIL
-for the target:
+of the polling latency (also split into polls that overlapped an upload and the rest),
+each upload's latency, which jobs were running, sampled once a second through the window
+(so one can see that extraction really ran), and PASS/FAIL for the target:
 
   no errors   and   p99 of status polling < 100 ms
 
-After that window, once every job has ended, an idle baseline (the same pollers,
-nothing else running) is measured for ``--baseline-seconds``, so a FAIL can be told apart: high latency even when
-idle means the poll path itself is too slow for that many clients; high latency only
-under load means the background work or the uploads interfere with request handling.
+After that window, once every job has ended, an idle baseline (the same pollers, nothing
+else running) is measured for ``--baseline-seconds``. It tells a FAIL apart: high latency
+even when idle means the poll path itself is too slow for that many clients; high latency
+only under load means the background work or the uploads interfere with request handling.
 
-The load generator runs on the same machine as the service, so its own CPU use is part
-of the picture (as it would be for any co-located client); latencies are end to end.
+The load generator runs on the same machine as the service, so its own CPU use is part of
+the picture (as it would be for any co-located client); latencies are end to end. The
+share of CPU already busy before the start is printed, with a warning when other work
+(a test run, a build) would inflate the figures.
 
 Run (from the repository root, in an environment with the service extra and httpx):
 
@@ -88,6 +93,29 @@ def make_image_set(folder: Path, n: int, size: int, smooth: float, seed: int) ->
         sitk.WriteImage(sitk.GetImageFromArray(textured_image(rng, size, smooth)), str(path))
         files.append(("files", (path.name, path.read_bytes(), "image/png")))
     return files
+
+
+# --------------------------------------------------------------------------- machine
+
+def cpu_busy_fraction(seconds: float = 1.0) -> float | None:
+    """Share of all CPUs busy over ``seconds`` (Linux /proc/stat), None elsewhere.
+
+    Other work on the machine (a test run, a build) competes with the service for the
+    same cores and inflates every latency; the report says so instead of hiding it.
+    """
+    def totals() -> tuple[int, int]:
+        with open("/proc/stat") as fh:
+            values = [int(v) for v in fh.readline().split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+        return sum(values), idle
+
+    try:
+        total0, idle0 = totals()
+        time.sleep(seconds)
+        total1, idle1 = totals()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
 
 
 # --------------------------------------------------------------------------- server
@@ -201,8 +229,14 @@ def prepare_comparison(client: httpx.Client, reference: FileList, candidate: Fil
 
 @dataclass
 class Timed:
+    """Successful requests as (start perf_counter, latency ms) pairs, and failures."""
+    started: list[float] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+    def ok(self, t0: float) -> None:
+        self.started.append(t0)
+        self.latencies_ms.append((time.perf_counter() - t0) * 1000)
 
 
 def poll_loop(base_url: str, job_url: str, start: threading.Barrier, stop_at: list[float],
@@ -215,9 +249,8 @@ def poll_loop(base_url: str, job_url: str, start: threading.Barrier, stop_at: li
             t0 = time.perf_counter()
             try:
                 r = client.get(job_url)
-                elapsed = (time.perf_counter() - t0) * 1000
                 if r.is_success:
-                    out.latencies_ms.append(elapsed)
+                    out.ok(t0)
                 else:
                     out.errors.append(f"HTTP {r.status_code}")
             except httpx.HTTPError as exc:
@@ -234,9 +267,8 @@ def upload_once(base_url: str, files: FileList, start: threading.Barrier, out: T
         t0 = time.perf_counter()
         try:
             r = client.post("/v1/datasets", files=files)
-            elapsed = (time.perf_counter() - t0) * 1000
             if r.status_code == 201:
-                out.latencies_ms.append(elapsed)
+                out.ok(t0)
             else:
                 out.errors.append(f"HTTP {r.status_code}: {r.text[:200]}")
         except httpx.HTTPError as exc:
@@ -286,7 +318,19 @@ def run_window(base_url: str, job_url: str, *, clients: int, seconds: float, int
 
 
 def merge(parts: list[Timed]) -> Timed:
-    return Timed([x for p in parts for x in p.latencies_ms], [e for p in parts for e in p.errors])
+    return Timed([x for p in parts for x in p.started], [x for p in parts for x in p.latencies_ms],
+                 [e for p in parts for e in p.errors])
+
+
+def split_by_uploads(polls: Timed, uploads: Timed) -> tuple[list[float], list[float]]:
+    """Poll latencies of requests that overlapped an upload in flight, and the rest:
+    tells the uploads' share of a slowdown apart from the extraction's."""
+    busy = [(t, t + ms / 1000) for t, ms in zip(uploads.started, uploads.latencies_ms)]
+    during, outside = [], []
+    for t, ms in zip(polls.started, polls.latencies_ms):
+        end = t + ms / 1000
+        (during if any(t < b and end > a for a, b in busy) else outside).append(ms)
+    return during, outside
 
 
 # --------------------------------------------------------------------------- report
@@ -311,23 +355,34 @@ def extraction_summary(samples: list[dict]) -> dict:
     }
 
 
-def summarise(polls: Timed, window_s: float) -> dict:
-    return {"requests": len(polls.latencies_ms) + len(polls.errors), "ok": len(polls.latencies_ms),
-            "errors": len(polls.errors), "error_kinds": sorted(set(polls.errors))[:10],
-            "window_s": window_s, "rate_per_s": len(polls.latencies_ms) / window_s if window_s else 0.0,
-            "latency_ms": percentiles(polls.latencies_ms)}
+def summarise(polls: Timed, window_s: float, uploads: Timed | None = None) -> dict:
+    summary = {"requests": len(polls.latencies_ms) + len(polls.errors), "ok": len(polls.latencies_ms),
+               "errors": len(polls.errors), "error_kinds": sorted(set(polls.errors))[:10],
+               "window_s": window_s, "rate_per_s": len(polls.latencies_ms) / window_s if window_s else 0.0,
+               "latency_ms": percentiles(polls.latencies_ms)}
+    if uploads is not None and uploads.started:
+        during, outside = split_by_uploads(polls, uploads)
+        summary["while_uploading"] = {"polls": len(during), "latency_ms": percentiles(during)}
+        summary["without_uploads"] = {"polls": len(outside), "latency_ms": percentiles(outside)}
+    return summary
 
 
 def fmt_ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
+def latency_line(label: str, lat: dict) -> str:
+    return (f"  {label:<30} p50 {fmt_ms(lat['p50']):>6}  p90 {fmt_ms(lat['p90']):>6}  "
+            f"p99 {fmt_ms(lat['p99']):>6}  max {fmt_ms(lat['max']):>6}")
+
+
 def print_polls(title: str, s: dict) -> None:
-    lat = s["latency_ms"]
     print(f"{title}: {s['requests']} polls in {s['window_s']:.1f} s ({s['rate_per_s']:.0f}/s), "
           f"{s['errors']} errors")
-    print(f"  latency ms  p50 {fmt_ms(lat['p50'])}  p90 {fmt_ms(lat['p90'])}  "
-          f"p99 {fmt_ms(lat['p99'])}  max {fmt_ms(lat['max'])}")
+    print(latency_line("latency ms, all", s["latency_ms"]))
+    for key, label in (("while_uploading", "overlapping an upload"), ("without_uploads", "no upload in flight")):
+        if key in s:
+            print(latency_line(f"{label} ({s[key]['polls']})", s[key]["latency_ms"]))
     for kind in s["error_kinds"]:
         print(f"  error: {kind}")
 
@@ -387,6 +442,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def measure(args: argparse.Namespace, work: Path) -> dict:
     sets = [make_image_set(work / "images" / f"set{i}", args.images, args.size,
                            smooth=1.0 + 0.5 * i, seed=args.seed + i) for i in range(2 + args.uploads)]
+    busy = cpu_busy_fraction()
+    if busy is not None:
+        print(f"CPU busy before start: {busy:.0%}" + ("  WARNING: other work is running on this machine; "
+              "latencies will be inflated" if busy > 0.2 else ""), flush=True)
     service = Service(work / "data", work / "server.log", args.workers)
     print(f"starting {sys.executable} -m frd serve on {service.url} "
           f"({os.cpu_count()} CPUs, FRD_WORKERS={args.workers or 'default'}) ...", flush=True)
@@ -413,7 +472,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
             baseline = summarise(idle, idle_window)
     finally:
         service.stop()
-    load = summarise(polls, window)
+    load = summarise(polls, window, uploads)
     extraction = extraction_summary(samples)
     verdict = {"passed": not polls.errors and not uploads.errors and load["latency_ms"]["p99"] is not None
                and load["latency_ms"]["p99"] < P99_TARGET_MS,
@@ -422,7 +481,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     print_report(baseline, load, uploads, args.uploads, extraction, samples, verdict)
     return {
         "setup": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-        | {"cpu_count": os.cpu_count(), "python": sys.version.split()[0], "compare_options": COMPARE_OPTIONS},
+        | {"cpu_count": os.cpu_count(), "python": sys.version.split()[0], "compare_options": COMPARE_OPTIONS,
+           "cpu_busy_before_start": busy},
         "idle_baseline": baseline, "under_load": load,
         "uploads": {"ok": len(uploads.latencies_ms), "errors": len(uploads.errors),
                     "error_kinds": uploads.errors[:10], "latency_ms": sorted(uploads.latencies_ms)},

@@ -49,18 +49,26 @@ def cache_key(image_hash: str, mask_hash: str | None, fingerprint: str, engine_v
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+class CacheError(ValueError):
+    """The cache folder cannot be used; the message says which and what to do."""
+
+
 class FeatureCache:
     """A process-local handle on the shared cache file (open one per process)."""
 
     def __init__(self, directory: str | Path | None = None):
         self.directory = Path(directory) if directory is not None else default_cache_dir()
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / "features.sqlite3"
-        self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout = 60000")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.executescript(SCHEMA)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout = 60000")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheError(f"feature cache {self.directory} cannot be used ({exc}); choose another "
+                             "folder with --cache-dir / FRD_CACHE_DIR, or run with --no-cache") from None
         self._names_by_id: dict[int, tuple[str, ...]] = {}
         self._id_by_digest: dict[str, int] = {}
 
