@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from .errors import ApiError
+from .jobs import new_job
 
 
 def services(request: Request):
@@ -43,3 +46,37 @@ def job_view(row) -> dict:
         "finished": row["finished"],
         "links": links,
     }
+
+
+def finished_job(db, job_id: str, owner: str, kind: str, what: str):
+    """The job row of a succeeded ``kind`` job; 404 if absent or of another kind, 409 if unfinished."""
+    job = owned(db, "jobs", job_id, owner, what)
+    if job["kind"] != kind:
+        raise ApiError(404, "not_found", f"no {what} {job_id!r}")
+    if job["state"] != "succeeded":
+        raise ApiError(409, "not_ready", f"the {what} is {job['state']}", job=job_view(job))
+    return job
+
+
+def submit(request: Request, owner: str, kind: str, params: dict, idempotency_key: str | None) -> JSONResponse:
+    """Queue a job (or, for a repeated Idempotency-Key, return the job it created)."""
+    db, _, runner, _ = services(request)
+    request_hash = hashlib.sha256(json.dumps([kind, params], sort_keys=True).encode()).hexdigest()
+    with db.transaction() as conn:
+        if idempotency_key:
+            row = conn.execute("SELECT request_hash, job_id FROM idempotency WHERE owner = ? AND key = ?",
+                               (owner, idempotency_key)).fetchone()
+            if row is not None:
+                if row["request_hash"] != request_hash:
+                    raise ApiError(422, "idempotency_key_reused",
+                                   "this Idempotency-Key was used for a different request")
+                job_id = row["job_id"]
+            else:
+                job_id = new_job(conn, owner, kind, params)
+                conn.execute("INSERT INTO idempotency (owner, key, request_hash, job_id) VALUES (?, ?, ?, ?)",
+                             (owner, idempotency_key, request_hash, job_id))
+        else:
+            job_id = new_job(conn, owner, kind, params)
+    runner.wake()
+    job = db.one("SELECT * FROM jobs WHERE id = ?", job_id)
+    return JSONResponse(job_view(job), status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})

@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from frd.inputs import compound_suffix
+
 
 class TooLarge(Exception):
     """A size limit was exceeded while streaming; the message says which."""
@@ -59,17 +61,10 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def _suffix(name: str) -> str:
-    lower = name.lower()
-    if lower.endswith(".nii.gz"):
-        return ".nii.gz"
-    return PurePosixPath(lower).suffix
-
-
 def stored_name(name: str, kind: str) -> str:
     """The file name to use on disk: the upload's, with an extension matching its content."""
     accepted, canonical = KINDS[kind]
-    suffix = _suffix(name)
+    suffix = compound_suffix(name)
     if suffix in accepted:
         return name
     return name + canonical

@@ -99,34 +99,27 @@ class FeatureCache:
             self._names_by_id[row[0]] = names
         return self._id_by_digest[digest]
 
-    def get_many(self, keys: list[str]) -> dict[str, tuple[tuple[str, ...], np.ndarray, int]]:
-        """The cached (names, values, ndim) of every key that is present."""
-        found = {}
+    def _rows(self, columns: str, keys: list[str]):
+        """Rows ``key, <columns>`` of the present keys (queried in batches of 500)."""
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, names_id, ndim, vector FROM features WHERE key IN ({marks})", chunk
-            ).fetchall()
-            for key, names_id, ndim, blob in rows:
-                values = np.frombuffer(blob, dtype="<f8").astype(np.float64)
-                names = self._names(names_id)
-                if len(names) == len(values):  # a damaged row is a miss, never wrong data
-                    found[key] = (names, values, int(ndim))
+            yield from self._db.execute(f"SELECT key, {columns} FROM features WHERE key IN ({marks})", chunk)
+
+    def get_many(self, keys: list[str]) -> dict[str, tuple[tuple[str, ...], np.ndarray, int]]:
+        """The cached (names, values, ndim) of every key that is present."""
+        found = {}
+        for key, names_id, ndim, blob in self._rows("names_id, ndim, vector", keys):
+            values = np.frombuffer(blob, dtype="<f8").astype(np.float64)
+            names = self._names(names_id)
+            if len(names) == len(values):  # a damaged row is a miss, never wrong data
+                found[key] = (names, values, int(ndim))
         return found
 
     def get_meta_many(self, keys: list[str]) -> dict[str, tuple[tuple[str, ...], int]]:
         """(names, ndim) of every cached key, without loading the vectors."""
-        found = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, names_id, ndim FROM features WHERE key IN ({marks})", chunk
-            ).fetchall()
-            for key, names_id, ndim in rows:
-                found[key] = (self._names(names_id), int(ndim))
-        return found
+        return {key: (self._names(names_id), int(ndim))
+                for key, names_id, ndim in self._rows("names_id, ndim", keys)}
 
     def get_vectors(self, keys: list[str]) -> np.ndarray:
         """The vectors of ``keys`` (all cached, same length) stacked in the order given."""

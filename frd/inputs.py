@@ -72,7 +72,8 @@ def _data_files(path: Path) -> list[Path]:
     return out
 
 
-def _compound_suffix(path: str) -> str:
+def compound_suffix(path: str) -> str:
+    """The lower-case extension, ``.nii.gz`` counted as one."""
     lower = path.lower()
     if lower.endswith(".nii.gz"):
         return ".nii.gz"
@@ -80,7 +81,7 @@ def _compound_suffix(path: str) -> str:
 
 
 def strip_extension(name: str) -> str:
-    suffix = _compound_suffix(name)
+    suffix = compound_suffix(name)
     return name[: len(name) - len(suffix)] if suffix else name
 
 
@@ -98,7 +99,7 @@ def _looks_like_dicom(path: Path) -> bool:
 
 
 def _is_image_file(path: Path) -> bool:
-    return _compound_suffix(path.name) in IMAGE_EXTENSIONS_2D + IMAGE_EXTENSIONS_3D
+    return compound_suffix(path.name) in IMAGE_EXTENSIONS_2D + IMAGE_EXTENSIONS_3D
 
 
 def _dicom_series(folder: Path, files: list[Path], root: Path) -> list[ImageItem]:

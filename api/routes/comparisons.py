@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 
 from ..auth import require_owner
-from ..deps import job_view, owned, services
+from ..deps import finished_job, owned, services, submit
 from ..errors import ApiError
-from ..jobs import new_job
 from ..schemas import ComparisonRequest, OODRequest
 
 router = APIRouter(prefix="/v1/comparisons", tags=["comparisons"])
@@ -22,30 +20,6 @@ def check_reference(db, ref: str, owner: str) -> None:
         owned(db, "reference_stats", ref, owner, "reference statistics")
     else:
         owned(db, "datasets", ref, owner, "dataset")
-
-
-def submit(request: Request, owner: str, kind: str, params: dict, idempotency_key: str | None) -> JSONResponse:
-    """Queue a job (or, for a repeated Idempotency-Key, return the job it created)."""
-    db, _, runner, _ = services(request)
-    request_hash = hashlib.sha256(json.dumps([kind, params], sort_keys=True).encode()).hexdigest()
-    with db.transaction() as conn:
-        if idempotency_key:
-            row = conn.execute("SELECT request_hash, job_id FROM idempotency WHERE owner = ? AND key = ?",
-                               (owner, idempotency_key)).fetchone()
-            if row is not None:
-                if row["request_hash"] != request_hash:
-                    raise ApiError(422, "idempotency_key_reused",
-                                   "this Idempotency-Key was used for a different request")
-                job_id = row["job_id"]
-            else:
-                job_id = new_job(conn, owner, kind, params)
-                conn.execute("INSERT INTO idempotency (owner, key, request_hash, job_id) VALUES (?, ?, ?, ?)",
-                             (owner, idempotency_key, request_hash, job_id))
-        else:
-            job_id = new_job(conn, owner, kind, params)
-    runner.wake()
-    job = db.one("SELECT * FROM jobs WHERE id = ?", job_id)
-    return JSONResponse(job_view(job), status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})
 
 
 @router.post("", status_code=202, summary="Start a comparison (FRD between two datasets, or stats and a dataset)")
@@ -63,11 +37,7 @@ def create_comparison(body: ComparisonRequest, request: Request, owner: str = De
             response_class=HTMLResponse)
 def get_report(comparison_id: str, request: Request, owner: str = Depends(require_owner)):
     db, _, runner, _ = services(request)
-    job = owned(db, "jobs", comparison_id, owner, "comparison")
-    if job["kind"] != "compare":
-        raise ApiError(404, "not_found", f"no comparison {comparison_id!r}")
-    if job["state"] != "succeeded":
-        raise ApiError(409, "not_ready", f"the comparison is {job['state']}", job=job_view(job))
+    finished_job(db, comparison_id, owner, "compare", "comparison")
     path = runner.report_path(comparison_id)
     if not path.is_file():
         raise ApiError(404, "no_report", "this comparison has no report (it was not requested, or "
@@ -78,11 +48,7 @@ def get_report(comparison_id: str, request: Request, owner: str = Depends(requir
 @router.get("/{comparison_id}", summary="The result of a finished comparison (as `frd compare --json`)")
 def get_comparison(comparison_id: str, request: Request, owner: str = Depends(require_owner)):
     db, *_ = services(request)
-    job = owned(db, "jobs", comparison_id, owner, "comparison")
-    if job["kind"] != "compare":
-        raise ApiError(404, "not_found", f"no comparison {comparison_id!r}")
-    if job["state"] != "succeeded":
-        raise ApiError(409, "not_ready", f"the comparison is {job['state']}", job=job_view(job))
+    job = finished_job(db, comparison_id, owner, "compare", "comparison")
     return {"id": comparison_id, **json.loads(job["result"])}
 
 
@@ -104,9 +70,5 @@ def create_ood(body: OODRequest, request: Request, owner: str = Depends(require_
 @ood_router.get("/{ood_id}", summary="Per-image scores, decisions and p-values, and the dataset-level nFRD")
 def get_ood(ood_id: str, request: Request, owner: str = Depends(require_owner)):
     db, *_ = services(request)
-    job = owned(db, "jobs", ood_id, owner, "OOD screening")
-    if job["kind"] != "ood":
-        raise ApiError(404, "not_found", f"no OOD screening {ood_id!r}")
-    if job["state"] != "succeeded":
-        raise ApiError(409, "not_ready", f"the screening is {job['state']}", job=job_view(job))
+    job = finished_job(db, ood_id, owner, "ood", "OOD screening")
     return {"id": ood_id, **json.loads(job["result"])}

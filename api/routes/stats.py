@@ -8,10 +8,9 @@ import uuid
 from fastapi import APIRouter, Depends, Header, Request
 
 from ..auth import require_owner
-from ..deps import owned, services
+from ..deps import owned, services, submit
 from ..errors import ApiError
 from ..schemas import StatsRequest
-from .comparisons import submit
 
 router = APIRouter(prefix="/v1/reference-stats", tags=["reference statistics"])
 
