@@ -32,10 +32,13 @@ class Options(BaseModel):
     norm_ref: Literal["d1", "joint", "independent"] | None = None
     means_only: bool = False
     paper_log: bool = False
+    robust: bool = False
+    engine: Literal["frd", "pyradiomics"] = "frd"
 
     def to_library(self) -> dict:
         """Keyword arguments for FRDOptions (JSON-safe: lists, not tuples)."""
-        return {k: v for k, v in self.model_dump().items() if v is not None and v != [] and v is not False}
+        return {k: v for k, v in self.model_dump().items()
+                if v is not None and v != [] and v is not False and not (k == "engine" and v == "frd")}
 
 
 class ComparisonRequest(BaseModel):

@@ -51,6 +51,8 @@ def _add_option_flags(p: argparse.ArgumentParser) -> None:
 
     r = p.add_argument_group("running")
     r.add_argument("-w", "--workers", type=int, help="extraction processes (default: all cores)")
+    r.add_argument("--engine", choices=("frd", "pyradiomics"), default="frd",
+                   help="frd (default: bins each filtered image once; identical values) or plain pyradiomics")
     r.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="extract on a Dask cluster (default: $FRD_DASK_ADDRESS, else local processes)")
     r.add_argument("--cache-dir", help="feature cache folder (default: $FRD_CACHE_DIR or the user cache)")
@@ -84,6 +86,7 @@ def _options(args) -> FRDOptions:
         means_only=args.means_only,
         paper_log=args.paper_log,
         robust=args.robust,
+        engine=args.engine,
     )
 
 

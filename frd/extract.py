@@ -50,10 +50,11 @@ class Extractor:
 
     def _pyradiomics(self, ndim: int):
         if ndim not in self._extractors:
-            from radiomics.featureextractor import RadiomicsFeatureExtractor
+            from .engine import extractor_class
 
             _silence_pyradiomics()
-            self._extractors[ndim] = RadiomicsFeatureExtractor(self.options.pyradiomics_params(ndim))
+            cls = extractor_class(self.options.engine)
+            self._extractors[ndim] = cls(self.options.pyradiomics_params(ndim))
         return self._extractors[ndim]
 
     def __call__(self, item: ImageItem) -> FeatureVector:

@@ -23,6 +23,7 @@ from . import presets
 NORM_TYPES = ("zscore", "minmax")
 NORM_REFS = ("d1", "joint", "independent")
 EXCLUDE_GROUPS = ("textural", "wavelet", "firstorder", "shape")
+ENGINES = ("frd", "pyradiomics")  # see frd.engine
 
 # Bump when our per-image preprocessing changes in a way that changes feature values, so
 # that cached features from an older frd are not reused.
@@ -43,6 +44,7 @@ class FRDOptions:
     voxel_array_shift: float | None = None
     params_file: str | None = None  # a custom pyradiomics YAML file; overrides the above
     resize: tuple[int, int] | None = None  # (width, height)
+    engine: str = "frd"  # "frd" (shared binning, same values) or "pyradiomics" (plain)
     # --- statistics ---
     exclude: tuple[str, ...] = ()
     match_sample_count: bool = False
@@ -56,6 +58,8 @@ class FRDOptions:
 
     def __post_init__(self) -> None:
         presets.pipeline_rules(self.version)  # validates the version
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, not {self.engine!r}")
         if self.norm_type is not None and self.norm_type not in NORM_TYPES:
             raise ValueError(f"norm_type must be one of {NORM_TYPES}, not {self.norm_type!r}")
         if self.norm_ref is not None and self.norm_ref not in NORM_REFS:
@@ -114,17 +118,20 @@ class FRDOptions:
                 settings[key] = value
         return params
 
-    def extraction_fingerprint(self) -> str:
+    def extraction_fingerprint(self, *, include_engine: bool = True) -> str:
         """Hash of every option that changes one image's feature vector.
 
         Both dimensionalities' parameters enter the hash: which one applies is decided by
         the image itself, so the key stays valid whatever the first reference image is.
+        The engine is part of the cache key (each engine's vectors are cached apart) but
+        not of a stats file's identity, since both engines give the same values.
         """
         payload = {
             "version": self.version,
             "params2d": self.pyradiomics_params(2),
             "params3d": self.pyradiomics_params(3),
             "resize": list(self.resize) if self.resize else None,
+            "engine": self.engine if include_engine else None,
             "rules": asdict(self.rules),
             "pipeline_revision": PIPELINE_REVISION,
         }
@@ -133,7 +140,7 @@ class FRDOptions:
     def statistics_fingerprint(self) -> str:
         """Hash of the options that shape the normalised reference statistics."""
         payload = {
-            "extraction": self.extraction_fingerprint(),
+            "extraction": self.extraction_fingerprint(include_engine=False),
             "exclude": sorted(self.exclude),
             "norm_type": self.resolved_norm_type,
             "norm_range": list(self.resolved_norm_range),
