@@ -97,25 +97,85 @@ def make_image_set(folder: Path, n: int, size: int, smooth: float, seed: int) ->
 
 # --------------------------------------------------------------------------- machine
 
+def machine_jiffies() -> tuple[int, int] | None:
+    """(all, idle + iowait) CPU time of the machine so far (Linux /proc/stat), else None."""
+    try:
+        with open("/proc/stat") as fh:
+            values = [int(v) for v in fh.readline().split()[1:]]
+        return sum(values), values[3] + values[4]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def cpu_busy_fraction(seconds: float = 1.0) -> float | None:
-    """Share of all CPUs busy over ``seconds`` (Linux /proc/stat), None elsewhere.
+    """Share of all CPUs busy over ``seconds``, None where /proc/stat is missing.
 
     Other work on the machine (a test run, a build) competes with the service for the
     same cores and inflates every latency; the report says so instead of hiding it.
     """
-    def totals() -> tuple[int, int]:
-        with open("/proc/stat") as fh:
-            values = [int(v) for v in fh.readline().split()[1:]]
-        idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-        return sum(values), idle
-
-    try:
-        total0, idle0 = totals()
-        time.sleep(seconds)
-        total1, idle1 = totals()
-    except (OSError, ValueError, IndexError):
+    before = machine_jiffies()
+    time.sleep(seconds)
+    after = machine_jiffies()
+    if before is None or after is None:
         return None
-    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+    return 1.0 - (after[1] - before[1]) / max(1, after[0] - before[0])
+
+
+def group_cpu_seconds(pgid: int) -> tuple[float, float] | None:
+    """CPU seconds used so far by process ``pgid`` itself and by the rest of its process
+    group (the extraction pool; reaped workers count through their parent's cutime)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    leader = others = 0.0
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()  # after "pid (comm)"
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        if int(fields[2]) != pgid:
+            continue
+        own, reaped = (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+        if int(entry) == pgid:
+            leader += own
+            others += reaped
+        else:
+            others += own + reaped
+    return leader, others
+
+
+class CpuMeter:
+    """CPU used during a window by the service process, its extraction workers, this load
+    generator and the machine as a whole, in % of one core (the machine: % of all cores).
+
+    Everything here shares the same cores, so this shows who had the CPU while the
+    latencies were measured - e.g. whether the load generator itself was the bottleneck.
+    """
+
+    def __init__(self, service_pid: int):
+        self.pid = service_pid
+        self.t0, self.group0 = time.perf_counter(), group_cpu_seconds(service_pid)
+        self.self0, self.machine0 = self._own(), machine_jiffies()
+
+    @staticmethod
+    def _own() -> float:
+        t = os.times()
+        return t.user + t.system
+
+    def stop(self) -> dict | None:
+        elapsed = time.perf_counter() - self.t0
+        group, own, machine = group_cpu_seconds(self.pid), self._own(), machine_jiffies()
+        if None in (self.group0, group, self.machine0, machine) or elapsed <= 0:
+            return None
+        pct = lambda seconds: round(100 * seconds / elapsed, 1)  # noqa: E731
+        return {"service_process_pct": pct(group[0] - self.group0[0]),
+                "extraction_workers_pct": pct(group[1] - self.group0[1]),
+                "load_generator_pct": pct(own - self.self0),
+                "machine_busy_pct": round(100 * (1 - (machine[1] - self.machine0[1])
+                                                 / max(1, machine[0] - self.machine0[0])), 1)}
 
 
 # --------------------------------------------------------------------------- server
@@ -286,10 +346,20 @@ def sample_jobs(client: httpx.Client, job_url: str, t0: float) -> dict:
             "running_jobs": [f"{j['kind']} {j['progress']['done']}/{j['progress']['total']}" for j in running]}
 
 
-def run_window(base_url: str, job_url: str, *, clients: int, seconds: float, interval: float,
-               upload_sets: list[FileList]) -> tuple[Timed, Timed, list[dict], float]:
+@dataclass
+class Window:
+    polls: Timed
+    uploads: Timed
+    samples: list[dict]  # the jobs, once a second
+    seconds: float
+    cpu: dict | None
+
+
+def run_window(service: "Service", job_url: str, *, clients: int, seconds: float, interval: float,
+               upload_sets: list[FileList]) -> Window:
     """Pollers (and uploaders) run together for ``seconds``; the main thread samples the
-    watched job once a second. Returns (polls, uploads, job samples, window length s)."""
+    jobs once a second and meters who used the CPU meanwhile."""
+    base_url = service.url
     polls = [Timed() for _ in range(clients)]
     uploads = [Timed() for _ in upload_sets]
     start = threading.Barrier(clients + len(upload_sets) + 1)
@@ -303,6 +373,7 @@ def run_window(base_url: str, job_url: str, *, clients: int, seconds: float, int
     samples = []
     with httpx.Client(base_url=base_url, timeout=30.0) as watcher:
         start.wait(timeout=60)
+        meter = CpuMeter(service.proc.pid)
         t0 = time.perf_counter()
         stop_at[0] = t0 + seconds
         samples.append(sample_jobs(watcher, job_url, t0))
@@ -310,11 +381,12 @@ def run_window(base_url: str, job_url: str, *, clients: int, seconds: float, int
             time.sleep(min(1.0, max(0.0, stop_at[0] - time.perf_counter())))
             samples.append(sample_jobs(watcher, job_url, t0))
         window = time.perf_counter() - t0
+        cpu = meter.stop()
     # Pollers stop by themselves at stop_at (plus one in-flight request); uploads are
     # bounded by their client timeout.
     for t in threads:
         t.join(timeout=150)
-    return merge(polls), merge(uploads), samples, window
+    return Window(merge(polls), merge(uploads), samples, window, cpu)
 
 
 def merge(parts: list[Timed]) -> Timed:
@@ -355,16 +427,24 @@ def extraction_summary(samples: list[dict]) -> dict:
     }
 
 
-def summarise(polls: Timed, window_s: float, uploads: Timed | None = None) -> dict:
+def summarise(window: Window) -> dict:
+    polls = window.polls
     summary = {"requests": len(polls.latencies_ms) + len(polls.errors), "ok": len(polls.latencies_ms),
                "errors": len(polls.errors), "error_kinds": sorted(set(polls.errors))[:10],
-               "window_s": window_s, "rate_per_s": len(polls.latencies_ms) / window_s if window_s else 0.0,
-               "latency_ms": percentiles(polls.latencies_ms)}
-    if uploads is not None and uploads.started:
-        during, outside = split_by_uploads(polls, uploads)
+               "window_s": window.seconds, "rate_per_s": len(polls.latencies_ms) / window.seconds,
+               "latency_ms": percentiles(polls.latencies_ms), "cpu": window.cpu}
+    if window.uploads.started:
+        during, outside = split_by_uploads(polls, window.uploads)
         summary["while_uploading"] = {"polls": len(during), "latency_ms": percentiles(during)}
         summary["without_uploads"] = {"polls": len(outside), "latency_ms": percentiles(outside)}
     return summary
+
+
+def verdict(load: dict, uploads: Timed) -> dict:
+    p99 = load["latency_ms"]["p99"]
+    return {"passed": not load["errors"] and not uploads.errors and p99 is not None and p99 < P99_TARGET_MS,
+            "poll_errors": load["errors"], "upload_errors": len(uploads.errors),
+            "p99_ms": p99, "p99_target_ms": P99_TARGET_MS}
 
 
 def fmt_ms(value: float | None) -> str:
@@ -385,18 +465,14 @@ def print_polls(title: str, s: dict) -> None:
             print(latency_line(f"{label} ({s[key]['polls']})", s[key]["latency_ms"]))
     for kind in s["error_kinds"]:
         print(f"  error: {kind}")
+    if s["cpu"]:
+        c = s["cpu"]
+        print(f"  CPU, % of one core: service process {c['service_process_pct']:.0f}, extraction workers "
+              f"{c['extraction_workers_pct']:.0f}, this load generator {c['load_generator_pct']:.0f}; "
+              f"machine busy {c['machine_busy_pct']:.0f}% of all cores")
 
 
-def print_report(baseline: dict | None, load: dict, uploads: Timed, n_uploads: int,
-                 extraction: dict, samples: list[dict], verdict: dict) -> None:
-    print()
-    if baseline:
-        print_polls("idle baseline", baseline)
-    print_polls("under load   ", load)
-    print(f"uploads: {len(uploads.latencies_ms)}/{n_uploads} ok, {len(uploads.errors)} errors; latency s: "
-          + (", ".join(f"{x / 1000:.2f}" for x in sorted(uploads.latencies_ms)) or "n/a"))
-    for err in uploads.errors:
-        print(f"  error: {err}")
+def print_extraction(extraction: dict, samples: list[dict]) -> None:
     a, b = extraction["comparison_at_start"], extraction["comparison_at_end"]
     print(f"extraction: comparison {a['state']} {a['done']}/{a['total']} at start, "
           f"{b['state']} {b['done']}/{b['total']} at end; some job running in "
@@ -405,13 +481,25 @@ def print_report(baseline: dict | None, load: dict, uploads: Timed, n_uploads: i
           f"end: {'yes' if extraction['running_at_end'] else 'no'})")
     for s in samples:
         print(f"  {s['t_s']:5.1f} s  running: {', '.join(s['running_jobs']) or '-'}")
-    print(f"\ntarget: no errors and p99 poll latency < {P99_TARGET_MS:.0f} ms -> "
-          f"{'PASS' if verdict['passed'] else 'FAIL'}"
-          f"  (poll errors {verdict['poll_errors']}, upload errors {verdict['upload_errors']}, "
-          f"p99 {fmt_ms(verdict['p99_ms'])} ms)")
     if not extraction["running_at_start"] or not extraction["running_at_end"]:
         print("note: no extraction was running at one end of the window; the load part is only "
               "partly measured (raise --images or lower --seconds)")
+
+
+def print_report(figures: dict, uploads: Timed, samples: list[dict]) -> None:
+    print()
+    if figures["idle_baseline"]:
+        print_polls("idle baseline", figures["idle_baseline"])
+    print_polls("under load   ", figures["under_load"])
+    print(f"uploads: {len(uploads.latencies_ms)}/{figures['setup']['uploads']} ok, {len(uploads.errors)} "
+          "errors; latency s: " + (", ".join(f"{x / 1000:.2f}" for x in sorted(uploads.latencies_ms)) or "n/a"))
+    for err in uploads.errors:
+        print(f"  error: {err}")
+    print_extraction(figures["extraction"], samples)
+    v = figures["target"]
+    print(f"\ntarget: no errors and p99 poll latency < {P99_TARGET_MS:.0f} ms -> "
+          f"{'PASS' if v['passed'] else 'FAIL'}  (poll errors {v['poll_errors']}, "
+          f"upload errors {v['upload_errors']}, p99 {fmt_ms(v['p99_ms'])} ms)")
 
 
 # --------------------------------------------------------------------------- main
@@ -426,7 +514,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--interval", type=float, default=0.0,
                    help="pause of each poller between its polls, s (default 0: back to back)")
     p.add_argument("--baseline-seconds", type=float, default=5.0,
-                   help="idle baseline before the loaded window, s (default 5; 0 skips it)")
+                   help="idle baseline after the loaded window, s (default 5; 0 skips it)")
     p.add_argument("--workers", type=int, default=None,
                    help="FRD_WORKERS of the service (default: its own default, all cores)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated images")
@@ -439,55 +527,62 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def measure(args: argparse.Namespace, work: Path) -> dict:
-    sets = [make_image_set(work / "images" / f"set{i}", args.images, args.size,
-                           smooth=1.0 + 0.5 * i, seed=args.seed + i) for i in range(2 + args.uploads)]
+def announce_machine() -> float | None:
     busy = cpu_busy_fraction()
     if busy is not None:
         print(f"CPU busy before start: {busy:.0%}" + ("  WARNING: other work is running on this machine; "
               "latencies will be inflated" if busy > 0.2 else ""), flush=True)
+    return busy
+
+
+def run_benchmark(service: Service, args: argparse.Namespace, sets: list[FileList]) -> tuple[Window, Window | None]:
+    """The loaded window, then (optionally) the idle baseline, against a started service."""
+    with httpx.Client(base_url=service.url, timeout=60.0) as client:
+        job_url = prepare_comparison(client, sets[0], sets[1], timeout=300)
+    print(f"comparison {job_url} is running; measuring for {args.seconds:g} s with "
+          f"{args.clients} pollers and {args.uploads} uploads ...", flush=True)
+    loaded = run_window(service, job_url, clients=args.clients, seconds=args.seconds,
+                        interval=args.interval, upload_sets=sets[2:])
+    if args.baseline_seconds <= 0:
+        return loaded, None
+    # Wait for every job (the comparison and the uploads' extractions) to end, so nothing
+    # but the pollers uses the machine. The same, now finished, job is polled: the request
+    # does the same work either way.
+    with httpx.Client(base_url=service.url, timeout=60.0) as client:
+        wait_all_jobs(client, timeout=600)
+    print(f"idle baseline: {args.baseline_seconds:g} s, same pollers, no jobs running ...", flush=True)
+    idle = run_window(service, job_url, clients=args.clients, seconds=args.baseline_seconds,
+                      interval=args.interval, upload_sets=[])
+    return loaded, idle
+
+
+def measure(args: argparse.Namespace, work: Path) -> dict:
+    sets = [make_image_set(work / "images" / f"set{i}", args.images, args.size,
+                           smooth=1.0 + 0.5 * i, seed=args.seed + i) for i in range(2 + args.uploads)]
+    busy = announce_machine()
     service = Service(work / "data", work / "server.log", args.workers)
     print(f"starting {sys.executable} -m frd serve on {service.url} "
           f"({os.cpu_count()} CPUs, FRD_WORKERS={args.workers or 'default'}) ...", flush=True)
     try:
         service.start()
-        with httpx.Client(base_url=service.url, timeout=60.0) as client:
-            job_url = prepare_comparison(client, sets[0], sets[1], timeout=300)
-        baseline = None
-        print(f"comparison {job_url} is running; measuring for {args.seconds:g} s with "
-              f"{args.clients} pollers and {args.uploads} uploads ...", flush=True)
-        polls, uploads, samples, window = run_window(
-            service.url, job_url, clients=args.clients, seconds=args.seconds,
-            interval=args.interval, upload_sets=sets[2:])
-        if args.baseline_seconds > 0:
-            # After the loaded window: wait for every job (the comparison and the uploads'
-            # extractions) to end, so nothing but the pollers uses the machine. The same
-            # (now finished) job is polled: the request does the same work either way.
-            with httpx.Client(base_url=service.url, timeout=60.0) as client:
-                wait_all_jobs(client, timeout=600)
-            print(f"idle baseline: {args.baseline_seconds:g} s, same pollers, no jobs running ...", flush=True)
-            idle, _, _, idle_window = run_window(
-                service.url, job_url, clients=args.clients, seconds=args.baseline_seconds,
-                interval=args.interval, upload_sets=[])
-            baseline = summarise(idle, idle_window)
+        loaded, idle = run_benchmark(service, args, sets)
     finally:
         service.stop()
-    load = summarise(polls, window, uploads)
-    extraction = extraction_summary(samples)
-    verdict = {"passed": not polls.errors and not uploads.errors and load["latency_ms"]["p99"] is not None
-               and load["latency_ms"]["p99"] < P99_TARGET_MS,
-               "poll_errors": len(polls.errors), "upload_errors": len(uploads.errors),
-               "p99_ms": load["latency_ms"]["p99"], "p99_target_ms": P99_TARGET_MS}
-    print_report(baseline, load, uploads, args.uploads, extraction, samples, verdict)
-    return {
+    load = summarise(loaded)
+    figures = {
         "setup": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
         | {"cpu_count": os.cpu_count(), "python": sys.version.split()[0], "compare_options": COMPARE_OPTIONS,
            "cpu_busy_before_start": busy},
-        "idle_baseline": baseline, "under_load": load,
-        "uploads": {"ok": len(uploads.latencies_ms), "errors": len(uploads.errors),
-                    "error_kinds": uploads.errors[:10], "latency_ms": sorted(uploads.latencies_ms)},
-        "extraction": extraction, "job_samples": samples, "target": verdict,
+        "idle_baseline": summarise(idle) if idle else None,
+        "under_load": load,
+        "uploads": {"ok": len(loaded.uploads.latencies_ms), "errors": len(loaded.uploads.errors),
+                    "error_kinds": loaded.uploads.errors[:10], "latency_ms": sorted(loaded.uploads.latencies_ms)},
+        "extraction": extraction_summary(loaded.samples),
+        "job_samples": loaded.samples,
+        "target": verdict(load, loaded.uploads),
     }
+    print_report(figures, loaded.uploads, loaded.samples)
+    return figures
 
 
 def wait_all_jobs(client: httpx.Client, timeout: float) -> None:

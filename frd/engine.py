@@ -4,9 +4,10 @@
 * ``frd`` (default) — a subclass of it that bins each filtered image once and shares the
   result among all feature classes (pyradiomics bins the same image again in every
   class, and finds the bin edges with Python's built-in ``min``/``max`` over a numpy
-  array). Every feature class is pyradiomics' own; only where the binned image comes from
-  differs, and the binning arithmetic is pyradiomics', so the values are bit-identical
-  (``tests/test_engine.py`` compares them feature by feature).
+  array), and that sums the GLCM's diagonals (p_{x+y}, p_{x-y}) over precomputed index
+  groups instead of building an Ng×Ng boolean mask per diagonal (O(Ng³)). Every feature
+  class is pyradiomics' own and the same elements are summed in the same order, so the
+  values are bit-identical (``tests/test_engine.py`` compares them feature by feature).
 
 Nothing is patched inside pyradiomics: the engine is selected per extractor.
 """
@@ -65,8 +66,55 @@ class _SharedBinning:
         return binned.copy()  # classes may modify their array
 
 
-_CLASSES = {name: type(f"Shared{cls.__name__}", (_SharedBinning, cls), {})
-            for name, cls in getFeatureClasses().items()}
+def diagonal_sums(P: np.ndarray, key: np.ndarray, ks: np.ndarray) -> np.ndarray:
+    """``[P[:, key == k, :].sum(1) for k in ks]`` as an array, without a mask per k.
+
+    A stable sort of the keys keeps each group's positions in row-major order — the order
+    boolean indexing selects them in — so every sum adds the same numbers in the same
+    order as pyradiomics does.
+    """
+    n = key.shape[1]
+    flat = key.ravel()
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    lows = np.searchsorted(ordered, ks, side="left")
+    highs = np.searchsorted(ordered, ks, side="right")
+    sums = []
+    for lo, hi in zip(lows, highs):
+        positions = order[lo:hi]
+        sums.append(np.sum(P[:, positions // n, positions % n, :], 1))
+    return np.array(sums)
+
+
+class _GroupedGLCMCoefficients:
+    """GLCM coefficients as pyradiomics defines them, with the diagonal sums grouped."""
+
+    def _calculateCoefficients(self):
+        P = self.P_glcm
+        Ng = self.coefficients["Ng"]
+        eps = np.spacing(1)
+        grey = self.coefficients["grayLevels"].astype("float")
+        i, j = np.meshgrid(grey, grey, indexing="ij", sparse=True)
+        k_sum = np.arange(2, (Ng * 2) + 1, dtype="float")
+        k_diff = np.arange(0, Ng, dtype="float")
+        self.coefficients.update(
+            eps=eps, i=i, j=j, kValuesSum=k_sum, kValuesDiff=k_diff,
+            px=P.sum(2, keepdims=True),
+            py=P.sum(1, keepdims=True),
+            ux=np.sum(i[None, :, :, None] * P, (1, 2), keepdims=True),
+            uy=np.sum(j[None, :, :, None] * P, (1, 2), keepdims=True),
+            pxAddy=diagonal_sums(P, i + j, k_sum).transpose((1, 0, 2)),
+            pxSuby=diagonal_sums(P, np.abs(i - j), k_diff).transpose((1, 0, 2)),
+            HXY=(-1) * np.sum((P * np.log2(P + eps)), (1, 2)),
+        )
+
+
+def _engine_class(name: str, cls):
+    mixins = (_GroupedGLCMCoefficients, _SharedBinning) if name == "glcm" else (_SharedBinning,)
+    return type(f"Shared{cls.__name__}", (*mixins, cls), {})
+
+
+_CLASSES = {name: _engine_class(name, cls) for name, cls in getFeatureClasses().items()}
 
 
 class FastExtractor(featureextractor.RadiomicsFeatureExtractor):
