@@ -39,10 +39,13 @@ def _extractor(options: FRDOptions):
     return cache[key]
 
 
-def extract_task(item: ImageItem, options: FRDOptions):
+def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None = None):
     """Returns ("ok", FeatureVector) | ("skip", reason) | ("error", message)."""
     from .extract import MaskMismatch, SkipImage
     from .imageio import ImageReadError
+
+    if itk_threads:
+        _limit_itk_threads(itk_threads)
 
     try:
         return "ok", _extractor(options)(item)
@@ -54,11 +57,16 @@ def extract_task(item: ImageItem, options: FRDOptions):
         return "skip", f"feature extraction failed: {type(exc).__name__}: {exc}"
 
 
-def _init_pool_worker() -> None:
+def _limit_itk_threads(threads: int) -> None:
     import SimpleITK as sitk
 
+    if sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() != threads:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+
+
+def _init_pool_worker() -> None:
     # The pool already fills the cores; ITK's own threads would only oversubscribe them.
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    _limit_itk_threads(1)
 
 
 def _largest_first(items: list[ImageItem]) -> list[int]:
@@ -153,7 +161,8 @@ class DaskExecutor:
         for rank, i in enumerate(order):
             # pure=False: every run extracts (the feature cache already decided what to skip);
             # a higher priority for larger inputs keeps the largest-first order on the cluster.
-            future = self.client.submit(extract_task, items[i], options, pure=False,
+            # One ITK thread per task: Dask already runs one task per worker thread.
+            future = self.client.submit(extract_task, items[i], options, 1, pure=False,
                                         priority=len(order) - rank, retries=1)
             futures[future] = i
         try:

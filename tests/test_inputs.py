@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import locale
 import zipfile
 
 import numpy as np
@@ -81,6 +82,17 @@ def test_rgb_is_converted_to_luminance_with_notice(tmp_path):
 
 def write_dicom_series(folder, volume: np.ndarray, series_uid: str):
     """Slices of ``volume`` (z, y, x) as one DICOM series, as a scanner would store them."""
+    # GDCM's writer switches the process to the C locale, which would make later code that
+    # opens text files with the default encoding (the reference tool reading its YAML
+    # config) read them as ASCII: restore the locale afterwards.
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        _write_dicom_series(folder, volume, series_uid)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _write_dicom_series(folder, volume: np.ndarray, series_uid: str):
     folder.mkdir(parents=True, exist_ok=True)
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
