@@ -56,6 +56,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import httpx
 import numpy as np
@@ -264,18 +265,24 @@ def wait_for_job(client: httpx.Client, job_url: str, states: tuple[str, ...], ti
     return job
 
 
-def prepare_comparison(client: httpx.Client, reference: FileList, candidate: FileList,
-                       timeout: float) -> str:
-    """Upload both sets, let their upload-time extraction finish (so it does not occupy
-    the single job slot during the window), then start the comparison and wait until it
-    is running. Returns the job's URL."""
-    ref_id, cand_id = upload_set(client, reference), upload_set(client, candidate)
-    for dataset_id in (ref_id, cand_id):
+def upload_pair(client: httpx.Client, reference: FileList, candidate: FileList,
+                timeout: float) -> tuple[str, str]:
+    """Upload both sets and let their upload-time extraction finish, so it does not occupy
+    the single job slot during the window. Returns the two dataset ids."""
+    ids = upload_set(client, reference), upload_set(client, candidate)
+    for dataset_id in ids:
         extraction = client.get(f"/v1/datasets/{dataset_id}").json()["extraction"]
         if extraction:
             wait_for_job(client, f"/v1/jobs/{extraction['id']}", TERMINAL_STATES, timeout)
-    r = client.post("/v1/comparisons", json={"reference": ref_id, "candidate": cand_id,
-                                             "options": COMPARE_OPTIONS})
+    return ids
+
+
+def start_comparison(client: httpx.Client, ref_id: str, cand_id: str, report: bool, timeout: float) -> str:
+    """Start the comparison and wait until it is running; returns the job's URL."""
+    body = {"reference": ref_id, "candidate": cand_id, "options": COMPARE_OPTIONS}
+    if not report:
+        body["report"] = False  # only sent when asked: the service's default is a report
+    r = client.post("/v1/comparisons", json=body)
     if r.status_code != 202:
         raise SetupError(f"starting the comparison failed: {r.status_code} {r.text[:500]}")
     job_url = r.headers["location"]
@@ -299,16 +306,33 @@ class Timed:
         self.latencies_ms.append((time.perf_counter() - t0) * 1000)
 
 
-def poll_loop(base_url: str, job_url: str, start: threading.Barrier, stop_at: list[float],
-              interval: float, out: Timed) -> None:
+@dataclass
+class Gate:
+    """How the main thread opens the window for every client thread at once.
+
+    Client threads first build their client and open a keep-alive connection (slow with
+    50 threads on 2 cores), meet at ``ready``, and only then is the job started - so the
+    short extraction is not half over before the first measured request - and ``go`` set.
+    """
+    ready: threading.Barrier
+    go: threading.Event = field(default_factory=threading.Event)
+    job_url: str = ""
+    stop_at: float = float("inf")
+
+    def enter(self, client: httpx.Client) -> None:
+        client.get("/healthz")  # connect outside the measurement
+        self.ready.wait()
+        self.go.wait()
+
+
+def poll_loop(base_url: str, gate: Gate, interval: float, out: Timed) -> None:
     """One polling client: GET the job until the window closes."""
     with httpx.Client(base_url=base_url, timeout=30.0) as client:
-        client.get(job_url)  # open the keep-alive connection outside the measurement
-        start.wait()
-        while time.perf_counter() < stop_at[0]:
+        gate.enter(client)
+        while time.perf_counter() < gate.stop_at:
             t0 = time.perf_counter()
             try:
-                r = client.get(job_url)
+                r = client.get(gate.job_url)
                 if r.is_success:
                     out.ok(t0)
                 else:
@@ -319,11 +343,10 @@ def poll_loop(base_url: str, job_url: str, start: threading.Barrier, stop_at: li
                 time.sleep(interval)
 
 
-def upload_once(base_url: str, files: FileList, start: threading.Barrier, out: Timed) -> None:
+def upload_once(base_url: str, files: FileList, gate: Gate, out: Timed) -> None:
     """One uploading client: post one image set when the window opens."""
     with httpx.Client(base_url=base_url, timeout=120.0) as client:
-        client.get("/healthz")
-        start.wait()
+        gate.enter(client)
         t0 = time.perf_counter()
         try:
             r = client.post("/v1/datasets", files=files)
@@ -335,6 +358,13 @@ def upload_once(base_url: str, files: FileList, start: threading.Barrier, out: T
             out.errors.append(f"{type(exc).__name__}: {exc}")
 
 
+def phase(job: dict) -> str:
+    """A running job is extracting until its progress is complete (0/0: preparing its
+    inputs and pool), then finishing: distance, analysis, the report."""
+    done, total = job["progress"]["done"], job["progress"]["total"]
+    return "extracting" if total == 0 or done < total else "finishing"
+
+
 def sample_jobs(client: httpx.Client, job_url: str, t0: float) -> dict:
     """The watched comparison's state and progress, and which jobs run at all: the
     uploads of the window queue extraction jobs that take over once the comparison ends."""
@@ -343,11 +373,14 @@ def sample_jobs(client: httpx.Client, job_url: str, t0: float) -> dict:
                if j["state"] == "running"]
     return {"t_s": round(time.perf_counter() - t0, 2), "state": job["state"],
             "done": job["progress"]["done"], "total": job["progress"]["total"],
-            "running_jobs": [f"{j['kind']} {j['progress']['done']}/{j['progress']['total']}" for j in running]}
+            "extracting": any(phase(j) == "extracting" for j in running),
+            "running_jobs": [f"{j['kind']} {j['progress']['done']}/{j['progress']['total']} ({phase(j)})"
+                             for j in running]}
 
 
 @dataclass
 class Window:
+    job_url: str
     polls: Timed
     uploads: Timed
     samples: list[dict]  # the jobs, once a second
@@ -355,38 +388,40 @@ class Window:
     cpu: dict | None
 
 
-def run_window(service: "Service", job_url: str, *, clients: int, seconds: float, interval: float,
-               upload_sets: list[FileList]) -> Window:
-    """Pollers (and uploaders) run together for ``seconds``; the main thread samples the
-    jobs once a second and meters who used the CPU meanwhile."""
+def run_window(service: "Service", start_job: Callable[[httpx.Client], str], *, clients: int,
+               seconds: float, interval: float, upload_sets: list[FileList]) -> Window:
+    """Pollers (and uploaders) run together for ``seconds`` against the job ``start_job``
+    returns once they are all connected; the main thread samples the jobs once a second
+    and meters who used the CPU meanwhile."""
     base_url = service.url
     polls = [Timed() for _ in range(clients)]
     uploads = [Timed() for _ in upload_sets]
-    start = threading.Barrier(clients + len(upload_sets) + 1)
-    stop_at = [float("inf")]  # set once every thread is ready, read by the pollers
-    threads = [threading.Thread(target=poll_loop, args=(base_url, job_url, start, stop_at, interval, p),
-                                daemon=True) for p in polls]
-    threads += [threading.Thread(target=upload_once, args=(base_url, files, start, u), daemon=True)
+    gate = Gate(threading.Barrier(clients + len(upload_sets) + 1))
+    threads = [threading.Thread(target=poll_loop, args=(base_url, gate, interval, p), daemon=True)
+               for p in polls]
+    threads += [threading.Thread(target=upload_once, args=(base_url, files, gate, u), daemon=True)
                 for files, u in zip(upload_sets, uploads)]
     for t in threads:
         t.start()
     samples = []
     with httpx.Client(base_url=base_url, timeout=30.0) as watcher:
-        start.wait(timeout=60)
+        gate.ready.wait(timeout=120)
+        gate.job_url = start_job(watcher)
         meter = CpuMeter(service.proc.pid)
         t0 = time.perf_counter()
-        stop_at[0] = t0 + seconds
-        samples.append(sample_jobs(watcher, job_url, t0))
-        while time.perf_counter() < stop_at[0]:
-            time.sleep(min(1.0, max(0.0, stop_at[0] - time.perf_counter())))
-            samples.append(sample_jobs(watcher, job_url, t0))
+        gate.stop_at = t0 + seconds
+        gate.go.set()
+        samples.append(sample_jobs(watcher, gate.job_url, t0))
+        while time.perf_counter() < gate.stop_at:
+            time.sleep(min(1.0, max(0.0, gate.stop_at - time.perf_counter())))
+            samples.append(sample_jobs(watcher, gate.job_url, t0))
         window = time.perf_counter() - t0
         cpu = meter.stop()
     # Pollers stop by themselves at stop_at (plus one in-flight request); uploads are
     # bounded by their client timeout.
     for t in threads:
         t.join(timeout=150)
-    return Window(merge(polls), merge(uploads), samples, window, cpu)
+    return Window(gate.job_url, merge(polls), merge(uploads), samples, window, cpu)
 
 
 def merge(parts: list[Timed]) -> Timed:
@@ -415,15 +450,16 @@ def percentiles(values: list[float]) -> dict:
 
 
 def extraction_summary(samples: list[dict]) -> dict:
-    """Whether some job (the comparison, or an upload's extraction) ran at the start, at
-    the end and in how many of the once-a-second samples in between."""
+    """Whether some job (the comparison, or an upload's extraction) was extracting at the
+    start, at the end and in how many of the once-a-second samples in between."""
     first, last = samples[0], samples[-1]
     return {
         "comparison_at_start": {k: first[k] for k in ("state", "done", "total")},
         "comparison_at_end": {k: last[k] for k in ("state", "done", "total")},
-        "running_at_start": bool(first["running_jobs"]),
-        "running_at_end": bool(last["running_jobs"]),
-        "fraction_of_samples_running": sum(bool(s["running_jobs"]) for s in samples) / len(samples),
+        "extracting_at_start": first["extracting"],
+        "extracting_at_end": last["extracting"],
+        "fraction_of_samples_extracting": sum(s["extracting"] for s in samples) / len(samples),
+        "fraction_of_samples_any_job": sum(bool(s["running_jobs"]) for s in samples) / len(samples),
     }
 
 
@@ -475,15 +511,16 @@ def print_polls(title: str, s: dict) -> None:
 def print_extraction(extraction: dict, samples: list[dict]) -> None:
     a, b = extraction["comparison_at_start"], extraction["comparison_at_end"]
     print(f"extraction: comparison {a['state']} {a['done']}/{a['total']} at start, "
-          f"{b['state']} {b['done']}/{b['total']} at end; some job running in "
-          f"{extraction['fraction_of_samples_running']:.0%} of the once-a-second samples "
-          f"(start: {'yes' if extraction['running_at_start'] else 'no'}, "
-          f"end: {'yes' if extraction['running_at_end'] else 'no'})")
+          f"{b['state']} {b['done']}/{b['total']} at end; extracting in "
+          f"{extraction['fraction_of_samples_extracting']:.0%} of the once-a-second samples "
+          f"(start: {'yes' if extraction['extracting_at_start'] else 'no'}, "
+          f"end: {'yes' if extraction['extracting_at_end'] else 'no'}), "
+          f"some job running in {extraction['fraction_of_samples_any_job']:.0%}")
     for s in samples:
         print(f"  {s['t_s']:5.1f} s  running: {', '.join(s['running_jobs']) or '-'}")
-    if not extraction["running_at_start"] or not extraction["running_at_end"]:
-        print("note: no extraction was running at one end of the window; the load part is only "
-              "partly measured (raise --images or lower --seconds)")
+    if not extraction["extracting_at_start"] or not extraction["extracting_at_end"]:
+        print("note: extraction did not cover the whole window (see above what ran instead); "
+              "more --images or fewer --seconds make it cover more")
 
 
 def print_report(figures: dict, uploads: Timed, samples: list[dict]) -> None:
@@ -515,6 +552,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="pause of each poller between its polls, s (default 0: back to back)")
     p.add_argument("--baseline-seconds", type=float, default=5.0,
                    help="idle baseline after the loaded window, s (default 5; 0 skips it)")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help='ask for the comparison without its HTML report ("report": false); by default '
+                        "the service renders one after the extraction, in its own process")
     p.add_argument("--workers", type=int, default=None,
                    help="FRD_WORKERS of the service (default: its own default, all cores)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated images")
@@ -538,11 +578,12 @@ def announce_machine() -> float | None:
 def run_benchmark(service: Service, args: argparse.Namespace, sets: list[FileList]) -> tuple[Window, Window | None]:
     """The loaded window, then (optionally) the idle baseline, against a started service."""
     with httpx.Client(base_url=service.url, timeout=60.0) as client:
-        job_url = prepare_comparison(client, sets[0], sets[1], timeout=300)
-    print(f"comparison {job_url} is running; measuring for {args.seconds:g} s with "
-          f"{args.clients} pollers and {args.uploads} uploads ...", flush=True)
-    loaded = run_window(service, job_url, clients=args.clients, seconds=args.seconds,
-                        interval=args.interval, upload_sets=sets[2:])
+        ref_id, cand_id = upload_pair(client, sets[0], sets[1], timeout=300)
+    print(f"measuring for {args.seconds:g} s with {args.clients} pollers and {args.uploads} uploads, "
+          "from the moment the comparison runs ...", flush=True)
+    loaded = run_window(service, lambda c: start_comparison(c, ref_id, cand_id, args.report, timeout=300),
+                        clients=args.clients, seconds=args.seconds, interval=args.interval,
+                        upload_sets=sets[2:])
     if args.baseline_seconds <= 0:
         return loaded, None
     # Wait for every job (the comparison and the uploads' extractions) to end, so nothing
@@ -551,7 +592,7 @@ def run_benchmark(service: Service, args: argparse.Namespace, sets: list[FileLis
     with httpx.Client(base_url=service.url, timeout=60.0) as client:
         wait_all_jobs(client, timeout=600)
     print(f"idle baseline: {args.baseline_seconds:g} s, same pollers, no jobs running ...", flush=True)
-    idle = run_window(service, job_url, clients=args.clients, seconds=args.baseline_seconds,
+    idle = run_window(service, lambda _: loaded.job_url, clients=args.clients, seconds=args.baseline_seconds,
                       interval=args.interval, upload_sets=[])
     return loaded, idle
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from fastapi import APIRouter, Depends, Request
@@ -47,10 +46,11 @@ async def frd_now(request: Request, owner: str = Depends(require_owner)):
                             "upload larger sets with POST /v1/datasets and start a job with POST /v1/comparisons")
         raise
     try:
-        options = Options(**json.loads(form.fields.get("options") or "{}"))
-    except (ValueError, ValidationError) as exc:
+        options = Options.model_validate_json(form.fields.get("options") or "{}")
+    except ValidationError as exc:
         form.discard()
-        raise ApiError(422, "invalid_options", f"options: {str(exc).splitlines()[0]}") from None
+        problem = exc.errors()[0] if exc.errors() else {"msg": str(exc)}
+        raise ApiError(422, "invalid_options", f"options must be a JSON object of FRD options: {problem['msg']}") from None
     views = {}
     try:
         for group in GROUPS:
