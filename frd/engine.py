@@ -5,9 +5,13 @@
   result among all feature classes (pyradiomics bins the same image again in every
   class, and finds the bin edges with Python's built-in ``min``/``max`` over a numpy
   array), and that sums the GLCM's diagonals (p_{x+y}, p_{x-y}) over precomputed index
-  groups instead of building an Ng×Ng boolean mask per diagonal (O(Ng³)). Every feature
-  class is pyradiomics' own and the same elements are summed in the same order, so the
-  values are bit-identical (``tests/test_engine.py`` compares them feature by feature).
+  groups instead of building an Ng×Ng boolean mask per diagonal (O(Ng³)), and builds the
+  GLSZM compactly: zones are labelled per gray level (26-connected in 3D, 8 in a slice, as
+  pyradiomics' C code) and counted by size, instead of a dense gray levels × voxels matrix
+  (6 GB for one small 3D volume resampled to 2 mm, whose background is one huge zone).
+  Every feature class is pyradiomics' own, the same elements are summed in the same order,
+  and GLSZM entries are integer counts whose sums are exact, so the values are
+  bit-identical (``tests/test_engine.py`` compares them feature by feature).
 
 Nothing is patched inside pyradiomics: the engine is selected per extractor.
 """
@@ -109,8 +113,70 @@ class _GroupedGLCMCoefficients:
         )
 
 
+def _pyradiomics_layout(levels: int, all_levels: int, sizes: int, all_sizes: int) -> np.ndarray:
+    """A zero (1, levels, sizes) matrix laid out in memory as pyradiomics' final GLSZM.
+
+    numpy sums the features' non-integer terms in memory order, so for the same bits the
+    compact matrix must have the layout pyradiomics' matrix ends with: the C code's
+    (gray levels contiguous), passed through the same two ``numpy.delete`` calls (which
+    copy, or keep the layout, depending on whether they delete none, one or several
+    entries). The same deletions are replayed on a small stand-in with at most two extra
+    rows and columns, which takes the same paths.
+    """
+    extra_levels = min(all_levels - levels, 2)
+    extra_sizes = min(all_sizes - sizes, 2)
+    stand_in = np.zeros((1, sizes + extra_sizes, levels + extra_levels)).transpose(0, 2, 1)
+    stand_in = np.delete(stand_in, np.arange(levels, levels + extra_levels), 1)
+    return np.delete(stand_in, np.arange(sizes, sizes + extra_sizes), 2)
+
+
+class _CompactGLSZM:
+    """The GLSZM with one column per zone size that occurs (what pyradiomics keeps after
+    deleting the empty columns of its dense matrix), built from labelled zones."""
+
+    def _calculateMatrix(self, voxelCoordinates=None):
+        if self.voxelBased:
+            return super()._calculateMatrix(voxelCoordinates)
+        from scipy import ndimage
+
+        image, mask = self.imageArray, self.maskArray
+        structure = np.ones((3,) * image.ndim, dtype=bool)
+        if self.settings.get("force2D", False):
+            across = [slice(None)] * image.ndim
+            across[self.settings.get("force2Ddimension", 0)] = [0, 2]
+            structure[tuple(across)] = False  # no connection between slices
+        per_level = []
+        for index, level in enumerate(self.coefficients["grayLevels"]):
+            labels, n_zones = ndimage.label((image == level) & mask, structure)
+            if n_zones:
+                sizes, counts = np.unique(np.bincount(labels.ravel())[1:], return_counts=True)
+                per_level.append((index, sizes, counts))
+        self._zone_sizes = np.unique(np.concatenate([sizes for _, sizes, _ in per_level]))
+        P = _pyradiomics_layout(len(self.coefficients["grayLevels"]), self.coefficients["Ng"],
+                                len(self._zone_sizes), int(self._zone_sizes[-1]))
+        for index, sizes, counts in per_level:
+            P[0, index, np.searchsorted(self._zone_sizes, sizes)] = counts
+        return P
+
+    def _calculateCoefficients(self):
+        if self.voxelBased:
+            return super()._calculateCoefficients()
+        P = self.P_glszm
+        ps = np.sum(P, 1)
+        jvector = self._zone_sizes.astype(np.float64)
+        Nz = np.sum(P, (1, 2))
+        Nz[Nz == 0] = 1
+        Np = np.sum(ps * jvector[None, :], 1)
+        Np[Np == 0] = 1
+        self.coefficients.update(Np=Np, Nz=Nz, ps=ps, pg=np.sum(P, 2), jvector=jvector,
+                                 ivector=self.coefficients["grayLevels"].astype(float))
+
+
+_EXTRA_MIXINS = {"glcm": (_GroupedGLCMCoefficients,), "glszm": (_CompactGLSZM,)}
+
+
 def _engine_class(name: str, cls):
-    mixins = (_GroupedGLCMCoefficients, _SharedBinning) if name == "glcm" else (_SharedBinning,)
+    mixins = (*_EXTRA_MIXINS.get(name, ()), _SharedBinning)
     return type(f"Shared{cls.__name__}", (*mixins, cls), {})
 
 

@@ -59,3 +59,16 @@ def test_engine_is_validated_and_part_of_the_cache_key_only():
     a, b = FRDOptions(engine="frd"), FRDOptions(engine="pyradiomics")
     assert a.extraction_fingerprint() != b.extraction_fingerprint()
     assert a.statistics_fingerprint() == b.statistics_fingerprint()
+
+
+def test_many_textures_and_bin_widths_identical(tmp_path):
+    # Varied textures and bin widths hit every path of pyradiomics' matrix clean-up
+    # (no, one or several empty gray levels and zone sizes), which the compact GLSZM
+    # must reproduce to the bit.
+    rng = np.random.default_rng(12)
+    for i, smooth in enumerate((0.5, 1.0, 2.0, 4.0)):
+        write_png(tmp_path / "img" / f"t{i}.png", textured(rng, size=40, smooth=smooth, scale=20 + 30 * i))
+    items = load_set(tmp_path / "img")
+    for bin_width in (1, 3, 10, 40):
+        _assert_identical(_vectors(items, version="v0", bin_width=bin_width))
+        _assert_identical(_vectors(items, bin_width=bin_width, image_types=("Original",)))
