@@ -4,22 +4,25 @@ What it measures
 ----------------
 The real service (``python -m frd serve``) is started on 127.0.0.1 at a free port with a
 fresh temporary data dir and no API keys (loopback only). Two sets of seeded smooth random
-textures (PNG, ``--size`` pixels square, ``--images`` per set) are uploaded, and a
-comparison is started with ``{"bin_width": 7}`` - options no feature cache holds yet, so
-the job really extracts features. Once that job is running, for ``--seconds``:
+textures (PNG, ``--size`` pixels square, ``--images`` per set) are uploaded. Once all the
+client threads are connected, a comparison is started with ``{"bin_width": 7}`` - options
+no feature cache holds yet, so the job really extracts features - and as soon as it runs,
+for ``--seconds``:
 
   * ``--clients`` threads, each with its own keep-alive ``httpx.Client``, poll
     ``GET /v1/jobs/{id}`` back to back (or every ``--interval`` seconds), and
   * ``--uploads`` further image sets are posted to ``/v1/datasets`` at the same time.
 
-The window's uploads queue extraction jobs of their own (the service extracts on upload),
-which take over the job slot when the comparison ends, so extraction keeps running.
+After its extraction the comparison computes the distance and, unless ``--no-report``,
+renders its HTML report - in the service process. The window's uploads queue extraction
+jobs of their own (the service extracts on upload), which run once the comparison ends.
+The jobs are sampled once a second and each running one is shown as ``extracting`` or
+``finishing``, so one can see what the background work was during the window.
 
 Every request is timed with ``time.perf_counter`` on the client. It reports the number
 of polls, errors (non-2xx or exceptions) of polls and uploads separately, p50/p90/p99/max
 of the polling latency (also split into polls that overlapped an upload and the rest),
-each upload's latency, which jobs were running, sampled once a second through the window
-(so one can see that extraction really ran), and PASS/FAIL for the target:
+each upload's latency, the job samples, and PASS/FAIL for the target:
 
   no errors   and   p99 of status polling < 100 ms
 
@@ -28,17 +31,21 @@ else running) is measured for ``--baseline-seconds``. It tells a FAIL apart: hig
 even when idle means the poll path itself is too slow for that many clients; high latency
 only under load means the background work or the uploads interfere with request handling.
 
-The load generator runs on the same machine as the service, so its own CPU use is part of
-the picture (as it would be for any co-located client); latencies are end to end. The
-share of CPU already busy before the start is printed, with a warning when other work
-(a test run, a build) would inflate the figures.
+The load generator runs on the same machine as the service, so it competes for the same
+cores (as any co-located client would); latencies are end to end. For each window the
+CPU used by the service process, its extraction workers and the load generator itself is
+shown, and the share of CPU already busy before the start is printed, with a warning
+when other work (a test run, a build) would inflate the figures. Linux only for those
+CPU figures; the rest runs anywhere.
 
 Run (from the repository root, in an environment with the service extra and httpx):
 
-  python benchmarks/bench_service.py [--clients 50 --seconds 15] [--json-out FILE]
+  python benchmarks/bench_service.py [--clients 50 --seconds 15] [--interval 0.5]
+                                     [--no-report] [--json-out FILE]
 
 Exit status 0 whether the target passes or not (this is a measurement); 2 if the server
-does not start or the set-up (uploads, starting the job) fails.
+does not start or the set-up (uploads, starting the job) fails; 130 when interrupted.
+The server (with its worker processes) is stopped and the temp dir removed in every case.
 """
 
 from __future__ import annotations
@@ -319,16 +326,32 @@ class Gate:
     job_url: str = ""
     stop_at: float = float("inf")
 
-    def enter(self, client: httpx.Client) -> None:
-        client.get("/healthz")  # connect outside the measurement
-        self.ready.wait()
+    def enter(self, client: httpx.Client) -> bool:
+        """Wait for the window; False when it was called off."""
+        try:
+            client.get("/healthz")  # connect outside the measurement
+        except httpx.HTTPError:
+            pass  # the measured requests will count the failure
+        try:
+            self.ready.wait()
+        except threading.BrokenBarrierError:
+            return False
         self.go.wait()
+        return self.stop_at > 0
+
+    def call_off(self) -> None:
+        self.stop_at = 0.0
+        self.ready.abort()
+        self.go.set()
 
 
-def poll_loop(base_url: str, gate: Gate, interval: float, out: Timed) -> None:
-    """One polling client: GET the job until the window closes."""
+def poll_loop(base_url: str, gate: Gate, interval: float, offset: float, out: Timed) -> None:
+    """One polling client: GET the job until the window closes, every ``interval`` s after
+    a first pause of ``offset`` s (so paced clients are not all in step)."""
     with httpx.Client(base_url=base_url, timeout=30.0) as client:
-        gate.enter(client)
+        if not gate.enter(client):
+            return
+        time.sleep(offset)
         while time.perf_counter() < gate.stop_at:
             t0 = time.perf_counter()
             try:
@@ -346,7 +369,8 @@ def poll_loop(base_url: str, gate: Gate, interval: float, out: Timed) -> None:
 def upload_once(base_url: str, files: FileList, gate: Gate, out: Timed) -> None:
     """One uploading client: post one image set when the window opens."""
     with httpx.Client(base_url=base_url, timeout=120.0) as client:
-        gate.enter(client)
+        if not gate.enter(client):
+            return
         t0 = time.perf_counter()
         try:
             r = client.post("/v1/datasets", files=files)
@@ -368,9 +392,13 @@ def phase(job: dict) -> str:
 def sample_jobs(client: httpx.Client, job_url: str, t0: float) -> dict:
     """The watched comparison's state and progress, and which jobs run at all: the
     uploads of the window queue extraction jobs that take over once the comparison ends."""
-    job = client.get(job_url).json()
-    running = [j for j in client.get("/v1/jobs", params={"limit": 500}).json()["jobs"]
-               if j["state"] == "running"]
+    try:
+        job = client.get(job_url).json()
+        running = [j for j in client.get("/v1/jobs", params={"limit": 500}).json()["jobs"]
+                   if j["state"] == "running"]
+    except httpx.HTTPError as exc:  # a lost sample must not end the measurement
+        return {"t_s": round(time.perf_counter() - t0, 2), "state": "unknown", "done": 0, "total": 0,
+                "extracting": False, "running_jobs": [f"(sample failed: {type(exc).__name__})"]}
     return {"t_s": round(time.perf_counter() - t0, 2), "state": job["state"],
             "done": job["progress"]["done"], "total": job["progress"]["total"],
             "extracting": any(phase(j) == "extracting" for j in running),
@@ -388,7 +416,7 @@ class Window:
     cpu: dict | None
 
 
-def run_window(service: "Service", start_job: Callable[[httpx.Client], str], *, clients: int,
+def run_window(service: Service, start_job: Callable[[httpx.Client], str], *, clients: int,
                seconds: float, interval: float, upload_sets: list[FileList]) -> Window:
     """Pollers (and uploaders) run together for ``seconds`` against the job ``start_job``
     returns once they are all connected; the main thread samples the jobs once a second
@@ -397,16 +425,26 @@ def run_window(service: "Service", start_job: Callable[[httpx.Client], str], *, 
     polls = [Timed() for _ in range(clients)]
     uploads = [Timed() for _ in upload_sets]
     gate = Gate(threading.Barrier(clients + len(upload_sets) + 1))
-    threads = [threading.Thread(target=poll_loop, args=(base_url, gate, interval, p), daemon=True)
-               for p in polls]
+    # Paced pollers start spread over one interval: started in step, 50 of them would
+    # arrive as one burst per interval and measure their own queue, not the service.
+    offsets = np.random.default_rng(0).uniform(0.0, interval, clients)
+    threads = [threading.Thread(target=poll_loop, args=(base_url, gate, interval, offset, p), daemon=True)
+               for p, offset in zip(polls, offsets)]
     threads += [threading.Thread(target=upload_once, args=(base_url, files, gate, u), daemon=True)
                 for files, u in zip(upload_sets, uploads)]
     for t in threads:
         t.start()
     samples = []
     with httpx.Client(base_url=base_url, timeout=30.0) as watcher:
-        gate.ready.wait(timeout=120)
-        gate.job_url = start_job(watcher)
+        try:
+            gate.ready.wait(timeout=120)
+            gate.job_url = start_job(watcher)
+        except threading.BrokenBarrierError:
+            gate.call_off()
+            raise SetupError("the client threads did not get ready within 120 s") from None
+        except BaseException:
+            gate.call_off()
+            raise
         meter = CpuMeter(service.proc.pid)
         t0 = time.perf_counter()
         gate.stop_at = t0 + seconds

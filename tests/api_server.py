@@ -33,6 +33,7 @@ class Server:
             [sys.executable, "-m", "frd", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
              "--log-level", "warning"],
             env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill() takes its workers too
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -46,9 +47,9 @@ class Server:
         raise RuntimeError("server did not start")
 
     def kill(self) -> None:
-        """kill -9: no shutdown handler runs."""
+        """kill -9 of the service and its extraction workers, as when a container dies."""
         if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
     def stop(self) -> None:
@@ -57,7 +58,13 @@ class Server:
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.kill()
+                pass
+        if self.proc:
+            try:  # whatever of the group is left (pool workers of an interrupted job)
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
         if getattr(self, "log", None):
             self.log.close()
 
