@@ -222,34 +222,30 @@ class JobRunner:
                              options=options, on_progress=self._progress(job["id"]),
                              **self._run_kwargs(job["id"]))
         EXTRACTION_SECONDS.observe(result.timings.get("extraction_s", time.perf_counter() - t))
-        curve = None
-        if result.analysis.ref_rows is not None and (params.get("bootstrap") or params.get("report")):
-            from frd.analysis.uncertainty import bootstrap_ci, sample_size_curve
-
-            if params.get("bootstrap"):
-                drop = result.analysis.negligible if options.robust else None
-                result.ci = bootstrap_ci(result.analysis, options, resamples=params["bootstrap"],
-                                         seed=options.seed or 0, drop=drop)
-            if params.get("report"):
-                curve = sample_size_curve(result.analysis, options, seed=options.seed or 0)
-        if params.get("report"):
-            self._write_report(job["id"], result, curve)
+        if params.get("bootstrap") or params.get("report"):
+            result = self._enrich(job["id"], result, options, params)
         return public_result(result.to_dict())
 
     def report_path(self, job_id: str) -> Path:
         return self.store.root / "reports" / f"{job_id}.html"
 
-    def _write_report(self, job_id: str, result, curve) -> None:
-        try:
-            from frd.report import build_report
-        except ImportError:  # matplotlib missing: the comparison stands without its report
-            return
-        path = self.report_path(job_id)
-        path.parent.mkdir(exist_ok=True)
-        text = public_message_text(build_report(result, curve=curve), self.settings.data_dir)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+    def _enrich(self, job_id: str, result, options: FRDOptions, params: dict):
+        """CI and report, computed in a child process: their seconds of Python work would
+        otherwise hold this process's interpreter lock while requests wait."""
+        import concurrent.futures as cf
+        import multiprocessing
+
+        want_report = bool(params.get("report")) and _has_matplotlib()
+        with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
+            result, html = pool.submit(_enrich_in_child, result, options, params.get("bootstrap") or 0,
+                                       want_report, options.seed or 0).result()
+        if html is not None:
+            path = self.report_path(job_id)
+            path.parent.mkdir(exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(public_message_text(html, self.settings.data_dir), encoding="utf-8")
+            tmp.replace(path)
+        return result
 
     def _ood(self, job: dict, params: dict) -> dict:
         from frd.analysis.ood import detect
@@ -280,6 +276,19 @@ class JobRunner:
                 (stats_id, job["owner"], params["dataset"], job["id"], now(), dumps(summary)),
             )
         return summary
+
+
+def _has_matplotlib() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def _enrich_in_child(result, options, bootstrap: int, report: bool, seed: int):
+    from frd.report import enrich_result
+
+    html = enrich_result(result, options, bootstrap=bootstrap, report=report, seed=seed)
+    return result, html
 
 
 def public_result(payload: dict) -> dict:

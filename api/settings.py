@@ -33,6 +33,7 @@ class Settings:
     workers: int | None = None  # extraction processes per job; None = all cores
     job_slots: int = 1  # jobs run at once by this process
     lease_seconds: float = 30.0
+    worker_nice: int = 10  # extraction workers' niceness: requests stay responsive
     allow_public_without_keys: bool = False
     extract_on_upload: bool = True
     extra: dict = field(default_factory=dict)
@@ -54,6 +55,7 @@ class Settings:
             workers=int(workers) if workers else None,
             job_slots=_int("FRD_JOB_SLOTS", 1),
             lease_seconds=_float("FRD_LEASE_SECONDS", 30.0),
+            worker_nice=_int("FRD_WORKER_NICE", 10),
             allow_public_without_keys=os.environ.get("FRD_ALLOW_PUBLIC_WITHOUT_KEYS", "") == "1",
             extract_on_upload=os.environ.get("FRD_EXTRACT_ON_UPLOAD", "1") != "0",
         )

@@ -184,21 +184,13 @@ def cmd_compare(args) -> int:
     options = _options(args)
     result = compare(args.reference, args.candidate, reference_masks=ref_masks,
                      candidate_masks=cand_masks, options=options, **_run_kwargs(args))
-    curve = None
     if args.bootstrap or args.report:
-        from .analysis.uncertainty import bootstrap_ci, sample_size_curve
+        from .report import enrich_result
 
-        drop = result.analysis.negligible if options.robust else None
-        try:
-            result.ci = bootstrap_ci(result.analysis, options, resamples=args.bootstrap or 100,
-                                     seed=args.seed or 0, drop=drop)
-            curve = sample_size_curve(result.analysis, options, seed=args.seed or 0) if args.report else None
-        except ValueError as exc:
-            result.notices.append(f"no confidence interval: {exc}")
-    if args.report:
-        from .report import write_report
-
-        write_report(result, args.report, curve=curve)
+        html = enrich_result(result, options, bootstrap=args.bootstrap or 0, report=bool(args.report),
+                             seed=args.seed or 0)
+        if html is not None:
+            Path(args.report).write_text(html, encoding="utf-8")
     payload = result.to_dict()
     if args.output:
         Path(args.output).write_text(json.dumps(payload, indent=2) + "\n")

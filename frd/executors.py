@@ -67,6 +67,11 @@ def _limit_itk_threads(threads: int) -> None:
 def _init_pool_worker() -> None:
     # The pool already fills the cores; ITK's own threads would only oversubscribe them.
     _limit_itk_threads(1)
+    # A service lowers its workers' priority (FRD_WORKER_NICE) so that requests are
+    # answered promptly while images are extracted.
+    nice = int(os.environ.get("FRD_WORKER_NICE", "0") or 0)
+    if nice > 0:
+        os.nice(nice)
 
 
 def _largest_first(items: list[ImageItem]) -> list[int]:
@@ -110,7 +115,10 @@ class LocalExecutor:
         self.workers = default_workers() if workers is None else max(1, int(workers))
 
     def run(self, items, options):
-        if self.workers == 1 or len(items) == 1:
+        # A service sets FRD_ISOLATE_EXTRACTION so that extraction never runs on one of its
+        # own threads (it would hold the interpreter lock while requests wait).
+        isolate = os.environ.get("FRD_ISOLATE_EXTRACTION") == "1"
+        if (self.workers == 1 or len(items) == 1) and not isolate:
             yield from InlineExecutor().run(items, options)
             return
         import concurrent.futures as cf  # imported here: a fully cached run never needs a pool

@@ -160,6 +160,24 @@ reference: {result.n_reference} images, candidate: {result.n_candidate} images, 
 """
 
 
+def enrich_result(result: FRDResult, options, *, bootstrap: int = 0, report: bool = False,
+                  seed: int = 0) -> str | None:
+    """Add a bootstrap CI to ``result`` (``bootstrap`` resamples; 100 for a report without
+    one asked) and return the HTML report when ``report``. Needs the rows in memory; when
+    they are not (statistics file, chunked statistics), a notice says so."""
+    from .analysis.uncertainty import bootstrap_ci, sample_size_curve
+
+    curve = None
+    if bootstrap or report:
+        drop = result.analysis.negligible if options.robust else None
+        try:
+            result.ci = bootstrap_ci(result.analysis, options, resamples=bootstrap or 100, seed=seed, drop=drop)
+            curve = sample_size_curve(result.analysis, options, seed=seed) if report else None
+        except ValueError as exc:
+            result.notices.append(f"no confidence interval: {exc}")
+    return build_report(result, curve=curve) if report else None
+
+
 def write_report(result: FRDResult, path: str | Path, *, curve: list[dict] | None = None) -> Path:
     path = Path(path)
     path.write_text(build_report(result, curve=curve), encoding="utf-8")
