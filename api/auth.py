@@ -32,7 +32,8 @@ def _is_loopback(host: str | None) -> bool:
         return host == "localhost"
 
 
-def require_owner(request: Request) -> str:
+async def require_owner(request: Request) -> str:
+    # async: no I/O here, and a sync dependency would cost every request a thread hand-off.
     settings = request.app.state.settings
     if not settings.api_keys:
         if not settings.allow_public_without_keys and not _is_loopback(request.client.host if request.client else None):

@@ -111,6 +111,9 @@ async def parse_multipart(request, store: BlobStore, *, file_fields: set[str], t
     except Exception as exc:  # the parser's own errors: malformed body
         form.discard()
         raise BadUpload(f"malformed multipart body ({type(exc).__name__})") from None
+    # fsync blocks: off the event loop, so other requests are not held up by disk flushes.
+    from starlette.concurrency import run_in_threadpool
+
     for part in form.files:
-        part.writer.finish()
+        await run_in_threadpool(part.writer.finish)
     return form

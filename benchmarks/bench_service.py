@@ -11,7 +11,9 @@ for ``--seconds``:
 
   * ``--clients`` threads, each with its own keep-alive ``httpx.Client``, poll
     ``GET /v1/jobs/{id}`` back to back (or every ``--interval`` seconds), and
-  * ``--uploads`` further image sets are posted to ``/v1/datasets`` at the same time.
+  * ``--uploads`` further image sets are posted to ``/v1/datasets`` at the same time,
+    starting ``--upload-delay`` seconds in (default 2: while the extraction is under way
+    rather than while the job is still starting its worker pool).
 
 After its extraction the comparison computes the distance and, unless ``--no-report``,
 renders its HTML report - in the service process. The window's uploads queue extraction
@@ -366,11 +368,12 @@ def poll_loop(base_url: str, gate: Gate, interval: float, offset: float, out: Ti
                 time.sleep(interval)
 
 
-def upload_once(base_url: str, files: FileList, gate: Gate, out: Timed) -> None:
-    """One uploading client: post one image set when the window opens."""
+def upload_once(base_url: str, files: FileList, gate: Gate, delay: float, out: Timed) -> None:
+    """One uploading client: post one image set ``delay`` s after the window opens."""
     with httpx.Client(base_url=base_url, timeout=120.0) as client:
         if not gate.enter(client):
             return
+        time.sleep(delay)
         t0 = time.perf_counter()
         try:
             r = client.post("/v1/datasets", files=files)
@@ -417,7 +420,8 @@ class Window:
 
 
 def run_window(service: Service, start_job: Callable[[httpx.Client], str], *, clients: int,
-               seconds: float, interval: float, upload_sets: list[FileList]) -> Window:
+               seconds: float, interval: float, upload_sets: list[FileList],
+               upload_delay: float = 0.0) -> Window:
     """Pollers (and uploaders) run together for ``seconds`` against the job ``start_job``
     returns once they are all connected; the main thread samples the jobs once a second
     and meters who used the CPU meanwhile."""
@@ -430,7 +434,7 @@ def run_window(service: Service, start_job: Callable[[httpx.Client], str], *, cl
     offsets = np.random.default_rng(0).uniform(0.0, interval, clients)
     threads = [threading.Thread(target=poll_loop, args=(base_url, gate, interval, offset, p), daemon=True)
                for p, offset in zip(polls, offsets)]
-    threads += [threading.Thread(target=upload_once, args=(base_url, files, gate, u), daemon=True)
+    threads += [threading.Thread(target=upload_once, args=(base_url, files, gate, upload_delay, u), daemon=True)
                 for files, u in zip(upload_sets, uploads)]
     for t in threads:
         t.start()
@@ -584,6 +588,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clients", type=int, default=50, help="concurrent polling clients (default 50)")
     p.add_argument("--seconds", type=float, default=15.0, help="length of the loaded window (default 15)")
     p.add_argument("--uploads", type=int, default=4, help="concurrent uploads during the window (default 4)")
+    p.add_argument("--upload-delay", type=float, default=2.0,
+                   help="seconds into the window at which the uploads start (default 2: the comparison's "
+                        "extraction is under way, not still starting its worker pool)")
     p.add_argument("--images", type=int, default=20, help="images per set (default 20)")
     p.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
     p.add_argument("--interval", type=float, default=0.0,
@@ -598,8 +605,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the generated images")
     p.add_argument("--json-out", type=Path, metavar="FILE", help="also write the figures as JSON")
     args = p.parse_args(argv)
-    if min(args.clients, args.images) < 1 or args.uploads < 0 or args.seconds <= 0 or args.interval < 0:
-        p.error("--clients and --images must be >= 1, --uploads >= 0, --seconds > 0, --interval >= 0")
+    if min(args.clients, args.images) < 1 or args.uploads < 0 or min(args.interval, args.upload_delay) < 0:
+        p.error("--clients and --images must be >= 1, --uploads, --interval and --upload-delay >= 0")
+    if args.upload_delay >= args.seconds:
+        p.error("--upload-delay must be shorter than --seconds")
     if not 0 < args.seconds <= 600 or args.clients > 500 or args.uploads > 50:
         p.error("keep it bounded: --seconds <= 600, --clients <= 500, --uploads <= 50")
     return args
@@ -621,7 +630,7 @@ def run_benchmark(service: Service, args: argparse.Namespace, sets: list[FileLis
           "from the moment the comparison runs ...", flush=True)
     loaded = run_window(service, lambda c: start_comparison(c, ref_id, cand_id, args.report, timeout=300),
                         clients=args.clients, seconds=args.seconds, interval=args.interval,
-                        upload_sets=sets[2:])
+                        upload_sets=sets[2:], upload_delay=args.upload_delay)
     if args.baseline_seconds <= 0:
         return loaded, None
     # Wait for every job (the comparison and the uploads' extractions) to end, so nothing

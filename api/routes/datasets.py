@@ -82,9 +82,12 @@ async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
     except InputError as exc:
         raise ApiError(422, "bad_masks", str(exc), rejected=report.rejected) from None
     if settings.extract_on_upload:
-        with db.transaction() as conn:
-            job_id = new_job(conn, owner, "extract", {"dataset": dataset_id})
-            conn.execute("UPDATE datasets SET extraction_job = ? WHERE id = ?", (job_id, dataset_id))
+        def queue_extraction():
+            with db.transaction() as conn:
+                job_id = new_job(conn, owner, "extract", {"dataset": dataset_id})
+                conn.execute("UPDATE datasets SET extraction_job = ? WHERE id = ?", (job_id, dataset_id))
+
+        await run_in_threadpool(queue_extraction)  # a write transaction may wait: not on the loop
         runner.wake()
     body = {
         "id": dataset_id,
