@@ -13,20 +13,21 @@ FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "data" / "frd-score-
 FIXTURES = Path(os.environ.get("FRD_FIXTURES", FIXTURES))
 
 
-@pytest.fixture(scope="session")
-def fixtures_2d() -> tuple[Path, Path]:
-    root = FIXTURES / "medical_2d"
+def _fixture_pair(name: str) -> tuple[Path, Path]:
+    root = FIXTURES / name
     if not root.is_dir():
         pytest.skip(f"reference fixtures not found at {root}")
     return root / "d1", root / "d2"
+
+
+@pytest.fixture(scope="session")
+def fixtures_2d() -> tuple[Path, Path]:
+    return _fixture_pair("medical_2d")
 
 
 @pytest.fixture(scope="session")
 def fixtures_3d() -> tuple[Path, Path]:
-    root = FIXTURES / "medical_3d"
-    if not root.is_dir():
-        pytest.skip(f"reference fixtures not found at {root}")
-    return root / "d1", root / "d2"
+    return _fixture_pair("medical_3d")
 
 
 @pytest.fixture
@@ -47,6 +48,15 @@ def textured(rng: np.random.Generator, size: int = 48, smooth: float = 1.0, scal
     field = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(noise, smooth))
     base = 120 if dtype == np.uint8 else 20000
     return np.clip(base + scale * field / field.std(), 0, np.iinfo(dtype).max).astype(dtype)
+
+
+def texture_sets(root: Path, n: int, seed: int, size: int = 40) -> tuple[Path, Path]:
+    """Folders a/ and b/ of n PNGs each: sharper textures in a/, smoother ones in b/."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        write_png(root / "a" / f"i{i}.png", textured(rng, size=size, smooth=1.0))
+        write_png(root / "b" / f"i{i}.png", textured(rng, size=size, smooth=2.0))
+    return root / "a", root / "b"
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 
-import numpy as np
 import pytest
 
 import frd
-from conftest import textured, write_png
+from conftest import texture_sets
 
 distributed = pytest.importorskip("distributed")
 
@@ -23,12 +22,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dask")
-    rng = np.random.default_rng(21)
-    for i in range(8):
-        write_png(root / "a" / f"i{i}.png", textured(rng, size=40, smooth=1.0))
-        write_png(root / "b" / f"i{i}.png", textured(rng, size=40, smooth=2.0))
-    return root / "a", root / "b"
+    return texture_sets(tmp_path_factory.mktemp("dask"), 8, seed=21)
 
 
 def test_dask_gives_the_local_value_in_input_order(cluster, sets):

@@ -11,7 +11,7 @@ import pytest
 import SimpleITK as sitk
 
 import frd
-from conftest import textured, write_png
+from conftest import texture_sets, textured, write_png
 from frd.cache import FeatureCache
 from frd.featureset import ExtractionError
 from frd.stats import StatsMismatch
@@ -19,12 +19,7 @@ from frd.stats import StatsMismatch
 
 @pytest.fixture(scope="module")
 def small_sets(tmp_path_factory):
-    root = tmp_path_factory.mktemp("small")
-    rng = np.random.default_rng(11)
-    for i in range(5):
-        write_png(root / "a" / f"i{i}.png", textured(rng, size=40, smooth=1.0))
-        write_png(root / "b" / f"i{i}.png", textured(rng, size=40, smooth=2.0))
-    return root / "a", root / "b"
+    return texture_sets(tmp_path_factory.mktemp("small"), 5, seed=11)
 
 
 def test_stats_file_gives_the_folder_value(small_sets, tmp_path):
