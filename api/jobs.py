@@ -190,7 +190,9 @@ class JobRunner:
         masks = view / "masks" if any(r["role"] == "mask" for r in rows) else None
         return view / "images", masks
 
-    def _run_kwargs(self, job_id: str) -> dict:  # noqa: ARG002 - one place for run settings
+    @property
+    def _run_kwargs(self) -> dict:
+        """How the library runs for the service: its worker count and shared feature cache."""
         return dict(workers=self.settings.workers, cache_dir=self.settings.cache_dir, progress=False)
 
     def _extract(self, job: dict, params: dict) -> dict:
@@ -220,7 +222,7 @@ class JobRunner:
         t = time.perf_counter()
         result = frd.compare(reference, candidate, reference_masks=ref_masks, candidate_masks=cand_masks,
                              options=options, on_progress=self._progress(job["id"]),
-                             **self._run_kwargs(job["id"]))
+                             **self._run_kwargs)
         EXTRACTION_SECONDS.observe(result.timings.get("extraction_s", time.perf_counter() - t))
         if params.get("bootstrap") or params.get("report"):
             result = self._enrich(job["id"], result, options, params)
@@ -254,7 +256,7 @@ class JobRunner:
         reference, ref_masks = self.dataset_paths(params["reference"])
         test, test_masks = self.dataset_paths(params["test"])
         result = frd.compare(reference, test, reference_masks=ref_masks, candidate_masks=test_masks,
-                             options=options, on_progress=self._progress(job["id"]), **self._run_kwargs(job["id"]))
+                             options=options, on_progress=self._progress(job["id"]), **self._run_kwargs)
         ood = detect(result.analysis, assumption=params["assumption"], use_val_set=params["use_val_set"],
                      val_frac=params["val_frac"], seed=params.get("seed"))
         return {**ood.to_dict(), "frd": result.value, "warnings": result.warnings}
@@ -262,7 +264,7 @@ class JobRunner:
     def _stats(self, job: dict, params: dict) -> dict:
         options = FRDOptions(**params.get("options", {}))
         images, masks = self.dataset_paths(params["dataset"])
-        stats = frd.compute_reference_stats(images, masks, options=options, **self._run_kwargs(job["id"]))
+        stats = frd.compute_reference_stats(images, masks, options=options, **self._run_kwargs)
         stats_id = params["stats_id"]
         folder = self.store.root / "stats"
         folder.mkdir(exist_ok=True)
