@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -27,10 +26,6 @@ log = logging.getLogger("frd.api")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # Read by the library's executors (frd.executors): extraction runs in worker processes
-    # of lower priority, never on the threads that answer requests.
-    os.environ["FRD_WORKER_NICE"] = str(settings.worker_nice)
-    os.environ["FRD_ISOLATE_EXTRACTION"] = "1"
     db = Database(settings.data_dir / "frd.sqlite3")
     store = BlobStore(settings.data_dir)
     runner = JobRunner(db, store, settings)

@@ -192,8 +192,8 @@ class JobRunner:
 
     @property
     def _run_kwargs(self) -> dict:
-        """How the library runs for the service: its worker count and shared feature cache."""
-        return dict(workers=self.settings.workers, cache_dir=self.settings.cache_dir, progress=False)
+        """How the library runs for the service: its executor and shared feature cache."""
+        return run_kwargs(self.settings)
 
     def _extract(self, job: dict, params: dict) -> dict:
         images, masks = self.dataset_paths(params["dataset"])
@@ -204,7 +204,7 @@ class JobRunner:
 
         with FeatureCache(self.settings.cache_dir) as cache:
             fs = extract_sets([load_set(images, masks)], FRDOptions(**params.get("options", {})),
-                              workers=self.settings.workers, cache=cache, progress=False,
+                              scheduler=service_executor(self.settings), cache=cache, progress=False,
                               on_progress=self._progress(job["id"]))[0]
         EXTRACTION_SECONDS.observe(time.perf_counter() - t)
         return {"images": len(fs), "features": len(fs.names), "cache_hits": fs.cache_hits,
@@ -278,6 +278,23 @@ class JobRunner:
                 (stats_id, job["owner"], params["dataset"], job["id"], now(), dumps(summary)),
             )
         return summary
+
+
+def service_executor(settings: Settings):
+    """Where the service extracts: the Dask scheduler of FRD_DASK_ADDRESS (the library
+    connects and disconnects per run), else local worker processes of lower priority that
+    never run on the threads answering requests (they would hold the GIL)."""
+    import os
+
+    from frd.executors import LocalExecutor
+
+    return os.environ.get("FRD_DASK_ADDRESS") or LocalExecutor(
+        settings.workers, nice=settings.worker_nice, isolate=True)
+
+
+def run_kwargs(settings: Settings) -> dict:
+    """Keyword arguments of the library calls the service makes."""
+    return dict(scheduler=service_executor(settings), cache_dir=settings.cache_dir, progress=False)
 
 
 def _has_matplotlib() -> bool:

@@ -274,7 +274,8 @@ def compare(
 
     Keyword overrides are :class:`~frd.options.FRDOptions` fields, e.g.
     ``compare("real/", "fake/", version="v0")``. ``scheduler`` (a Dask scheduler address
-    or Client; default ``$FRD_DASK_ADDRESS``) runs extraction on a Dask cluster.
+    or Client; default ``$FRD_DASK_ADDRESS``) runs extraction on a Dask cluster; it may
+    also be a configured executor from :mod:`frd.executors`.
     ``chunk_rows`` computes the statistics from blocks of that many rows read back from
     the feature cache (automatic above ``STREAM_ABOVE_ROWS`` images), so memory does not
     grow with the set size.

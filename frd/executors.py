@@ -64,12 +64,9 @@ def _limit_itk_threads(threads: int) -> None:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
 
 
-def _init_pool_worker() -> None:
+def _init_pool_worker(nice: int) -> None:
     # The pool already fills the cores; ITK's own threads would only oversubscribe them.
     _limit_itk_threads(1)
-    # A service lowers its workers' priority (FRD_WORKER_NICE) so that requests are
-    # answered promptly while images are extracted.
-    nice = int(os.environ.get("FRD_WORKER_NICE", "0") or 0)
     if nice > 0:
         os.nice(nice)
 
@@ -107,18 +104,21 @@ class InlineExecutor:
 
 
 class LocalExecutor:
-    """A pool of worker processes on this machine (all cores by default)."""
+    """A pool of worker processes on this machine (all cores by default).
+
+    A service uses ``isolate=True`` (never extract on the calling process's threads, which
+    would hold its interpreter lock while requests wait) and ``nice`` (lower the workers'
+    priority so that requests are answered promptly while images are extracted).
+    """
 
     name = "local"
 
-    def __init__(self, workers: int | None = None):
+    def __init__(self, workers: int | None = None, *, nice: int = 0, isolate: bool = False):
         self.workers = default_workers() if workers is None else max(1, int(workers))
+        self.nice, self.isolate = nice, isolate
 
     def run(self, items, options):
-        # A service sets FRD_ISOLATE_EXTRACTION so that extraction never runs on one of its
-        # own threads (it would hold the interpreter lock while requests wait).
-        isolate = os.environ.get("FRD_ISOLATE_EXTRACTION") == "1"
-        if (self.workers == 1 or len(items) == 1) and not isolate:
+        if (self.workers == 1 or len(items) == 1) and not self.isolate:
             yield from InlineExecutor().run(items, options)
             return
         import concurrent.futures as cf  # imported here: a fully cached run never needs a pool
@@ -132,7 +132,7 @@ class LocalExecutor:
         else:
             ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx,
-                                    initializer=_init_pool_worker) as pool:
+                                    initializer=_init_pool_worker, initargs=(self.nice,)) as pool:
             futures = {pool.submit(extract_task, items[i], options): i for i in _largest_first(items)}
             try:
                 for future in cf.as_completed(futures):
@@ -187,7 +187,11 @@ class DaskExecutor:
 
 
 def make_executor(workers: int | None = None, scheduler=None):
-    """The executor for a run: Dask when a scheduler (or ``$FRD_DASK_ADDRESS``) is given."""
+    """The executor for a run. ``scheduler`` may already be an executor (anything with
+    ``run``/``close``, e.g. a configured LocalExecutor), a Dask scheduler address or Client;
+    without one, ``$FRD_DASK_ADDRESS``, else a local pool of ``workers`` processes."""
+    if hasattr(scheduler, "run") and hasattr(scheduler, "close"):
+        return scheduler
     scheduler = scheduler or os.environ.get("FRD_DASK_ADDRESS") or None
     if scheduler:
         return DaskExecutor(scheduler)

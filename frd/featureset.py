@@ -162,7 +162,7 @@ def extract_sets(
                 record(todo[index], outcome)
     finally:
         bar.close()
-        if executor is not None:
+        if executor is not None and executor is not scheduler:  # a caller's executor stays open
             executor.close()
 
     return [_assemble(s, items, results, strict, keep_values) for s, items in enumerate(sets)]

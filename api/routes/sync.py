@@ -15,7 +15,7 @@ from frd.inputs import InputError
 from ..auth import require_owner
 from ..deps import services
 from ..errors import ApiError
-from ..jobs import public_message, public_result
+from ..jobs import public_message, public_result, run_kwargs
 from ..schemas import Options
 from ..uploads import ParsedForm
 from .datasets import receive_files, store_files
@@ -67,8 +67,8 @@ async def frd_now(request: Request, owner: str = Depends(require_owner)):
         def run():
             (ref, ref_masks), (cand, cand_masks) = paths["reference"], paths["candidate"]
             return frd.compare(
-                ref, cand, reference_masks=ref_masks, candidate_masks=cand_masks, options=frd.FRDOptions(**options.to_library()), workers=settings.workers,
-                cache_dir=settings.cache_dir, progress=False,
+                ref, cand, reference_masks=ref_masks, candidate_masks=cand_masks,
+                options=frd.FRDOptions(**options.to_library()), **run_kwargs(settings),
             )
 
         try:
