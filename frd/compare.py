@@ -32,7 +32,7 @@ from .options import FRDOptions
 from .analysis.contributions import decompose
 from .analysis.degenerate import NEGLIGIBLE_STD, negligible_std_mask
 from .analysis.degenerate import warnings_for as degenerate_warnings
-from .stats import ReferenceStats, StatsMismatch, fit_normalizer
+from .stats import ReferenceStats, check_stats_options, fit_normalizer
 
 STATS_SUFFIX = ".frdstats"
 # Above this many images in total, statistics are computed from blocks of rows read back
@@ -240,13 +240,7 @@ def compute_reference_stats(
 ) -> ReferenceStats:
     """Statistics of a reference set, reusable with :func:`compare` (save with ``.save``)."""
     options = _make_options(options, overrides)
-    if options.resolved_norm_ref == "joint":
-        raise StatsMismatch(
-            "joint normalisation depends on the candidate set, so reference statistics cannot "
-            "hold it; use norm_ref 'd1' (the v1 default) or 'independent'"
-        )
-    if options.match_sample_count:
-        raise StatsMismatch("match_sample_count needs both sets' images; it cannot be used with stats")
+    check_stats_options(options)
     features = extract_features(reference, masks, options=options, workers=workers, use_cache=use_cache,
                                 cache_dir=cache_dir, progress=progress, strict=strict, scheduler=scheduler)
     values, names, _ = prepare_rows(features, options)
@@ -287,9 +281,7 @@ def compare(
     ref_stats = _as_stats(reference)
     if ref_stats is not None:
         ref_stats.check_compatible(options)
-        if options.resolved_norm_ref == "joint" or options.match_sample_count:
-            raise StatsMismatch("joint normalisation and match_sample_count need the reference images, "
-                                "not statistics")
+        check_stats_options(options)
     sets = [] if ref_stats is not None else [load_set(reference, reference_masks)]
     sets.append(load_set(candidate, candidate_masks))
     timings["discovery_s"] = time.perf_counter() - t_start

@@ -205,6 +205,17 @@ class ReferenceStats:
         )
 
 
+def check_stats_options(options: FRDOptions) -> None:
+    """Refuse options that reference statistics cannot serve: both need the candidate's rows."""
+    if options.resolved_norm_ref == "joint":
+        raise StatsMismatch(
+            "joint normalisation depends on the candidate set, so reference statistics cannot "
+            "hold it; use norm_ref 'd1' (the v1 default) or 'independent'"
+        )
+    if options.match_sample_count:
+        raise StatsMismatch("match_sample_count needs both sets' images; it cannot be used with stats")
+
+
 def fit_normalizer(base: np.ndarray, options: FRDOptions) -> Normalizer:
     lo, hi = options.resolved_norm_range
     # v1 uses the raw z-score (no guard); the reference guards it otherwise.

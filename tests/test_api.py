@@ -59,6 +59,9 @@ def test_upload_compare_gives_the_cli_value(server, uploaded, fixture_value):
 
 def test_reference_stats_then_compare(server, uploaded, fixture_value):
     with server.client() as c:
+        # v0 normalises jointly by default: statistics cannot hold that, refused up front.
+        refused = c.post("/v1/reference-stats", json={"dataset": uploaded[0], "options": {"version": "v0"}})
+        assert refused.status_code == 422 and "joint" in refused.json()["error"]["message"]
         r = c.post("/v1/reference-stats", json={"dataset": uploaded[0]})
         job = wait_job(c, r.headers["location"])
         stats_id = job["links"]["result"].rsplit("/", 1)[1]

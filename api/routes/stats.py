@@ -7,6 +7,9 @@ import uuid
 
 from fastapi import APIRouter, Depends, Header, Request
 
+from frd.options import FRDOptions
+from frd.stats import StatsMismatch, check_stats_options
+
 from ..auth import require_owner
 from ..deps import owned, services, submit
 from ..errors import ApiError
@@ -21,9 +24,10 @@ def create_stats(body: StatsRequest, request: Request, owner: str = Depends(requ
     db, *_ = services(request)
     owned(db, "datasets", body.dataset, owner, "dataset")
     options = body.options.to_library()
-    if options.get("norm_ref") == "joint" or options.get("match_sample_count"):
-        raise ApiError(422, "invalid_options", "joint normalisation and match_sample_count need both sets; "
-                                               "reference statistics cannot hold them")
+    try:  # the library's rule, on the resolved options (v0 defaults to joint normalisation)
+        check_stats_options(FRDOptions(**options))
+    except StatsMismatch as exc:
+        raise ApiError(422, "invalid_options", str(exc)) from None
     params = {"dataset": body.dataset, "options": options, "stats_id": "st_" + uuid.uuid4().hex[:20]}
     if idempotency_key:  # the stats id is random: hash the request without it
         params["stats_id"] = "st_" + uuid.uuid5(uuid.NAMESPACE_URL, f"{owner}/{idempotency_key}").hex[:20]
