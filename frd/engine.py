@@ -113,6 +113,24 @@ class _GroupedGLCMCoefficients:
         )
 
 
+def gray_level_zones(image: np.ndarray, mask: np.ndarray, across: int | None = None):
+    """Gray level and voxel count of every zone: connected mask voxels of one gray level,
+    26-connected in 3D and 8-connected in a plane (pyradiomics' GLSZM zones); ``across``
+    names a dimension that does not connect (pyradiomics' force2D dimension)."""
+    from ._kernels import glszm_zones
+
+    volume = np.ascontiguousarray(image, dtype=np.int32)
+    inside = np.ascontiguousarray(mask, dtype=np.uint8)
+    if volume.ndim == 2:  # a plane: one slice of a volume
+        volume, inside = volume[None], inside[None]
+        across = None if across is None else across + 1
+    levels = np.empty(volume.size, dtype=np.int32)
+    sizes = np.empty(volume.size, dtype=np.int64)
+    count = glszm_zones(volume, inside, volume.shape, -1 if across is None else across,
+                        levels, sizes)
+    return levels[:count], sizes[:count]
+
+
 def _pyradiomics_layout(levels: int, all_levels: int, sizes: int, all_sizes: int) -> np.ndarray:
     """A zero (1, levels, sizes) matrix laid out in memory as pyradiomics' final GLSZM.
 
@@ -137,25 +155,18 @@ class _CompactGLSZM:
     def _calculateMatrix(self, voxelCoordinates=None):
         if self.voxelBased:
             return super()._calculateMatrix(voxelCoordinates)
-        from scipy import ndimage
-
-        image, mask = self.imageArray, self.maskArray
-        structure = np.ones((3,) * image.ndim, dtype=bool)
-        if self.settings.get("force2D", False):
-            across = [slice(None)] * image.ndim
-            across[self.settings.get("force2Ddimension", 0)] = [0, 2]
-            structure[tuple(across)] = False  # no connection between slices
-        per_level = []
-        for index, level in enumerate(self.coefficients["grayLevels"]):
-            labels, n_zones = ndimage.label((image == level) & mask, structure)
-            if n_zones:
-                sizes, counts = np.unique(np.bincount(labels.ravel())[1:], return_counts=True)
-                per_level.append((index, sizes, counts))
-        self._zone_sizes = np.unique(np.concatenate([sizes for _, sizes, _ in per_level]))
-        P = _pyradiomics_layout(len(self.coefficients["grayLevels"]), self.coefficients["Ng"],
+        grey_levels = self.coefficients["grayLevels"]
+        zone_levels, zone_sizes = gray_level_zones(
+            self.imageArray, self.maskArray,
+            self.settings.get("force2Ddimension", 0) if self.settings.get("force2D", False) else None)
+        self._zone_sizes = np.unique(zone_sizes)
+        rows = np.searchsorted(grey_levels, zone_levels)
+        columns = np.searchsorted(self._zone_sizes, zone_sizes)
+        counts = np.bincount(rows * len(self._zone_sizes) + columns,
+                             minlength=len(grey_levels) * len(self._zone_sizes))
+        P = _pyradiomics_layout(len(grey_levels), self.coefficients["Ng"],
                                 len(self._zone_sizes), int(self._zone_sizes[-1]))
-        for index, sizes, counts in per_level:
-            P[0, index, np.searchsorted(self._zone_sizes, sizes)] = counts
+        P[0] = counts.reshape(len(grey_levels), len(self._zone_sizes))
         return P
 
     def _calculateCoefficients(self):
