@@ -11,7 +11,8 @@
 # ---- builder: compiles wheels of the project and all its dependencies into /wheels ----
 FROM python:3.11-slim-bookworm AS builder
 
-# A C compiler for pyradiomics-bhklab, which PyPI has only as an sdist. Versions are not
+# A C compiler for pyradiomics-bhklab, which PyPI has only as an sdist, and for the
+# engine's own kernel (frd/_kernels.c). Versions are not
 # pinned: bookworm's archive keeps only the current point release of each package, so a
 # pin would break the build at the next Debian point release; the base tag above fixes
 # the distribution, and this stage is thrown away (nothing of it but /wheels is kept).
@@ -27,7 +28,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 ARG FRD_EXTRAS=service,dask
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY frd ./frd
 COPY api ./api
 COPY --chmod=0755 docker/build-wheels.sh ./docker/build-wheels.sh

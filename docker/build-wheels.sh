@@ -2,8 +2,9 @@
 # Build wheels of frd-radiomics and of every dependency it needs (with the given extras)
 # into WHEEL_DIR, and write WHEEL_DIR/requirements.txt naming what docker/install.sh
 # installs from there. Needs a C compiler: pyradiomics-bhklab is published as an sdist
-# only and is compiled here. The Docker image's builder stage runs this script, and so
-# does CI (docker/ci-check.sh), outside Docker.
+# only and is compiled here, as is the engine's kernel (frd/_kernels.c). The Docker
+# image's builder stage runs this script, and so does CI (docker/ci-check.sh), outside
+# Docker.
 #
 #   docker/build-wheels.sh WHEEL_DIR [EXTRAS]      EXTRAS: comma-separated, default "service"
 #
@@ -57,7 +58,7 @@ trap 'rm -rf "$src"' EXIT
 trap 'exit 130' INT TERM
 (cd "$root" && tar -cf - \
     --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./dist \
-    --exclude='*.egg-info' --exclude=__pycache__ --exclude=.pytest_cache --exclude=./frd-data \
+    --exclude='*.egg-info' --exclude='*.so' --exclude=__pycache__ --exclude=.pytest_cache --exclude=./frd-data \
     .) | (cd "$src" && tar -xf -)
 
 spec=$src
@@ -68,7 +69,7 @@ echo "build-wheels: $spec -> $wheel_dir (python: $("$python" -c 'import sys; pri
 
 set -- "$wheel_dir"/frd_radiomics-*.whl
 [ "$#" -eq 1 ] && [ -f "$1" ] || { echo "$0: expected exactly one frd_radiomics wheel in $wheel_dir" >&2; exit 1; }
-# frd_radiomics-0.1.0-py3-none-any.whl -> 0.1.0
+# frd_radiomics-0.1.0-cp311-cp311-linux_x86_64.whl -> 0.1.0
 version=$(basename "$1" | cut -d- -f2)
 
 if [ -n "$extras" ]; then

@@ -1,11 +1,19 @@
 /* Compiled kernels of the frd extraction engine (frd/engine.py).
  *
- * glszm_zones: every gray-level zone of a 3D image in one pass. A zone is a set of
+ * glszm_zones: every gray-level zone of a 3D image, in two scans. A zone is a set of
  * connected mask voxels with the same gray level, connected through the 26 neighbours of
  * a voxel (or the 8 in-plane ones when one dimension is excluded, pyradiomics' force2D),
  * exactly the zones pyradiomics' C code grows for its GLSZM. pyradiomics stores them in
  * a dense gray levels x largest-zone-size matrix; the engine only needs, per zone, its
  * gray level and its size, and counts those pairs itself.
+ *
+ * glcm, glrlm, ngtdm: pyradiomics' co-occurrence, run-length and neighbouring-gray-tone
+ * matrices, entry for entry what its C builders (radiomics/src/cmatrices.c) return for a
+ * whole image (not voxel-based), with the angles pyradiomics generates passed in. They
+ * walk the volume by coordinates, with no bounds checks away from the border, instead of
+ * recomputing every voxel's coordinates by division and checking every neighbour. Counts
+ * are exact in any order; NGTDM's sums of absolute differences are added voxel by voxel
+ * in ascending index order with the same double arithmetic, so they match to the bit.
  *
  * Arrays are passed through the buffer protocol (numpy arrays, C-contiguous), so the
  * module needs Python's headers only. The work runs without the GIL.
@@ -15,6 +23,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Whether coordinate c moved by d stays in 0..n-1. */
+#define INSIDE(c, d, n) ((c) + (d) >= 0 && (c) + (d) < (n))
 
 static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const char *what, int writable)
 {
@@ -30,66 +41,79 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const
     return 0;
 }
 
-/* Grows all zones; returns the number found, or -1 when out of memory. */
-static Py_ssize_t grow_zones(const int32_t *image, const uint8_t *mask, const Py_ssize_t *shape,
-                             int skip_dim, int32_t *levels, int64_t *sizes)
+/* Root of a voxel's zone (path halving keeps the trees flat). */
+static Py_ssize_t find_root(Py_ssize_t *parent, Py_ssize_t i)
+{
+    while (parent[i] != i) {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    return i;
+}
+
+/* Labels all zones in two scans in memory order (union-find): each mask voxel joins the
+ * zones of its already scanned neighbours of the same gray level; a zone's root is its
+ * first voxel. Then every voxel is counted to its root's zone. Returns the number of
+ * zones, or -1 when out of memory. */
+static Py_ssize_t label_zones(const int32_t *image, const uint8_t *mask, const Py_ssize_t *shape,
+                              int skip_dim, int32_t *levels, int64_t *sizes)
 {
     const Py_ssize_t nz = shape[0], ny = shape[1], nx = shape[2];
-    const Py_ssize_t n = nz * ny * nx, plane = ny * nx;
-    uint8_t *done = (uint8_t *)malloc((size_t)n);
-    Py_ssize_t *stack = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * (size_t)(n > 0 ? n : 1));
-    Py_ssize_t zones = 0;
-    if (!done || !stack) {
-        free(done);
-        free(stack);
+    const Py_ssize_t n = nz * ny * nx;
+    Py_ssize_t *parent = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * (size_t)(n > 0 ? n : 1));
+    Py_ssize_t *zone = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * (size_t)(n > 0 ? n : 1));
+    if (!parent || !zone) {
+        free(parent);
+        free(zone);
         return -1;
     }
-    memset(done, 0, (size_t)n);
-    /* Offsets of a dimension excluded from connectivity are held at 0. */
-    const int lo_z = skip_dim == 0 ? 0 : -1, hi_z = skip_dim == 0 ? 0 : 1;
-    const int lo_y = skip_dim == 1 ? 0 : -1, hi_y = skip_dim == 1 ? 0 : 1;
-    const int lo_x = skip_dim == 2 ? 0 : -1, hi_x = skip_dim == 2 ? 0 : 1;
-
-    for (Py_ssize_t seed = 0; seed < n; seed++) {
-        if (!mask[seed] || done[seed])
-            continue;
-        const int32_t level = image[seed];
-        Py_ssize_t top = 0;
-        int64_t size = 0;
-        stack[top++] = seed;
-        done[seed] = 1;
-        while (top > 0) {
-            const Py_ssize_t k = stack[--top];
-            const Py_ssize_t z = k / plane, y = (k % plane) / nx, x = k % nx;
-            size++;
-            for (int dz = lo_z; dz <= hi_z; dz++) {
-                const Py_ssize_t zz = z + dz;
-                if (zz < 0 || zz >= nz)
+    /* The 13 neighbours scanned before a voxel (fewer when a dimension does not connect). */
+    int back[13][3], nb = 0;
+    for (int dz = -1; dz <= 0; dz++)
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) {
+                if (dz == 0 && (dy > 0 || (dy == 0 && dx >= 0)))
                     continue;
-                for (int dy = lo_y; dy <= hi_y; dy++) {
-                    const Py_ssize_t yy = y + dy;
-                    if (yy < 0 || yy >= ny)
+                if ((skip_dim == 0 && dz) || (skip_dim == 1 && dy) || (skip_dim == 2 && dx))
+                    continue;
+                back[nb][0] = dz, back[nb][1] = dy, back[nb][2] = dx;
+                nb++;
+            }
+    for (Py_ssize_t z = 0; z < nz; z++)
+        for (Py_ssize_t y = 0; y < ny; y++)
+            for (Py_ssize_t x = 0; x < nx; x++) {
+                const Py_ssize_t v = (z * ny + y) * nx + x;
+                if (!mask[v])
+                    continue;
+                parent[v] = v;
+                for (int b = 0; b < nb; b++) {
+                    if (!(INSIDE(z, back[b][0], nz) && INSIDE(y, back[b][1], ny) && INSIDE(x, back[b][2], nx)))
                         continue;
-                    const Py_ssize_t row = zz * plane + yy * nx;
-                    for (int dx = lo_x; dx <= hi_x; dx++) {
-                        const Py_ssize_t xx = x + dx;
-                        if (xx < 0 || xx >= nx)
-                            continue;
-                        const Py_ssize_t j = row + xx;
-                        if (!done[j] && mask[j] && image[j] == level) {
-                            done[j] = 1;
-                            stack[top++] = j;
-                        }
-                    }
+                    const Py_ssize_t j = v + (back[b][0] * ny + back[b][1]) * nx + back[b][2];
+                    if (!mask[j] || image[j] != image[v])
+                        continue;
+                    const Py_ssize_t rv = find_root(parent, v), rj = find_root(parent, j);
+                    if (rv < rj)
+                        parent[rj] = rv;
+                    else if (rj < rv)
+                        parent[rv] = rj;
                 }
             }
+    Py_ssize_t zones = 0;
+    for (Py_ssize_t v = 0; v < n; v++) {
+        if (!mask[v])
+            continue;
+        const Py_ssize_t r = find_root(parent, v);
+        if (r == v) { /* the first voxel of a new zone */
+            zone[v] = zones;
+            levels[zones] = image[v];
+            sizes[zones] = 0;
+            zones++;
         }
-        levels[zones] = level;
-        sizes[zones] = size;
-        zones++;
+        sizes[zone[r]]++;
     }
-    free(done);
-    free(stack);
+    free(parent);
+    free(zone);
     return zones;
 }
 
@@ -127,7 +151,7 @@ static PyObject *glszm_zones(PyObject *self, PyObject *args)
     Py_ssize_t zones = -2;
     if (image.len / 4 == n && mask.len == n && levels.len / 4 >= n && sizes.len / 8 >= n) {
         Py_BEGIN_ALLOW_THREADS
-        zones = grow_zones((const int32_t *)image.buf, (const uint8_t *)mask.buf, shape, skip_dim,
+        zones = label_zones((const int32_t *)image.buf, (const uint8_t *)mask.buf, shape, skip_dim,
                            (int32_t *)levels.buf, (int64_t *)sizes.buf);
         Py_END_ALLOW_THREADS
     }
@@ -144,12 +168,286 @@ static PyObject *glszm_zones(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(zones);
 }
 
+
+/* ---- shared by glcm, glrlm and ngtdm ---------------------------------------------- */
+
+typedef struct {
+    Py_buffer image, mask, angles, out;
+    int have_image, have_mask, have_angles, have_out;
+    Py_ssize_t nz, ny, nx, na;
+} Inputs;
+
+static void release(Inputs *in)
+{
+    if (in->have_image) PyBuffer_Release(&in->image);
+    if (in->have_mask) PyBuffer_Release(&in->mask);
+    if (in->have_angles) PyBuffer_Release(&in->angles);
+    if (in->have_out) PyBuffer_Release(&in->out);
+}
+
+/* Buffers for image (int32), mask (uint8), angles (int32, Na x 3) and the output (double,
+ * per_angle * Na + fixed entries, zeroed here); gray levels in the mask must be 1..Ng. */
+static int acquire(Inputs *in, PyObject *image, PyObject *mask, const Py_ssize_t *shape, PyObject *angles,
+                   PyObject *out, int Ng, Py_ssize_t per_angle, Py_ssize_t fixed)
+{
+    if (Ng < 1) {
+        PyErr_SetString(PyExc_ValueError, "Ng must be at least 1");
+        return -1;
+    }
+    if (get_buffer(image, &in->image, 4, "image (int32)", 0) < 0) return -1;
+    in->have_image = 1;
+    if (get_buffer(mask, &in->mask, 1, "mask (uint8)", 0) < 0) return -1;
+    in->have_mask = 1;
+    if (get_buffer(angles, &in->angles, 4, "angles (int32)", 0) < 0) return -1;
+    in->have_angles = 1;
+    if (get_buffer(out, &in->out, 8, "out (float64)", 1) < 0) return -1;
+    in->have_out = 1;
+    in->nz = shape[0];
+    in->ny = shape[1];
+    in->nx = shape[2];
+    in->na = in->angles.len / 12;
+    const Py_ssize_t n = in->nz * in->ny * in->nx, out_len = per_angle * in->na + fixed;
+    if (in->nz < 0 || in->ny < 0 || in->nx < 0 || in->image.len / 4 != n || in->mask.len != n ||
+        in->angles.len % 12 || in->out.len / 8 < out_len) {
+        PyErr_SetString(PyExc_ValueError, "buffer sizes do not match the shape");
+        return -1;
+    }
+    const int32_t *img = (const int32_t *)in->image.buf;
+    const uint8_t *msk = (const uint8_t *)in->mask.buf;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (msk[i] && (img[i] < 1 || img[i] > Ng)) {
+            PyErr_Format(PyExc_IndexError, "gray level %d outside 1..%d inside the mask", (int)img[i], Ng);
+            return -1;
+        }
+    const int32_t *ang = (const int32_t *)in->angles.buf;
+    for (Py_ssize_t a = 0; a < in->na; a++) {
+        const Py_ssize_t reach_of[3] = {in->nz, in->ny, in->nx};
+        int moves = 0;
+        for (int d = 0; d < 3; d++) {
+            if (ang[3 * a + d] <= -reach_of[d] || ang[3 * a + d] >= reach_of[d]) {
+                PyErr_SetString(PyExc_ValueError, "an angle reaches past the image");
+                return -1;
+            }
+            moves |= ang[3 * a + d] != 0;
+        }
+        if (!moves) {
+            PyErr_SetString(PyExc_ValueError, "an angle does not move");
+            return -1;
+        }
+    }
+    memset(in->out.buf, 0, (size_t)out_len * sizeof(double));
+    return 0;
+}
+
+/* Largest offset per dimension: voxels at least that far from every border need no checks. */
+static void reach(const int32_t *ang, Py_ssize_t na, Py_ssize_t r[3])
+{
+    r[0] = r[1] = r[2] = 0;
+    for (Py_ssize_t a = 0; a < na; a++)
+        for (int d = 0; d < 3; d++) {
+            const Py_ssize_t v = ang[3 * a + d] < 0 ? -ang[3 * a + d] : ang[3 * a + d];
+            if (v > r[d]) r[d] = v;
+        }
+}
+
+#define MAX_ANGLES 1024
+
+/* Index offsets of the angles (at most MAX_ANGLES, checked by the callers). */
+static void offsets(const Inputs *in, Py_ssize_t *off)
+{
+    const int32_t *ang = (const int32_t *)in->angles.buf;
+    for (Py_ssize_t a = 0; a < in->na; a++)
+        off[a] = ((Py_ssize_t)ang[3 * a] * in->ny + ang[3 * a + 1]) * in->nx + ang[3 * a + 2];
+}
+
+/* ---- GLCM: glcm[i-1, j-1, a] counts voxel pairs (gray level i at v, j at v + angle a) -- */
+
+static void glcm_fill(const Inputs *in, int Ng)
+{
+    const int32_t *img = (const int32_t *)in->image.buf, *ang = (const int32_t *)in->angles.buf;
+    const uint8_t *msk = (const uint8_t *)in->mask.buf;
+    double *glcm = (double *)in->out.buf;
+    const Py_ssize_t nz = in->nz, ny = in->ny, nx = in->nx, na = in->na;
+    Py_ssize_t r[3], off[MAX_ANGLES];
+    reach(ang, na, r);
+    offsets(in, off);
+    for (Py_ssize_t z = 0; z < nz; z++)
+        for (Py_ssize_t y = 0; y < ny; y++) {
+            const int inner_zy = z >= r[0] && z < nz - r[0] && y >= r[1] && y < ny - r[1];
+            for (Py_ssize_t x = 0; x < nx; x++) {
+                const Py_ssize_t i = (z * ny + y) * nx + x;
+                if (!msk[i]) continue;
+                double *row = glcm + (Py_ssize_t)(img[i] - 1) * Ng * na;
+                const int inner = inner_zy && x >= r[2] && x < nx - r[2];
+                for (Py_ssize_t a = 0; a < na; a++) {
+                    if (!inner && !(INSIDE(z, ang[3 * a], nz) && INSIDE(y, ang[3 * a + 1], ny) &&
+                                    INSIDE(x, ang[3 * a + 2], nx)))
+                        continue;
+                    const Py_ssize_t j = i + off[a];
+                    if (msk[j]) row[(Py_ssize_t)(img[j] - 1) * na + a] += 1;
+                }
+            }
+        }
+}
+
+/* ---- NGTDM: per gray level i: [voxels, sum of |i - mean of their neighbours|, i] ------- */
+
+static void ngtdm_fill(const Inputs *in, int Ng)
+{
+    const int32_t *img = (const int32_t *)in->image.buf, *ang = (const int32_t *)in->angles.buf;
+    const uint8_t *msk = (const uint8_t *)in->mask.buf;
+    double *ngtdm = (double *)in->out.buf;
+    const Py_ssize_t nz = in->nz, ny = in->ny, nx = in->nx, na = in->na;
+    Py_ssize_t r[3], off[MAX_ANGLES];
+    reach(ang, na, r);
+    offsets(in, off);
+    for (int gl = 0; gl < Ng; gl++)
+        ngtdm[gl * 3 + 2] = gl + 1;
+    for (Py_ssize_t z = 0; z < nz; z++)
+        for (Py_ssize_t y = 0; y < ny; y++) {
+            const int inner_zy = z >= r[0] && z < nz - r[0] && y >= r[1] && y < ny - r[1];
+            for (Py_ssize_t x = 0; x < nx; x++) {
+                const Py_ssize_t i = (z * ny + y) * nx + x;
+                if (!msk[i]) continue;
+                const int inner = inner_zy && x >= r[2] && x < nx - r[2];
+                /* Integer sums are exact, so they equal pyradiomics' running double sums. */
+                int64_t count = 0, sum = 0;
+                for (Py_ssize_t a = 0; a < na; a++) {
+                    if (!inner && !(INSIDE(z, ang[3 * a], nz) && INSIDE(y, ang[3 * a + 1], ny) &&
+                                    INSIDE(x, ang[3 * a + 2], nx)))
+                        continue;
+                    const Py_ssize_t j = i + off[a];
+                    if (msk[j]) {
+                        count++;
+                        sum += img[j];
+                    }
+                }
+                double diff = count == 0 ? 0.0 : (double)img[i] - ((double)sum / (double)count);
+                if (diff < 0) diff *= -1;
+                ngtdm[(img[i] - 1) * 3] += 1;
+                ngtdm[(img[i] - 1) * 3 + 1] += diff;
+            }
+        }
+}
+
+/* ---- GLRLM: glrlm[i-1, length-1, a] counts runs of gray level i along angle a ---------- */
+
+/* A run is the same set of voxels walked either way, so each angle is oriented to point to
+ * higher indices and the volume is scanned once per angle in memory order: a voxel's run
+ * length is its predecessor's plus one, and a run is counted at its last voxel. Returns -1
+ * when out of memory. */
+static int glrlm_fill(const Inputs *in, int Ng, Py_ssize_t Nr)
+{
+    const int32_t *img = (const int32_t *)in->image.buf, *ang = (const int32_t *)in->angles.buf;
+    const uint8_t *msk = (const uint8_t *)in->mask.buf;
+    double *glrlm = (double *)in->out.buf;
+    const Py_ssize_t nz = in->nz, ny = in->ny, nx = in->nx, na = in->na, n = nz * ny * nx;
+    int32_t *run = (int32_t *)malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
+    uint8_t *seen = (uint8_t *)malloc((size_t)(n > 0 ? n : 1)); /* a mask voxel at or before, on the line */
+    if (!run || !seen) {
+        free(run);
+        free(seen);
+        return -1;
+    }
+    for (Py_ssize_t a = 0; a < na; a++) {
+        int dz = ang[3 * a], dy = ang[3 * a + 1], dx = ang[3 * a + 2];
+        Py_ssize_t step = ((Py_ssize_t)dz * ny + dy) * nx + dx;
+        if (step < 0) {
+            dz = -dz, dy = -dy, dx = -dx;
+            step = -step;
+        }
+        int several = 0; /* pyradiomics keeps an angle only if some line holds two mask voxels */
+        for (Py_ssize_t z = 0; z < nz; z++)
+            for (Py_ssize_t y = 0; y < ny; y++) {
+                const int back_zy = INSIDE(z, -dz, nz) && INSIDE(y, -dy, ny);
+                const int ahead_zy = INSIDE(z, dz, nz) && INSIDE(y, dy, ny);
+                for (Py_ssize_t x = 0; x < nx; x++) {
+                    const Py_ssize_t v = (z * ny + y) * nx + x;
+                    const int back = back_zy && INSIDE(x, -dx, nx);
+                    if (!msk[v]) {
+                        seen[v] = back && seen[v - step];
+                        continue;
+                    }
+                    const int32_t gl = img[v];
+                    if (back) {
+                        const Py_ssize_t p = v - step;
+                        several |= seen[p];
+                        run[v] = (msk[p] && img[p] == gl) ? run[p] + 1 : 1;
+                    } else
+                        run[v] = 1;
+                    seen[v] = 1;
+                    const Py_ssize_t s = v + step;
+                    if (!(ahead_zy && INSIDE(x, dx, nx) && msk[s] && img[s] == gl))
+                        glrlm[((Py_ssize_t)(gl - 1) * Nr + run[v] - 1) * na + a] += 1;
+                }
+            }
+        if (!several)
+            for (Py_ssize_t g = 0; g < Ng; g++)
+                for (Py_ssize_t l = 0; l < Nr; l++)
+                    glrlm[(g * Nr + l) * na + a] = 0;
+    }
+    free(run);
+    free(seen);
+    return 0;
+}
+
+/* glcm/glrlm/ngtdm(image, mask, shape, angles, Ng, [Nr,] out) -> None */
+static PyObject *matrix(PyObject *args, int kind)
+{
+    PyObject *image, *mask, *angles, *out;
+    Py_ssize_t shape[3], Nr = 0;
+    int Ng, ok = 0;
+    Inputs in;
+    memset(&in, 0, sizeof in);
+    if (kind == 1) {
+        if (!PyArg_ParseTuple(args, "OO(nnn)OinO:glrlm", &image, &mask, &shape[0], &shape[1], &shape[2],
+                              &angles, &Ng, &Nr, &out))
+            return NULL;
+        if (Nr < 1) {
+            PyErr_SetString(PyExc_ValueError, "Nr must be at least 1");
+            return NULL;
+        }
+    } else if (!PyArg_ParseTuple(args, kind ? "OO(nnn)OiO:ngtdm" : "OO(nnn)OiO:glcm", &image, &mask,
+                                 &shape[0], &shape[1], &shape[2], &angles, &Ng, &out))
+        return NULL;
+    const Py_ssize_t per_angle = kind == 0 ? (Py_ssize_t)Ng * Ng : kind == 1 ? (Py_ssize_t)Ng * Nr : 0;
+    if (acquire(&in, image, mask, shape, angles, out, Ng, per_angle, kind == 2 ? (Py_ssize_t)Ng * 3 : 0) == 0) {
+        if (in.na > MAX_ANGLES)
+            PyErr_SetString(PyExc_ValueError, "too many angles");
+        else if (kind == 1 && Nr < (in.nz > in.ny ? (in.nz > in.nx ? in.nz : in.nx) : (in.ny > in.nx ? in.ny : in.nx)))
+            PyErr_SetString(PyExc_ValueError, "Nr is shorter than the longest line");
+        else {
+            int status = 0;
+            Py_BEGIN_ALLOW_THREADS
+            if (kind == 0) glcm_fill(&in, Ng);
+            else if (kind == 1) status = glrlm_fill(&in, Ng, Nr);
+            else ngtdm_fill(&in, Ng);
+            Py_END_ALLOW_THREADS
+            if (status < 0) PyErr_NoMemory();
+            else ok = 1;
+        }
+    }
+    release(&in);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *glcm(PyObject *self, PyObject *args) { return matrix(args, 0); }
+static PyObject *glrlm(PyObject *self, PyObject *args) { return matrix(args, 1); }
+static PyObject *ngtdm(PyObject *self, PyObject *args) { return matrix(args, 2); }
+
 static PyMethodDef methods[] = {
     {"glszm_zones", glszm_zones, METH_VARARGS,
      "glszm_zones(image, mask, shape, skip_dim, levels, sizes) -> number of zones\n\n"
      "Labels the gray-level zones of a 3D int32 image inside a uint8 mask (26-connected; "
      "skip_dim 0-2 excludes that dimension from connectivity, -1 none) and writes each "
      "zone's gray level and voxel count into levels (int32) and sizes (int64)."},
+    {"glcm", glcm, METH_VARARGS,
+     "glcm(image, mask, shape, angles, Ng, out): pyradiomics' GLCM counts, out[i-1, j-1, a]"},
+    {"glrlm", glrlm, METH_VARARGS,
+     "glrlm(image, mask, shape, angles, Ng, Nr, out): pyradiomics' GLRLM counts, out[i-1, length-1, a]"},
+    {"ngtdm", ngtdm, METH_VARARGS,
+     "ngtdm(image, mask, shape, angles, Ng, out): pyradiomics' NGTDM, out[i-1] = [count, sum |diff|, i]"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -23,6 +23,8 @@ import threading
 import numpy as np
 from radiomics import featureextractor, getFeatureClasses, imageoperations
 
+from .matrices import gray_level_zones, using_kernels
+
 ENGINES = ("frd", "pyradiomics")
 # The pyradiomics release whose binning this engine reproduces (frd.featureset keys the
 # cache on the installed version, and the parity tests run against it).
@@ -113,24 +115,6 @@ class _GroupedGLCMCoefficients:
         )
 
 
-def gray_level_zones(image: np.ndarray, mask: np.ndarray, across: int | None = None):
-    """Gray level and voxel count of every zone: connected mask voxels of one gray level,
-    26-connected in 3D and 8-connected in a plane (pyradiomics' GLSZM zones); ``across``
-    names a dimension that does not connect (pyradiomics' force2D dimension)."""
-    from ._kernels import glszm_zones
-
-    volume = np.ascontiguousarray(image, dtype=np.int32)
-    inside = np.ascontiguousarray(mask, dtype=np.uint8)
-    if volume.ndim == 2:  # a plane: one slice of a volume
-        volume, inside = volume[None], inside[None]
-        across = None if across is None else across + 1
-    levels = np.empty(volume.size, dtype=np.int32)
-    sizes = np.empty(volume.size, dtype=np.int64)
-    count = glszm_zones(volume, inside, volume.shape, -1 if across is None else across,
-                        levels, sizes)
-    return levels[:count], sizes[:count]
-
-
 def _pyradiomics_layout(levels: int, all_levels: int, sizes: int, all_sizes: int) -> np.ndarray:
     """A zero (1, levels, sizes) matrix laid out in memory as pyradiomics' final GLSZM.
 
@@ -186,9 +170,14 @@ class _CompactGLSZM:
 _EXTRA_MIXINS = {"glcm": (_GroupedGLCMCoefficients,), "glszm": (_CompactGLSZM,)}
 
 
+# Classes whose matrices come from the compiled kernels, through pyradiomics' own method.
+_KERNEL_MATRICES = ("glcm", "glrlm", "ngtdm")
+
+
 def _engine_class(name: str, cls):
     mixins = (*_EXTRA_MIXINS.get(name, ()), _SharedBinning)
-    return type(f"Shared{cls.__name__}", (*mixins, cls), {})
+    own = {"_calculateMatrix": using_kernels(cls._calculateMatrix)} if name in _KERNEL_MATRICES else {}
+    return type(f"Shared{cls.__name__}", (*mixins, cls), own)
 
 
 _CLASSES = {name: _engine_class(name, cls) for name, cls in getFeatureClasses().items()}
