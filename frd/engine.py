@@ -1,17 +1,24 @@
 """Extraction engines: the same pyradiomics feature values, with less repeated work.
 
 * ``pyradiomics`` — plain ``RadiomicsFeatureExtractor``: the reference path.
-* ``frd`` (default) — a subclass of it that bins each filtered image once and shares the
-  result among all feature classes (pyradiomics bins the same image again in every
-  class, and finds the bin edges with Python's built-in ``min``/``max`` over a numpy
-  array), and that sums the GLCM's diagonals (p_{x+y}, p_{x-y}) over precomputed index
-  groups instead of building an Ng×Ng boolean mask per diagonal (O(Ng³)), and builds the
-  GLSZM compactly: zones are labelled per gray level (26-connected in 3D, 8 in a slice, as
-  pyradiomics' C code) and counted by size, instead of a dense gray levels × voxels matrix
-  (6 GB for one small 3D volume resampled to 2 mm, whose background is one huge zone).
-  Every feature class is pyradiomics' own, the same elements are summed in the same order,
-  and GLSZM entries are integer counts whose sums are exact, so the values are
-  bit-identical (``tests/test_engine.py`` compares them feature by feature).
+* ``frd`` (default) — subclasses of pyradiomics' feature classes that
+
+  - bin each filtered image once and share it among all classes (pyradiomics bins the
+    same image again in every class, finding the bin edges with Python's built-in
+    ``min``/``max`` over a numpy array);
+  - build the GLCM, GLRLM and NGTDM with the compiled kernels (``frd.matrices``), run
+    through pyradiomics' own ``_calculateMatrix`` code for the post-processing;
+  - build the GLSZM compactly: zones are labelled in two scans (26-connected in 3D, 8 in
+    a slice, as pyradiomics' C code) and counted by size, instead of a dense gray levels
+    × voxels matrix (6 GB for one small 3D volume resampled to 2 mm, whose background is
+    one huge zone);
+  - sum the GLCM's diagonals (p_{x+y}, p_{x-y}) over precomputed index groups instead of
+    an Ng×Ng boolean mask per diagonal (O(Ng³)).
+
+  Every feature formula is pyradiomics' own, counts are exact, and every non-integer sum
+  adds the same elements in the same order, so the values are bit-identical
+  (``tests/test_engine.py`` compares the matrices entry for entry and the features value
+  for value).
 
 Nothing is patched inside pyradiomics: the engine is selected per extractor.
 """
@@ -26,9 +33,17 @@ from radiomics import featureextractor, getFeatureClasses, imageoperations
 from .matrices import gray_level_zones, using_kernels
 
 ENGINES = ("frd", "pyradiomics")
-# The pyradiomics release whose binning this engine reproduces (frd.featureset keys the
-# cache on the installed version, and the parity tests run against it).
+# The pyradiomics release series whose binning, matrix calls and post-processing this
+# engine reproduces (pyproject pins pyradiomics-bhklab 3.1.4; frd.featureset keys the
+# cache on the installed version). Another series is refused rather than trusted.
 MIRRORS_PYRADIOMICS = "3.1"
+
+
+def check_pyradiomics_version(version: str) -> None:
+    if version.lstrip("v").split(".")[:2] != MIRRORS_PYRADIOMICS.split("."):
+        raise RuntimeError(
+            f"the frd engine mirrors pyradiomics {MIRRORS_PYRADIOMICS}.x, but {version} is "
+            "installed: install pyradiomics-bhklab==3.1.4, or choose --engine pyradiomics")
 
 _call = threading.local()  # the binning shared within one computeFeatures call
 
@@ -184,7 +199,13 @@ _CLASSES = {name: _engine_class(name, cls) for name, cls in getFeatureClasses().
 
 
 class FastExtractor(featureextractor.RadiomicsFeatureExtractor):
-    """RadiomicsFeatureExtractor whose feature classes share one binning per image."""
+    """RadiomicsFeatureExtractor running the engine's feature classes."""
+
+    def __init__(self, *args, **kwargs):
+        import radiomics
+
+        check_pyradiomics_version(radiomics.__version__)
+        super().__init__(*args, **kwargs)
 
     def computeFeatures(self, image, mask, imageTypeName, **kwargs):
         vector = {}

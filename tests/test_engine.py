@@ -140,3 +140,22 @@ def test_matrix_kernels_reject_levels_outside_range():
     image = np.full((4, 4, 4), 3)
     with pytest.raises(IndexError, match="gray level 3 outside 1..2"):
         MATRICES.calculate_glcm(image, np.ones_like(image, bool), np.array([1]), 2, False, 0)
+
+
+def test_engine_refuses_another_pyradiomics_series():
+    from frd.engine import check_pyradiomics_version
+
+    check_pyradiomics_version("v3.1.4")
+    check_pyradiomics_version("3.1.0")
+    with pytest.raises(RuntimeError, match="mirrors pyradiomics 3.1.x, but v3.2.0"):
+        check_pyradiomics_version("v3.2.0")
+
+
+@pytest.mark.slow
+def test_3d_fixture_volumes_identical(fixtures_3d):
+    # One real volume of each 3D fixture set (32x32x16 resampled to 180x180x88), every
+    # filter: all 1,014 values bit-identical to plain pyradiomics.
+    items = [load_set(folder)[0] for folder in fixtures_3d]
+    pairs = _vectors(items)
+    assert all(len(plain.values) > 1000 for plain, _ in pairs)
+    _assert_identical(pairs)
