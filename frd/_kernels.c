@@ -41,6 +41,26 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const
     return 0;
 }
 
+/* The buffers one call holds, released together whichever step failed. */
+typedef struct {
+    Py_buffer *views[4];
+    int count;
+} Held;
+
+static int hold(Held *held, Py_buffer *view, PyObject *obj, Py_ssize_t itemsize, const char *what, int writable)
+{
+    if (get_buffer(obj, view, itemsize, what, writable) < 0)
+        return -1;
+    held->views[held->count++] = view;
+    return 0;
+}
+
+static void release_held(Held *held)
+{
+    while (held->count > 0)
+        PyBuffer_Release(held->views[--held->count]);
+}
+
 /* Root of a voxel's zone (path halving keeps the trees flat). */
 static Py_ssize_t find_root(Py_ssize_t *parent, Py_ssize_t i)
 {
@@ -123,6 +143,7 @@ static PyObject *glszm_zones(PyObject *self, PyObject *args)
     Py_ssize_t shape[3];
     int skip_dim;
     Py_buffer image, mask, levels, sizes;
+    Held held = {{NULL}, 0};
     if (!PyArg_ParseTuple(args, "OO(nnn)iOO:glszm_zones", &image_obj, &mask_obj,
                           &shape[0], &shape[1], &shape[2], &skip_dim, &levels_obj, &sizes_obj))
         return NULL;
@@ -131,34 +152,22 @@ static PyObject *glszm_zones(PyObject *self, PyObject *args)
         return NULL;
     }
     const Py_ssize_t n = shape[0] * shape[1] * shape[2];
-    if (get_buffer(image_obj, &image, 4, "image (int32)", 0) < 0)
-        return NULL;
-    if (get_buffer(mask_obj, &mask, 1, "mask (uint8)", 0) < 0) {
-        PyBuffer_Release(&image);
-        return NULL;
+    Py_ssize_t zones = -3; /* -3: a buffer was refused (error set); -2: sizes do not match */
+    if (hold(&held, &image, image_obj, 4, "image (int32)", 0) == 0 &&
+        hold(&held, &mask, mask_obj, 1, "mask (uint8)", 0) == 0 &&
+        hold(&held, &levels, levels_obj, 4, "levels (int32)", 1) == 0 &&
+        hold(&held, &sizes, sizes_obj, 8, "sizes (int64)", 1) == 0) {
+        zones = -2;
+        if (image.len / 4 == n && mask.len == n && levels.len / 4 >= n && sizes.len / 8 >= n) {
+            Py_BEGIN_ALLOW_THREADS
+            zones = label_zones((const int32_t *)image.buf, (const uint8_t *)mask.buf, shape, skip_dim,
+                                (int32_t *)levels.buf, (int64_t *)sizes.buf);
+            Py_END_ALLOW_THREADS
+        }
     }
-    if (get_buffer(levels_obj, &levels, 4, "levels (int32)", 1) < 0) {
-        PyBuffer_Release(&image);
-        PyBuffer_Release(&mask);
+    release_held(&held);
+    if (zones == -3)
         return NULL;
-    }
-    if (get_buffer(sizes_obj, &sizes, 8, "sizes (int64)", 1) < 0) {
-        PyBuffer_Release(&image);
-        PyBuffer_Release(&mask);
-        PyBuffer_Release(&levels);
-        return NULL;
-    }
-    Py_ssize_t zones = -2;
-    if (image.len / 4 == n && mask.len == n && levels.len / 4 >= n && sizes.len / 8 >= n) {
-        Py_BEGIN_ALLOW_THREADS
-        zones = label_zones((const int32_t *)image.buf, (const uint8_t *)mask.buf, shape, skip_dim,
-                           (int32_t *)levels.buf, (int64_t *)sizes.buf);
-        Py_END_ALLOW_THREADS
-    }
-    PyBuffer_Release(&image);
-    PyBuffer_Release(&mask);
-    PyBuffer_Release(&levels);
-    PyBuffer_Release(&sizes);
     if (zones == -2) {
         PyErr_SetString(PyExc_ValueError, "glszm_zones: buffer sizes do not match the shape");
         return NULL;
@@ -173,17 +182,9 @@ static PyObject *glszm_zones(PyObject *self, PyObject *args)
 
 typedef struct {
     Py_buffer image, mask, angles, out;
-    int have_image, have_mask, have_angles, have_out;
+    Held held;
     Py_ssize_t nz, ny, nx, na;
 } Inputs;
-
-static void release(Inputs *in)
-{
-    if (in->have_image) PyBuffer_Release(&in->image);
-    if (in->have_mask) PyBuffer_Release(&in->mask);
-    if (in->have_angles) PyBuffer_Release(&in->angles);
-    if (in->have_out) PyBuffer_Release(&in->out);
-}
 
 /* Buffers for image (int32), mask (uint8), angles (int32, Na x 3) and the output (double,
  * per_angle * Na + fixed entries, zeroed here); gray levels in the mask must be 1..Ng. */
@@ -194,14 +195,11 @@ static int acquire(Inputs *in, PyObject *image, PyObject *mask, const Py_ssize_t
         PyErr_SetString(PyExc_ValueError, "Ng must be at least 1");
         return -1;
     }
-    if (get_buffer(image, &in->image, 4, "image (int32)", 0) < 0) return -1;
-    in->have_image = 1;
-    if (get_buffer(mask, &in->mask, 1, "mask (uint8)", 0) < 0) return -1;
-    in->have_mask = 1;
-    if (get_buffer(angles, &in->angles, 4, "angles (int32)", 0) < 0) return -1;
-    in->have_angles = 1;
-    if (get_buffer(out, &in->out, 8, "out (float64)", 1) < 0) return -1;
-    in->have_out = 1;
+    if (hold(&in->held, &in->image, image, 4, "image (int32)", 0) < 0 ||
+        hold(&in->held, &in->mask, mask, 1, "mask (uint8)", 0) < 0 ||
+        hold(&in->held, &in->angles, angles, 4, "angles (int32)", 0) < 0 ||
+        hold(&in->held, &in->out, out, 8, "out (float64)", 1) < 0)
+        return -1;
     in->nz = shape[0];
     in->ny = shape[1];
     in->nx = shape[2];
@@ -431,7 +429,7 @@ static PyObject *matrix(PyObject *args, int kind)
             else ok = 1;
         }
     }
-    release(&in);
+    release_held(&in.held);
     if (!ok) return NULL;
     Py_RETURN_NONE;
 }

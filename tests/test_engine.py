@@ -159,3 +159,30 @@ def test_3d_fixture_volumes_identical(fixtures_3d):
     pairs = _vectors(items)
     assert all(len(plain.values) > 1000 for plain, _ in pairs)
     _assert_identical(pairs)
+
+
+def test_kernels_refuse_wrong_buffers_and_release_the_others():
+    # A refused buffer must release the ones already taken. A bytearray cannot grow while
+    # a buffer of it is held, so the mask (taken before the refused argument) tells.
+    from frd import _kernels
+
+    image = np.ones((2, 3, 4), np.int32)
+    mask = bytearray(b"\x01" * image.size)
+    levels, sizes = np.empty(image.size, np.int32), np.empty(image.size, np.int64)
+
+    def mask_is_free():
+        mask.append(0)  # BufferError while still held
+        mask.pop()
+        return True
+
+    with pytest.raises(TypeError, match="sizes \\(int64\\)"):
+        _kernels.glszm_zones(image, mask, image.shape, -1, levels, sizes.astype(np.int32))
+    assert mask_is_free()
+    with pytest.raises(ValueError, match="do not match the shape"):
+        _kernels.glszm_zones(image, mask, (2, 3, 5), -1, levels, sizes)
+    assert mask_is_free()
+    with pytest.raises(TypeError, match="out \\(float64\\)"):
+        _kernels.glcm(image, mask, image.shape, np.array([[0, 0, 1]], np.int32), 1, np.empty(1, np.float32))
+    assert mask_is_free()
+    assert _kernels.glszm_zones(image, mask, image.shape, -1, levels, sizes) == 1
+    assert sizes[0] == image.size and mask_is_free()
