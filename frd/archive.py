@@ -13,9 +13,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-
-class ArchiveError(ValueError):
-    """The archive is unreadable or breaks one of the limits; the message says which."""
+from .errors import ArchiveError
 
 
 @dataclass(frozen=True)

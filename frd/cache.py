@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import CacheError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feature_names (
     id INTEGER PRIMARY KEY,
@@ -47,10 +49,6 @@ def default_cache_dir() -> Path:
 def cache_key(image_hash: str, mask_hash: str | None, fingerprint: str, engine_version: str) -> str:
     text = "\n".join((image_hash, mask_hash or "-", fingerprint, engine_version))
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-class CacheError(ValueError):
-    """The cache folder cannot be used; the message says which and what to do."""
 
 
 class FeatureCache:

@@ -9,13 +9,10 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .archive import ArchiveError
-from .featureset import ExtractionError
-from .inputs import InputError
+from .errors import FRDError
 from .options import EXCLUDE_GROUPS, NORM_REFS, NORM_TYPES, FRDOptions
-from .stats import StatsMismatch
 
-USER_ERRORS = (InputError, ArchiveError, ExtractionError, StatsMismatch, FileNotFoundError, ValueError)
+USER_ERRORS = (FRDError, FileNotFoundError, ValueError)
 
 
 def _add_option_flags(p: argparse.ArgumentParser) -> None:

@@ -30,7 +30,9 @@ import threading
 import numpy as np
 from radiomics import featureextractor, getFeatureClasses, imageoperations
 
-from .matrices import gray_level_zones, using_kernels
+from .errors import EngineUnavailable
+
+from .matrices import gray_level_zones, require_kernels, using_kernels
 
 ENGINES = ("frd", "pyradiomics")
 # The pyradiomics release series whose binning, matrix calls and post-processing this
@@ -41,7 +43,7 @@ MIRRORS_PYRADIOMICS = "3.1"
 
 def check_pyradiomics_version(version: str) -> None:
     if version.lstrip("v").split(".")[:2] != MIRRORS_PYRADIOMICS.split("."):
-        raise RuntimeError(
+        raise EngineUnavailable(
             f"the frd engine mirrors pyradiomics {MIRRORS_PYRADIOMICS}.x, but {version} is "
             "installed: install pyradiomics-bhklab==3.1.4, or choose --engine pyradiomics")
 
@@ -205,6 +207,7 @@ class FastExtractor(featureextractor.RadiomicsFeatureExtractor):
         import radiomics
 
         check_pyradiomics_version(radiomics.__version__)
+        require_kernels()
         super().__init__(*args, **kwargs)
 
     def computeFeatures(self, image, mask, imageTypeName, **kwargs):

@@ -1,8 +1,9 @@
 """Where per-image extraction runs: in this process, a local process pool, or a Dask cluster.
 
 Every executor takes the same task — ``extract_task(item, options)``, which never raises
-for a bad image but returns an outcome tuple — and yields ``(index, outcome)`` pairs in
-completion order; the caller puts them back in input order. Work is submitted largest
+but returns an outcome tuple: ``skip`` for a bad image, ``error`` for anything that is not
+a property of the file — and yields ``(index, outcome)`` pairs in completion order; the
+caller puts them back in input order. Work is submitted largest
 input first so that a few slow volumes start early and do not leave a core idle at the
 end.
 
@@ -20,6 +21,7 @@ import os
 import threading
 from typing import Iterator
 
+from .errors import EngineUnavailable, ExtractionError
 from .inputs import ImageItem
 from .options import FRDOptions
 
@@ -39,11 +41,36 @@ def _extractor(options: FRDOptions):
     return cache[key]
 
 
-def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None = None):
-    """Returns ("ok", FeatureVector) | ("skip", reason) | ("error", message)."""
-    from .extract import MaskMismatch, SkipImage
+def worker_identity(*, with_path: bool) -> tuple:
+    """What a worker must share with the process that sends it work: the frd release, the
+    pyradiomics build and — for workers on this machine — the very package folder."""
+    from . import __version__
+    from .provenance import pyradiomics_version
+
+    return (__version__, pyradiomics_version(), _PACKAGE_DIR if with_path else None)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
+
+
+def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None = None,
+                 identity: tuple | None = None):
+    """Returns ("ok", FeatureVector) | ("skip", reason) | ("error", message).
+
+    Only what is a property of the file is a skip (unreadable, truncated, wrong
+    dimensionality, an empty mask, an image pyradiomics' own checks reject); a mask that
+    does not fit its image, a worker running another frd, a missing compiled kernel, a
+    lack of memory or a bug is an error that ends the run.
+    """
+    from .extract import MaskMismatch, SkipImage, rejected_by_pyradiomics
     from .imageio import ImageReadError
 
+    if identity is not None:
+        mine = worker_identity(with_path=identity[2] is not None)
+        if mine != identity:
+            return "error", (f"an extraction worker runs frd {mine[0]} from {mine[2] or 'another machine'} with "
+                             f"{mine[1]}, but this process runs frd {identity[0]} from {identity[2] or 'here'} "
+                             f"with {identity[1]}; workers must use the same installation")
     if itk_threads:
         _limit_itk_threads(itk_threads)
 
@@ -53,8 +80,15 @@ def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None =
         return "error", str(exc)
     except (SkipImage, ImageReadError) as exc:
         return "skip", str(exc)
-    except Exception as exc:  # pyradiomics raises many kinds; one bad image must not end the run
-        return "skip", f"feature extraction failed: {type(exc).__name__}: {exc}"
+    except EngineUnavailable as exc:
+        return "error", str(exc)
+    except MemoryError:
+        return "error", f"{item.name}: out of memory while extracting its features; use fewer --workers"
+    except Exception as exc:
+        reason = rejected_by_pyradiomics(exc)
+        if reason is not None:
+            return "skip", reason
+        return "error", f"{item.name}: feature extraction failed: {type(exc).__name__}: {exc}"
 
 
 def _limit_itk_threads(threads: int) -> None:
@@ -62,6 +96,16 @@ def _limit_itk_threads(threads: int) -> None:
 
     if sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() != threads:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+
+
+# Heavy third-party modules the fork server imports once, so that every worker forks with
+# them loaded. Never frd itself: the fork server starts as `python -c`, with the current
+# folder first on its import path (CPython 3.11 does not give it the parent's sys.path),
+# so from a source checkout it would import that tree instead of the installed package.
+# Each worker imports frd after multiprocessing has restored the parent's sys.path.
+_FORKSERVER_PRELOAD = ["numpy", "SimpleITK", "yaml", "pywt", "radiomics.featureextractor",
+                       "radiomics.firstorder", "radiomics.glcm", "radiomics.glrlm", "radiomics.glszm",
+                       "radiomics.ngtdm", "radiomics.gldm", "radiomics.shape", "radiomics.shape2D"]
 
 
 def _init_pool_worker(nice: int) -> None:
@@ -84,6 +128,23 @@ def _largest_first(items: list[ImageItem]) -> list[int]:
     return sorted(range(len(items)), key=lambda i: -size(items[i]))
 
 
+def missing_kernel_error() -> EngineUnavailable:
+    """Why the frd engine cannot run here: its compiled kernel is not next to this frd."""
+    return EngineUnavailable(
+        f"the frd engine's compiled kernel is not built in {_PACKAGE_DIR}: this looks like a source "
+        "checkout (`python -m frd` run inside the repository imports it instead of the installed "
+        "package). Run the installed `frd` command or work from another folder, build the checkout "
+        "with `pip install -e .` (needs a C compiler), or choose --engine pyradiomics")
+
+
+def check_engine(engine: str) -> None:
+    """Before any work: the chosen engine can run in this installation (no heavy import)."""
+    import importlib.util
+
+    if engine == "frd" and importlib.util.find_spec(f"{__package__}._kernels") is None:
+        raise missing_kernel_error()
+
+
 def default_workers() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -96,6 +157,7 @@ class InlineExecutor:
     name = "inline"
 
     def run(self, items: list[ImageItem], options: FRDOptions) -> Iterator[tuple[int, tuple]]:
+        check_engine(options.engine)
         for i in range(len(items)):
             yield i, extract_task(items[i], options)
 
@@ -124,19 +186,33 @@ class LocalExecutor:
         import concurrent.futures as cf  # imported here: a fully cached run never needs a pool
         import multiprocessing
 
+        check_engine(options.engine)
+
         if "forkserver" in multiprocessing.get_all_start_methods():
             # Workers start from a clean process (no inherited threads or SQLite handles)
-            # and pay pyradiomics' import once, in the fork server.
+            # and find the heavy imports already done in the fork server.
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["frd.extract"])
+            ctx.set_forkserver_preload(_FORKSERVER_PRELOAD)
         else:
             ctx = multiprocessing.get_context("spawn")
+        identity = worker_identity(with_path=True)
         with cf.ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx,
                                     initializer=_init_pool_worker, initargs=(self.nice,)) as pool:
-            futures = {pool.submit(extract_task, items[i], options): i for i in _largest_first(items)}
+            futures = {pool.submit(extract_task, items[i], options, None, identity): i
+                       for i in _largest_first(items)}
+            pending = set(futures.values())
             try:
                 for future in cf.as_completed(futures):
-                    yield futures[future], future.result()
+                    try:
+                        outcome = future.result()
+                    except cf.process.BrokenProcessPool:
+                        names = [items[i].name for i in sorted(pending)]
+                        raise ExtractionError(
+                            "an extraction worker process died (killed by the system, most often for "
+                            f"lack of memory) while {len(names)} image(s) were left, among them "
+                            f"{', '.join(names[:5])}; fewer workers (--workers) need less memory") from None
+                    pending.discard(futures[future])
+                    yield futures[future], outcome
             finally:
                 for future in futures:
                     future.cancel()
@@ -165,12 +241,13 @@ class DaskExecutor:
         from distributed import as_completed
 
         order = _largest_first(items)
+        identity = worker_identity(with_path=False)  # other machines install frd elsewhere
         futures = {}
         for rank, i in enumerate(order):
             # pure=False: every run extracts (the feature cache already decided what to skip);
             # a higher priority for larger inputs keeps the largest-first order on the cluster.
             # One ITK thread per task: Dask already runs one task per worker thread.
-            future = self.client.submit(extract_task, items[i], options, 1, pure=False,
+            future = self.client.submit(extract_task, items[i], options, 1, identity, pure=False,
                                         priority=len(order) - rank, retries=1)
             futures[future] = i
         try:

@@ -34,6 +34,26 @@ class FeatureVector:
     notice: str | None = None
 
 
+# pyradiomics rejects an image and mask it cannot use (no labelled voxel, an ROI too small
+# for the settings, a bounding box outside the image, ...) with a ValueError raised in
+# these modules; anything else it raises is not a property of the file.
+_PYRADIOMICS_CHECKS = ("radiomics.imageoperations", "radiomics.featureextractor")
+
+
+def rejected_by_pyradiomics(exc: BaseException) -> str | None:
+    """The skip reason when ``exc`` is one of pyradiomics' checks of the input, else None."""
+    if not isinstance(exc, ValueError):
+        return None
+    tb, module = exc.__traceback__, ""
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        tb = tb.tb_next
+    if module not in _PYRADIOMICS_CHECKS:
+        return None
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return f"pyradiomics cannot use this image and mask: {first}"
+
+
 def _silence_pyradiomics() -> None:
     import radiomics
 

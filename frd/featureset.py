@@ -18,14 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cache import FeatureCache, cache_key
+from .errors import ExtractionError
 from .executors import make_executor
 from .inputs import ImageItem, InputError
 from .options import FRDOptions
 from .provenance import pyradiomics_version
-
-
-class ExtractionError(RuntimeError):
-    """Extraction cannot give a usable result (strict mode, mixed dimensions, empty set)."""
 
 
 @dataclass

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterable, Sequence, Union
 
 from .archive import extract_zip
+from .errors import InputError
 
 IMAGE_EXTENSIONS_2D = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 IMAGE_EXTENSIONS_3D = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -29,10 +30,6 @@ DICOM_EXTENSIONS = (".dcm", ".dicom")
 MASK_SUFFIXES = ("", "_mask", "-mask", "_seg", "-seg", "_label", "-label", "_labels")
 
 SetSource = Union[str, Path, Sequence[Union[str, Path]]]
-
-
-class InputError(ValueError):
-    """An image set or mask set cannot be used; the message names the files involved."""
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,16 @@ from radiomics import cMatrices
 
 try:
     from . import _kernels
-except ImportError as error:  # a source tree that was never built
-    raise ImportError(
-        "the frd engine's compiled kernel (frd/_kernels.c) is not built: reinstall with "
-        "`pip install -e .` (needs a C compiler), or choose --engine pyradiomics"
-    ) from error
+except ImportError:  # a source tree that was never built: only the frd engine needs it
+    _kernels = None
+
+
+def require_kernels() -> None:
+    """Raise :class:`~frd.errors.EngineUnavailable` (saying why) when the kernel is not built."""
+    if _kernels is None:
+        from .executors import missing_kernel_error
+
+        raise missing_kernel_error()
 
 
 def _volume(image: np.ndarray, mask: np.ndarray):

@@ -19,14 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import StatsMismatch
 from .normalize import Normalizer
 from .options import FRDOptions
 
 FORMAT = "frdstats/1"
-
-
-class StatsMismatch(ValueError):
-    """A stats file was made with other settings than the ones requested."""
 
 
 @dataclass
