@@ -438,6 +438,73 @@ static PyObject *glcm(PyObject *self, PyObject *args) { return matrix(args, 0); 
 static PyObject *glrlm(PyObject *self, PyObject *args) { return matrix(args, 1); }
 static PyObject *ngtdm(PyObject *self, PyObject *args) { return matrix(args, 2); }
 
+/* ---- GLCM diagonals: p_{x+y}(k) and p_{x-y}(k) -------------------------------------- */
+
+/* sums[k-2, a] = sum of P[i, j, a] over gray levels g_i + g_j = k, diffs[k, a] over
+ * |g_i - g_j| = k, each added in row-major (i, j) order starting from 0: the order in which
+ * numpy sums pyradiomics' P[:, mask_k, :] over axis 1 when there are several angles (one
+ * running sum per angle; a single angle would be summed pairwise, so the caller keeps
+ * numpy for that case). Returns -1 for a gray level outside 1..Ng. */
+static int diagonals_fill(const double *P, const int64_t *grey, Py_ssize_t n, Py_ssize_t na, int64_t Ng,
+                          double *sums, double *diffs)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (grey[i] < 1 || grey[i] > Ng)
+            return -1;
+    memset(sums, 0, sizeof(double) * (size_t)((2 * Ng - 1) * na));
+    memset(diffs, 0, sizeof(double) * (size_t)(Ng * na));
+    for (Py_ssize_t i = 0; i < n; i++)
+        for (Py_ssize_t j = 0; j < n; j++) {
+            const double *p = P + (i * n + j) * na;
+            double *s = sums + (grey[i] + grey[j] - 2) * na;
+            double *d = diffs + (grey[i] > grey[j] ? grey[i] - grey[j] : grey[j] - grey[i]) * na;
+            for (Py_ssize_t a = 0; a < na; a++) {
+                s[a] += p[a];
+                d[a] += p[a];
+            }
+        }
+    return 0;
+}
+
+/* glcm_diagonals(P, grey, na, Ng, sums, diffs) -> None */
+static PyObject *glcm_diagonals(PyObject *self, PyObject *args)
+{
+    PyObject *P_obj, *grey_obj, *sums_obj, *diffs_obj;
+    Py_ssize_t na;
+    long long Ng;
+    Py_buffer P, grey, sums, diffs;
+    Held held = {{NULL}, 0};
+    int status = -3; /* -3: a buffer was refused (error set); -2: sizes do not match */
+    if (!PyArg_ParseTuple(args, "OOnLOO:glcm_diagonals", &P_obj, &grey_obj, &na, &Ng, &sums_obj, &diffs_obj))
+        return NULL;
+    if (hold(&held, &P, P_obj, 8, "P (float64)", 0) == 0 &&
+        hold(&held, &grey, grey_obj, 8, "grey (int64)", 0) == 0 &&
+        hold(&held, &sums, sums_obj, 8, "sums (float64)", 1) == 0 &&
+        hold(&held, &diffs, diffs_obj, 8, "diffs (float64)", 1) == 0) {
+        const Py_ssize_t n = grey.len / 8;
+        status = -2;
+        if (na >= 1 && Ng >= 1 && P.len / 8 == n * n * na && sums.len / 8 == (2 * Ng - 1) * na &&
+            diffs.len / 8 == Ng * na) {
+            Py_BEGIN_ALLOW_THREADS
+            status = diagonals_fill((const double *)P.buf, (const int64_t *)grey.buf, n, na, (int64_t)Ng,
+                                    (double *)sums.buf, (double *)diffs.buf);
+            Py_END_ALLOW_THREADS
+        }
+    }
+    release_held(&held);
+    if (status == -3)
+        return NULL;
+    if (status == -2) {
+        PyErr_SetString(PyExc_ValueError, "glcm_diagonals: buffer sizes do not match");
+        return NULL;
+    }
+    if (status == -1) {
+        PyErr_SetString(PyExc_IndexError, "glcm_diagonals: a gray level outside 1..Ng");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"glszm_zones", glszm_zones, METH_VARARGS,
      "glszm_zones(image, mask, shape, skip_dim, levels, sizes) -> number of zones\n\n"
@@ -450,6 +517,9 @@ static PyMethodDef methods[] = {
      "glrlm(image, mask, shape, angles, Ng, Nr, out): pyradiomics' GLRLM counts, out[i-1, length-1, a]"},
     {"ngtdm", ngtdm, METH_VARARGS,
      "ngtdm(image, mask, shape, angles, Ng, out): pyradiomics' NGTDM, out[i-1] = [count, sum |diff|, i]"},
+    {"glcm_diagonals", glcm_diagonals, METH_VARARGS,
+     "glcm_diagonals(P, grey, na, Ng, sums, diffs): p_{x+y} and p_{x-y} of a normalised GLCM "
+     "(n x n x na, gray levels grey), summed in numpy's order for several angles"},
     {NULL, NULL, 0, NULL},
 };
 

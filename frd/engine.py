@@ -32,6 +32,7 @@ from radiomics import featureextractor, getFeatureClasses, imageoperations
 
 from .errors import EngineUnavailable
 
+from .formulas import GLCMFormulas
 from .matrices import gray_level_zones, require_kernels, using_kernels
 
 ENGINES = ("frd", "pyradiomics")
@@ -89,49 +90,6 @@ class _SharedBinning:
         return binned.copy()  # classes may modify their array
 
 
-def diagonal_sums(P: np.ndarray, key: np.ndarray, ks: np.ndarray) -> np.ndarray:
-    """``[P[:, key == k, :].sum(1) for k in ks]`` as an array, without a mask per k.
-
-    A stable sort of the keys keeps each group's positions in row-major order — the order
-    boolean indexing selects them in — so every sum adds the same numbers in the same
-    order as pyradiomics does.
-    """
-    n = key.shape[1]
-    flat = key.ravel()
-    order = np.argsort(flat, kind="stable")
-    ordered = flat[order]
-    lows = np.searchsorted(ordered, ks, side="left")
-    highs = np.searchsorted(ordered, ks, side="right")
-    sums = []
-    for lo, hi in zip(lows, highs):
-        positions = order[lo:hi]
-        sums.append(np.sum(P[:, positions // n, positions % n, :], 1))
-    return np.array(sums)
-
-
-class _GroupedGLCMCoefficients:
-    """GLCM coefficients as pyradiomics defines them, with the diagonal sums grouped."""
-
-    def _calculateCoefficients(self):
-        P = self.P_glcm
-        Ng = self.coefficients["Ng"]
-        eps = np.spacing(1)
-        grey = self.coefficients["grayLevels"].astype("float")
-        i, j = np.meshgrid(grey, grey, indexing="ij", sparse=True)
-        k_sum = np.arange(2, (Ng * 2) + 1, dtype="float")
-        k_diff = np.arange(0, Ng, dtype="float")
-        self.coefficients.update(
-            eps=eps, i=i, j=j, kValuesSum=k_sum, kValuesDiff=k_diff,
-            px=P.sum(2, keepdims=True),
-            py=P.sum(1, keepdims=True),
-            ux=np.sum(i[None, :, :, None] * P, (1, 2), keepdims=True),
-            uy=np.sum(j[None, :, :, None] * P, (1, 2), keepdims=True),
-            pxAddy=diagonal_sums(P, i + j, k_sum).transpose((1, 0, 2)),
-            pxSuby=diagonal_sums(P, np.abs(i - j), k_diff).transpose((1, 0, 2)),
-            HXY=(-1) * np.sum((P * np.log2(P + eps)), (1, 2)),
-        )
-
-
 def _pyradiomics_layout(levels: int, all_levels: int, sizes: int, all_sizes: int) -> np.ndarray:
     """A zero (1, levels, sizes) matrix laid out in memory as pyradiomics' final GLSZM.
 
@@ -184,7 +142,7 @@ class _CompactGLSZM:
                                  ivector=self.coefficients["grayLevels"].astype(float))
 
 
-_EXTRA_MIXINS = {"glcm": (_GroupedGLCMCoefficients,), "glszm": (_CompactGLSZM,)}
+_EXTRA_MIXINS = {"glcm": (GLCMFormulas,), "glszm": (_CompactGLSZM,)}
 
 
 # Classes whose matrices come from the compiled kernels, through pyradiomics' own method.

@@ -107,3 +107,27 @@ def gray_level_zones(image: np.ndarray, mask: np.ndarray, across: int | None = N
     count = _kernels.glszm_zones(volume, inside, volume.shape, -1 if across is None else across,
                                  levels, sizes)
     return levels[:count], sizes[:count]
+
+
+def glcm_diagonals(P: np.ndarray, grey: np.ndarray, Ng: int) -> tuple[np.ndarray, np.ndarray]:
+    """pyradiomics' GLCM diagonal sums before its transpose, as arrays of shape (K, 1, Na):
+    ``[P[:, i + j == k, :].sum(1) for k in 2..2Ng]`` and ``[P[:, |i - j| == k, :].sum(1)
+    for k in 0..Ng-1]``, with i, j the gray levels ``grey`` of P's rows and columns.
+
+    Boolean indexing gathers each group in row-major (i, j) order whatever P's memory
+    layout (pyradiomics' deletions of empty gray levels leave it transposed), and with
+    several angles numpy then adds the group in that order, one running sum per angle: what
+    the kernel does. A single angle is summed pairwise, so that case is left to numpy, as
+    pyradiomics writes it.
+    """
+    na = P.shape[3]
+    grey = np.ascontiguousarray(grey, dtype=np.int64)
+    if na > 1 and P.shape[0] == 1 and P.dtype == np.float64:
+        sums = np.empty((2 * Ng - 1, 1, na))
+        diffs = np.empty((Ng, 1, na))
+        _kernels.glcm_diagonals(np.ascontiguousarray(P), grey, na, Ng, sums, diffs)
+        return sums, diffs
+    i, j = np.meshgrid(grey.astype("float"), grey.astype("float"), indexing="ij", sparse=True)
+    sums = np.array([np.sum(P[:, i + j == k, :], 1) for k in np.arange(2, (Ng * 2) + 1, dtype="float")])
+    diffs = np.array([np.sum(P[:, np.abs(i - j) == k, :], 1) for k in np.arange(0, Ng, dtype="float")])
+    return sums, diffs
