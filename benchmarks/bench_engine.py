@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_compare import (  # noqa: E402 - shared timing and data helpers
@@ -33,7 +37,39 @@ from bench_compare import (  # noqa: E402 - shared timing and data helpers
     run_timed,
 )
 
-FIXTURES_3D = Path(__file__).resolve().parents[2] / "shared" / "data" / "frd-score-fixtures" / "medical_3d"
+FIXTURES = Path(os.environ.get(
+    "FRD_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "data" / "frd-score-fixtures"))
+FIXTURES_3D = FIXTURES / "medical_3d"
+
+
+def real_like_sets(root: Path, n: int, size: int, seed: int) -> tuple[Path, Path]:
+    """Two folders of n real-like 8-bit images of size×size: the reference's real 2D
+    fixture slices (d1 for one set, d2 for the other), each in one of the eight flips and
+    quarter turns, resized (linear) and given a little acquisition-like noise, so that
+    the sets have real anatomy and background rather than synthetic texture."""
+    rng = np.random.default_rng(seed)
+    sets = []
+    for source, name in (("d1", "reference"), ("d2", "candidate")):
+        folder = root / name
+        sets.append(folder)
+        if folder.is_dir():
+            continue
+        folder.mkdir(parents=True)
+        slices = [sitk.GetArrayFromImage(sitk.ReadImage(str(f))).astype(float)
+                  for f in sorted((FIXTURES / "medical_2d" / source).glob("*.png"))]
+        for i in range(n):
+            array = slices[i % len(slices)]
+            variant = (i // len(slices)) % 8
+            array = np.rot90(array[:, ::-1] if variant >= 4 else array, variant % 4)
+            image = sitk.GetImageFromArray(np.ascontiguousarray(array))
+            image.SetSpacing((1.0, 1.0))
+            scale = array.shape[0] / size
+            image = sitk.Resample(image, (size, size), sitk.Transform(), sitk.sitkLinear, (0.0, 0.0),
+                                  (scale, scale), image.GetDirection(), 0.0, sitk.sitkFloat64)
+            values = sitk.GetArrayFromImage(image) + rng.normal(0.0, 2.0, (size, size))
+            out = sitk.GetImageFromArray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
+            sitk.WriteImage(out, str(folder / f"img{i:04d}.png"))
+    return sets[0], sets[1]
 TARGETS_2D = [("ours frd engine", "ref default", 3.5), ("ours frd engine", "ref -w 2", 1.8)]
 
 

@@ -32,7 +32,7 @@ from radiomics import featureextractor, getFeatureClasses, imageoperations
 
 from .errors import EngineUnavailable
 
-from .formulas import GLCMFormulas
+from .formulas import FirstOrderFormulas, GLCMFormulas
 from .matrices import gray_level_zones, require_kernels, using_kernels
 
 ENGINES = ("frd", "pyradiomics")
@@ -142,7 +142,7 @@ class _CompactGLSZM:
                                  ivector=self.coefficients["grayLevels"].astype(float))
 
 
-_EXTRA_MIXINS = {"glcm": (GLCMFormulas,), "glszm": (_CompactGLSZM,)}
+_EXTRA_MIXINS = {"glcm": (GLCMFormulas,), "glszm": (_CompactGLSZM,), "firstorder": (FirstOrderFormulas,)}
 
 
 # Classes whose matrices come from the compiled kernels, through pyradiomics' own method.

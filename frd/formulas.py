@@ -99,3 +99,133 @@ class GLCMFormulas:
         imc2 = (1 - np.e ** (-2 * (HXY2 - HXY))) ** 0.5
         imc2[HXY2 == HXY] = 0
         return np.nanmean(imc2, 1)
+
+
+def _shared(self, key: str, compute):
+    """A value computed once per feature class instance (kept with its coefficients)."""
+    c = self.coefficients
+    if key not in c:
+        c[key] = compute()
+    return c[key]
+
+
+class FirstOrderFormulas:
+    """First-order features sharing what pyradiomics computes several times: the mean, the
+    shifted energy, the moments, minimum and maximum, and the order statistics, which are
+    read off one partition of the voxels instead of one per percentile."""
+
+    # Below this many voxels numpy's nanmedian takes another path (masked arrays).
+    _NANMEDIAN_SMALL = 600
+
+    def _has_nan(self) -> bool:
+        return _shared(self, "_has_nan", lambda: bool(np.isnan(self.targetVoxelArray).any()))
+
+    def _mean(self):
+        return _shared(self, "_mean", lambda: np.nanmean(self.targetVoxelArray, 1, keepdims=True))
+
+    def _order_statistics(self):
+        """nanpercentile at 10, 25, 75 and 90 and nanmedian, each as pyradiomics gets it.
+
+        The quantiles are computed by numpy's own code from the same values; a single call
+        for all four evaluates the same element-wise formula for each (numpy's ``_lerp``),
+        and partitioning sorted voxels returns the same order statistics.
+        """
+        def compute():
+            x = self.targetVoxelArray
+            if self.voxelBased or self._has_nan() or x.shape[0] != 1 or x.shape[1] == 0:
+                return None
+            ordered = np.sort(x[0])
+            p10, p25, p75, p90 = np.percentile(ordered, [10, 25, 75, 90])
+            median = (np.median(ordered) if x.shape[1] >= self._NANMEDIAN_SMALL
+                      else np.nanmedian(x, 1)[0])
+            return {q: np.array([v]) for q, v in ((10, p10), (25, p25), (75, p75), (90, p90), (50, median))}
+        return _shared(self, "_order", compute)
+
+    def _percentile(self, q):
+        stats = self._order_statistics()
+        if stats is None:
+            return np.nanpercentile(self.targetVoxelArray, q, axis=1)
+        return stats[q].copy()
+
+    def _energy(self):
+        return _shared(self, "_energy",
+                       lambda: np.nansum((self.targetVoxelArray + self.voxelArrayShift) ** 2, 1))
+
+    def _central_moment(self, moment: int):
+        # pyradiomics' _moment: nanmean(power(a - nanmean(a), moment)).
+        return _shared(self, f"_moment{moment}", lambda: np.nanmean(
+            np.power((self.targetVoxelArray - self._mean()), moment), 1))
+
+    def _nanmin(self):
+        return _shared(self, "_nanmin", lambda: np.nanmin(self.targetVoxelArray, 1))
+
+    def _nanmax(self):
+        return _shared(self, "_nanmax", lambda: np.nanmax(self.targetVoxelArray, 1))
+
+    def getEnergyFeatureValue(self):
+        return self._energy().copy()
+
+    def getTotalEnergyFeatureValue(self):
+        cubicMMPerVoxel = np.multiply.reduce(self.pixelSpacing)
+        return self._energy() * cubicMMPerVoxel
+
+    def getMinimumFeatureValue(self):
+        return self._nanmin().copy()
+
+    def getMaximumFeatureValue(self):
+        return self._nanmax().copy()
+
+    def getRangeFeatureValue(self):
+        return self._nanmax() - self._nanmin()
+
+    def get10PercentileFeatureValue(self):
+        return self._percentile(10)
+
+    def get90PercentileFeatureValue(self):
+        return self._percentile(90)
+
+    def getMedianFeatureValue(self):
+        if self._order_statistics() is None:
+            return np.nanmedian(self.targetVoxelArray, 1)
+        return self._percentile(50)
+
+    def getInterquartileRangeFeatureValue(self):
+        return self._percentile(75) - self._percentile(25)
+
+    def getMeanFeatureValue(self):
+        return self._mean()[:, 0].copy()
+
+    def getMeanAbsoluteDeviationFeatureValue(self):
+        return np.nanmean(np.absolute(self.targetVoxelArray - self._mean()), 1)
+
+    def getRobustMeanAbsoluteDeviationFeatureValue(self):
+        prcnt10 = self._percentile(10)
+        prcnt90 = self._percentile(90)
+        percentileArray = self.targetVoxelArray.copy()
+        msk = ~np.isnan(percentileArray)
+        msk[msk] = ((percentileArray - prcnt10[:, None])[msk] < 0) | ((percentileArray - prcnt90[:, None])[msk] > 0)
+        percentileArray[msk] = np.nan
+        return np.nanmean(np.absolute(percentileArray - np.nanmean(percentileArray, 1, keepdims=True)), 1)
+
+    def getRootMeanSquaredFeatureValue(self):
+        if self.targetVoxelArray.size == 0:
+            return 0
+        Nvox = np.sum(~np.isnan(self.targetVoxelArray), 1).astype("float")
+        return np.sqrt(self._energy() / Nvox)
+
+    def getVarianceFeatureValue(self):
+        return np.nanstd(self.targetVoxelArray, 1) ** 2
+
+    def getSkewnessFeatureValue(self):
+        m2 = self._central_moment(2).copy()
+        m3 = self._central_moment(3).copy()
+        m2[m2 == 0] = 1
+        m3[m2 == 0] = 0
+        return m3 / m2 ** 1.5
+
+    def getKurtosisFeatureValue(self):
+        m2 = self._central_moment(2).copy()
+        m4 = self._central_moment(4).copy()
+        m2[m2 == 0] = 1
+        m4[m2 == 0] = 0
+        return m4 / m2 ** 2.0
