@@ -32,6 +32,7 @@ from radiomics import featureextractor, getFeatureClasses, imageoperations
 
 from .errors import EngineUnavailable
 
+from . import preparation
 from .formulas import FirstOrderFormulas, GLCMFormulas
 from .matrices import gray_level_zones, require_kernels, using_kernels
 
@@ -149,8 +150,21 @@ _EXTRA_MIXINS = {"glcm": (GLCMFormulas,), "glszm": (_CompactGLSZM,), "firstorder
 _KERNEL_MATRICES = ("glcm", "glrlm", "ngtdm")
 
 
+class _KnownFeatureNames:
+    """pyradiomics lists a class's features by inspecting all its members for every
+    instance; the list is a property of the class."""
+
+    _feature_names: dict = {}
+
+    @classmethod
+    def getFeatureNames(cls):
+        if cls not in _KnownFeatureNames._feature_names:
+            _KnownFeatureNames._feature_names[cls] = super().getFeatureNames()
+        return dict(_KnownFeatureNames._feature_names[cls])
+
+
 def _engine_class(name: str, cls):
-    mixins = (*_EXTRA_MIXINS.get(name, ()), _SharedBinning)
+    mixins = (*_EXTRA_MIXINS.get(name, ()), _SharedBinning, _KnownFeatureNames)
     own = {"_calculateMatrix": using_kernels(cls._calculateMatrix)} if name in _KERNEL_MATRICES else {}
     return type(f"Shared{cls.__name__}", (*mixins, cls), own)
 
@@ -160,6 +174,9 @@ _CLASSES = {name: _engine_class(name, cls) for name, cls in getFeatureClasses().
 
 class FastExtractor(featureextractor.RadiomicsFeatureExtractor):
     """RadiomicsFeatureExtractor running the engine's feature classes."""
+
+    execute = preparation.execute
+    loadImage = preparation.load_image
 
     def __init__(self, *args, **kwargs):
         import radiomics

@@ -1,0 +1,148 @@
+"""pyradiomics' steps around the feature classes, with less work and the same results.
+
+``execute`` and ``loadImage`` are pyradiomics' own code (``RadiomicsFeatureExtractor``),
+run with three of the helpers they call answered here:
+
+* the diagnostics (``GeneralInfo``): every entry pyradiomics writes, with the same value,
+  but the image hashes by ``hashlib`` (``SimpleITK.Hash`` is the SHA-1 of the pixel
+  buffer), the mask's bounding box and voxel count counted with numpy, and its number of
+  connected parts by the engine's zone labelling (fully connected, as SimpleITK's filter
+  is configured there) instead of three SimpleITK filters;
+* ``cropToTumorMask``: when there is nothing to crop (a mask that reaches every border,
+  as FRD's whole-image masks do) the inputs are returned instead of copies of them;
+* ``getMask``: the label is looked for directly instead of sorting every mask voxel for
+  ``numpy.unique``; anything unusual is left to pyradiomics, which raises its own errors.
+
+As for the matrices (``frd.matrices.using_kernels``), pyradiomics itself is not patched:
+these are new function objects whose global names point here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import types
+
+import numpy as np
+import SimpleITK as sitk
+from radiomics import featureextractor, generalinfo, imageoperations
+
+from .matrices import gray_level_zones
+
+
+class Diagnostics(generalinfo.GeneralInfo):
+    """pyradiomics' ``GeneralInfo``: the same entries, in the same order, with the same values."""
+
+    def addImageElements(self, image, prefix="original"):
+        info, p = self.generalInfo, self.generalInfo_prefix
+        if prefix == "original":
+            info[p + "Image-original_Hash"] = _hash(image)
+            info[p + "Image-original_Dimensionality"] = "%iD" % image.GetDimension()
+        info[p + "Image-" + prefix + "_Spacing"] = image.GetSpacing()
+        info[p + "Image-" + prefix + "_Size"] = image.GetSize()
+        im_arr = sitk.GetArrayFromImage(image).astype("float")
+        info[p + "Image-" + prefix + "_Mean"] = np.mean(im_arr)
+        info[p + "Image-" + prefix + "_Minimum"] = np.min(im_arr)
+        info[p + "Image-" + prefix + "_Maximum"] = np.max(im_arr)
+
+    def addMaskElements(self, image, mask, label, prefix="original"):
+        if mask is None:
+            return
+        if mask.GetNumberOfComponentsPerPixel() != 1:
+            return super().addMaskElements(image, mask, label, prefix)
+        info, p = self.generalInfo, self.generalInfo_prefix
+        if prefix == "original":
+            info[p + "Mask-original_Hash"] = _hash(mask)
+        info[p + "Mask-" + prefix + "_Spacing"] = mask.GetSpacing()
+        info[p + "Mask-" + prefix + "_Size"] = mask.GetSize()
+        ma_arr = sitk.GetArrayViewFromImage(mask) == label
+        info[p + "Mask-" + prefix + "_BoundingBox"] = _bounding_box(ma_arr)
+        info[p + "Mask-" + prefix + "_VoxelNum"] = int(np.count_nonzero(ma_arr))
+        info[p + "Mask-" + prefix + "_VolumeNum"] = _connected_parts(ma_arr)
+        maskCoordinates = np.array(np.where(ma_arr))
+        center_index = tuple(np.mean(maskCoordinates, axis=1)[::-1])
+        info[p + "Mask-" + prefix + "_CenterOfMassIndex"] = center_index
+        info[p + "Mask-" + prefix + "_CenterOfMass"] = mask.TransformContinuousIndexToPhysicalPoint(center_index)
+        if image is None:
+            return
+        im_arr = sitk.GetArrayFromImage(image)
+        targetvoxels = im_arr[ma_arr].astype("float")
+        info[p + "Mask-" + prefix + "_Mean"] = np.mean(targetvoxels)
+        info[p + "Mask-" + prefix + "_Minimum"] = np.min(targetvoxels)
+        info[p + "Mask-" + prefix + "_Maximum"] = np.max(targetvoxels)
+
+
+def _hash(image: sitk.Image) -> str:
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        return sitk.Hash(image)
+    return hashlib.sha1(np.ascontiguousarray(sitk.GetArrayViewFromImage(image))).hexdigest()
+
+
+def _bounding_box(inside: np.ndarray) -> tuple:
+    """LabelShapeStatisticsImageFilter's bounding box: ITK (x, y, z) start, then size."""
+    starts, sizes = [], []
+    for axis in reversed(range(inside.ndim)):
+        present = np.flatnonzero(inside.any(axis=tuple(a for a in range(inside.ndim) if a != axis)))
+        if len(present) == 0:  # label absent: SimpleITK's answer (and error) decide
+            raise _Fallback
+        starts.append(int(present[0]))
+        sizes.append(int(present[-1] - present[0] + 1))
+    return tuple(starts + sizes)
+
+
+def _connected_parts(inside: np.ndarray) -> int:
+    """Fully connected parts of a binary mask (8 neighbours in 2D, 26 in 3D)."""
+    if inside.ndim not in (2, 3):
+        raise _Fallback
+    levels, _ = gray_level_zones(np.ones(inside.shape, np.int32), inside)
+    return len(levels)
+
+
+class _Fallback(Exception):
+    """A case left to pyradiomics' own code."""
+
+
+class _FallbackDiagnostics(Diagnostics):
+    def addMaskElements(self, image, mask, label, prefix="original"):
+        try:
+            super().addMaskElements(image, mask, label, prefix)
+        except _Fallback:
+            generalinfo.GeneralInfo.addMaskElements(self, image, mask, label, prefix)
+
+
+def crop_to_mask(imageNode, maskNode, boundingBox, **kwargs):
+    """pyradiomics' cropToTumorMask, without the copies when nothing is cropped."""
+    padDistance = kwargs.get("padDistance", 0)
+    size = np.array(maskNode.GetSize())
+    lower = np.maximum(boundingBox[0::2] - padDistance, 0)
+    upper = np.maximum(size - boundingBox[1::2] - padDistance - 1, 0)
+    if not lower.any() and not upper.any() and imageNode.GetSize() == maskNode.GetSize():
+        return imageNode, maskNode
+    return imageoperations.cropToTumorMask(imageNode, maskNode, boundingBox, **kwargs)
+
+
+def get_mask(mask, **kwargs):
+    """pyradiomics' getMask when the label is there; otherwise pyradiomics raises its error."""
+    label = kwargs.get("label", 1)
+    if "vector" not in mask.GetPixelIDTypeAsString().lower() and label != 0:
+        cast = sitk.Cast(mask, sitk.sitkUInt32)
+        if (sitk.GetArrayViewFromImage(cast) == label).any():
+            return cast
+    return imageoperations.getMask(mask, **kwargs)
+
+
+_OPERATIONS = types.SimpleNamespace(**{**vars(imageoperations), "cropToTumorMask": crop_to_mask,
+                                       "getMask": get_mask})
+_GENERALINFO = types.SimpleNamespace(GeneralInfo=_FallbackDiagnostics)
+
+
+def _rebound(function, **names):
+    namespace = dict(function.__globals__, **names)
+    return types.FunctionType(function.__code__, namespace, function.__name__, function.__defaults__,
+                              function.__closure__)
+
+
+# pyradiomics' execute and loadImage with the helpers above.
+execute = _rebound(featureextractor.RadiomicsFeatureExtractor.execute,
+                   imageoperations=_OPERATIONS, generalinfo=_GENERALINFO)
+load_image = staticmethod(_rebound(featureextractor.RadiomicsFeatureExtractor.loadImage,
+                                   imageoperations=_OPERATIONS))
