@@ -87,8 +87,10 @@ static Py_ssize_t label_zones(const int32_t *image, const uint8_t *mask, const P
         free(zone);
         return -1;
     }
-    /* The 13 neighbours scanned before a voxel (fewer when a dimension does not connect). */
+    /* The 13 neighbours scanned before a voxel (fewer when a dimension does not connect,
+     * or has a single voxel, where they would always be outside). */
     int back[13][3], nb = 0;
+    Py_ssize_t boff[13];
     for (int dz = -1; dz <= 0; dz++)
         for (int dy = -1; dy <= 1; dy++)
             for (int dx = -1; dx <= 1; dx++) {
@@ -96,21 +98,28 @@ static Py_ssize_t label_zones(const int32_t *image, const uint8_t *mask, const P
                     continue;
                 if ((skip_dim == 0 && dz) || (skip_dim == 1 && dy) || (skip_dim == 2 && dx))
                     continue;
+                if ((nz == 1 && dz) || (ny == 1 && dy) || (nx == 1 && dx))
+                    continue;
                 back[nb][0] = dz, back[nb][1] = dy, back[nb][2] = dx;
+                boff[nb] = (dz * ny + dy) * nx + dx;
                 nb++;
             }
     for (Py_ssize_t z = 0; z < nz; z++)
-        for (Py_ssize_t y = 0; y < ny; y++)
+        for (Py_ssize_t y = 0; y < ny; y++) {
+            /* Away from the borders every neighbour is inside: no per-neighbour checks. */
+            const int inner_zy = (nz == 1 || z >= 1) && (ny == 1 || (y >= 1 && y < ny - 1));
             for (Py_ssize_t x = 0; x < nx; x++) {
                 const Py_ssize_t v = (z * ny + y) * nx + x;
                 if (!mask[v])
                     continue;
                 parent[v] = v;
+                const int inner = inner_zy && (nx == 1 || (x >= 1 && x < nx - 1));
+                const int32_t level = image[v];
                 for (int b = 0; b < nb; b++) {
-                    if (!(INSIDE(z, back[b][0], nz) && INSIDE(y, back[b][1], ny) && INSIDE(x, back[b][2], nx)))
+                    if (!inner && !(INSIDE(z, back[b][0], nz) && INSIDE(y, back[b][1], ny) && INSIDE(x, back[b][2], nx)))
                         continue;
-                    const Py_ssize_t j = v + (back[b][0] * ny + back[b][1]) * nx + back[b][2];
-                    if (!mask[j] || image[j] != image[v])
+                    const Py_ssize_t j = v + boff[b];
+                    if (!mask[j] || image[j] != level)
                         continue;
                     const Py_ssize_t rv = find_root(parent, v), rj = find_root(parent, j);
                     if (rv < rj)
@@ -119,6 +128,7 @@ static Py_ssize_t label_zones(const int32_t *image, const uint8_t *mask, const P
                         parent[rv] = rj;
                 }
             }
+        }
     Py_ssize_t zones = 0;
     for (Py_ssize_t v = 0; v < n; v++) {
         if (!mask[v])

@@ -84,8 +84,18 @@ class _SharedBinning:
             return super()._applyBinning(matrix)
         if "binned" not in shared:
             binned = bin_image(matrix, self.maskArray, self.settings)
-            shared["binned"] = (binned, np.unique(binned[self.maskArray]))
+            inside = binned[self.maskArray]
+            if inside.size and inside.min() >= 0:
+                # Voxels per bin, shared with the first-order class; the bins that occur,
+                # ascending, are what numpy.unique returns (same values, same int type).
+                counts = np.bincount(inside)
+                shared["counts"] = counts
+                grey_levels = np.flatnonzero(counts).astype(inside.dtype)
+            else:
+                grey_levels = np.unique(inside)
+            shared["binned"] = (binned, grey_levels)
         binned, grey_levels = shared["binned"]
+        self._bin_counts = shared.get("counts")
         self.coefficients["grayLevels"] = grey_levels.copy()
         self.coefficients["Ng"] = int(np.max(grey_levels))
         return binned.copy()  # classes may modify their array
@@ -119,9 +129,15 @@ class _CompactGLSZM:
         zone_levels, zone_sizes = gray_level_zones(
             self.imageArray, self.maskArray,
             self.settings.get("force2Ddimension", 0) if self.settings.get("force2D", False) else None)
-        self._zone_sizes = np.unique(zone_sizes)
-        rows = np.searchsorted(grey_levels, zone_levels)
-        columns = np.searchsorted(self._zone_sizes, zone_sizes)
+        # Rows and columns by look-up tables: the rank of each gray level and zone size
+        # among those that occur (what searching the sorted unique values gives).
+        occurs = np.bincount(zone_sizes) > 0
+        self._zone_sizes = np.flatnonzero(occurs)
+        size_rank = np.cumsum(occurs) - 1
+        level_rank = np.zeros(int(grey_levels[-1]) + 1, dtype=np.intp)
+        level_rank[grey_levels] = np.arange(len(grey_levels))
+        rows = level_rank[zone_levels]
+        columns = size_rank[zone_sizes]
         counts = np.bincount(rows * len(self._zone_sizes) + columns,
                              minlength=len(grey_levels) * len(self._zone_sizes))
         P = _pyradiomics_layout(len(grey_levels), self.coefficients["Ng"],

@@ -117,6 +117,19 @@ class FirstOrderFormulas:
     # Below this many voxels numpy's nanmedian takes another path (masked arrays).
     _NANMEDIAN_SMALL = 600
 
+    def _initCalculation(self, voxelCoordinates=None):
+        counts = getattr(self, "_bin_counts", None)
+        if voxelCoordinates is not None or counts is None:
+            return super()._initCalculation(voxelCoordinates)
+        # pyradiomics counts the voxels per gray level with numpy.unique; the engine's
+        # binning has already counted them (the same integers, for the levels that occur).
+        self.targetVoxelArray = self.imageArray[self.maskArray].astype("float").reshape((1, -1))
+        p_i = counts[counts > 0].reshape((1, -1))
+        sumBins = np.sum(p_i, 1, keepdims=True).astype("float")
+        sumBins[sumBins == 0] = 1
+        p_i = p_i.astype("float") / sumBins
+        self.coefficients["p_i"] = p_i
+
     def _has_nan(self) -> bool:
         return _shared(self, "_has_nan", lambda: bool(np.isnan(self.targetVoxelArray).any()))
 
