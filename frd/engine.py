@@ -192,6 +192,7 @@ class FastExtractor(featureextractor.RadiomicsFeatureExtractor):
     """RadiomicsFeatureExtractor running the engine's feature classes."""
 
     execute = preparation.execute
+    computeShape = preparation.compute_shape
     loadImage = preparation.load_image
 
     def __init__(self, *args, **kwargs):

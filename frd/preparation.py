@@ -1,6 +1,6 @@
 """pyradiomics' steps around the feature classes, with less work and the same results.
 
-``execute`` and ``loadImage`` are pyradiomics' own code (``RadiomicsFeatureExtractor``),
+``execute``, ``computeShape`` and ``loadImage`` are pyradiomics' own code (``RadiomicsFeatureExtractor``),
 run with three of the helpers they call answered here:
 
 * the diagnostics (``GeneralInfo``): every entry pyradiomics writes, with the same value,
@@ -141,8 +141,9 @@ def _rebound(function, **names):
                               function.__closure__)
 
 
-# pyradiomics' execute and loadImage with the helpers above.
+# pyradiomics' execute, computeShape and loadImage with the helpers above.
 execute = _rebound(featureextractor.RadiomicsFeatureExtractor.execute,
                    imageoperations=_OPERATIONS, generalinfo=_GENERALINFO)
+compute_shape = _rebound(featureextractor.RadiomicsFeatureExtractor.computeShape, imageoperations=_OPERATIONS)
 load_image = staticmethod(_rebound(featureextractor.RadiomicsFeatureExtractor.loadImage,
                                    imageoperations=_OPERATIONS))
