@@ -115,17 +115,19 @@ static Py_ssize_t label_zones(const int32_t *image, const uint8_t *mask, const P
                 parent[v] = v;
                 const int inner = inner_zy && (nx == 1 || (x >= 1 && x < nx - 1));
                 const int32_t level = image[v];
+                Py_ssize_t rv = v; /* the root of v's zone, kept up to date */
                 for (int b = 0; b < nb; b++) {
                     if (!inner && !(INSIDE(z, back[b][0], nz) && INSIDE(y, back[b][1], ny) && INSIDE(x, back[b][2], nx)))
                         continue;
                     const Py_ssize_t j = v + boff[b];
                     if (!mask[j] || image[j] != level)
                         continue;
-                    const Py_ssize_t rv = find_root(parent, v), rj = find_root(parent, j);
-                    if (rv < rj)
-                        parent[rj] = rv;
-                    else if (rj < rv)
+                    const Py_ssize_t rj = find_root(parent, j);
+                    if (rj < rv) {
                         parent[rv] = rj;
+                        rv = rj;
+                    } else if (rv < rj)
+                        parent[rj] = rv;
                 }
             }
         }
@@ -515,6 +517,68 @@ static PyObject *glcm_diagonals(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ---- binning: numpy.digitize of the mask voxels ---------------------------------------- */
+
+/* out[i] = the number of edges <= values[i] for mask voxels (numpy.digitize with increasing
+ * edges, i.e. searchsorted(edges, v, side="right")), 0 outside the mask. The arithmetic
+ * guess from the first edge and the width is only a starting point: the index is then moved
+ * until the comparisons with the actual edges hold, so the result is exact. Returns -1 for a
+ * NaN (numpy orders NaN after every edge; the caller leaves that case to numpy). */
+static int digitize_fill(const double *values, const uint8_t *mask, Py_ssize_t n, const double *edges,
+                         Py_ssize_t ne, double width, int64_t *out)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!mask[i]) {
+            out[i] = 0;
+            continue;
+        }
+        const double v = values[i];
+        if (v != v)
+            return -1;
+        double guess = (v - edges[0]) / width + 1.0;
+        Py_ssize_t k = guess < 0.0 ? 0 : guess > (double)ne ? ne : (Py_ssize_t)guess;
+        while (k > 0 && edges[k - 1] > v)
+            k--;
+        while (k < ne && edges[k] <= v)
+            k++;
+        out[i] = k;
+    }
+    return 0;
+}
+
+/* digitize(values, mask, edges, width, out) -> True, or False when a NaN was met */
+static PyObject *digitize(PyObject *self, PyObject *args)
+{
+    PyObject *values_obj, *mask_obj, *edges_obj, *out_obj;
+    double width;
+    Py_buffer values, mask, edges, out;
+    Held held = {{NULL}, 0};
+    int status = -3;
+    if (!PyArg_ParseTuple(args, "OOOdO:digitize", &values_obj, &mask_obj, &edges_obj, &width, &out_obj))
+        return NULL;
+    if (hold(&held, &values, values_obj, 8, "values (float64)", 0) == 0 &&
+        hold(&held, &mask, mask_obj, 1, "mask (uint8)", 0) == 0 &&
+        hold(&held, &edges, edges_obj, 8, "edges (float64)", 0) == 0 &&
+        hold(&held, &out, out_obj, 8, "out (int64)", 1) == 0) {
+        const Py_ssize_t n = values.len / 8;
+        status = -2;
+        if (mask.len == n && out.len / 8 == n && edges.len >= 8 && width > 0) {
+            Py_BEGIN_ALLOW_THREADS
+            status = digitize_fill((const double *)values.buf, (const uint8_t *)mask.buf, n,
+                                   (const double *)edges.buf, edges.len / 8, width, (int64_t *)out.buf);
+            Py_END_ALLOW_THREADS
+        }
+    }
+    release_held(&held);
+    if (status == -3)
+        return NULL;
+    if (status == -2) {
+        PyErr_SetString(PyExc_ValueError, "digitize: buffer sizes do not match, or no edges, or width <= 0");
+        return NULL;
+    }
+    return PyBool_FromLong(status == 0);
+}
+
 static PyMethodDef methods[] = {
     {"glszm_zones", glszm_zones, METH_VARARGS,
      "glszm_zones(image, mask, shape, skip_dim, levels, sizes) -> number of zones\n\n"
@@ -530,6 +594,10 @@ static PyMethodDef methods[] = {
     {"glcm_diagonals", glcm_diagonals, METH_VARARGS,
      "glcm_diagonals(P, grey, na, Ng, sums, diffs): p_{x+y} and p_{x-y} of a normalised GLCM "
      "(n x n x na, gray levels grey), summed in numpy's order for several angles"},
+    {"digitize", digitize, METH_VARARGS,
+     "digitize(values, mask, edges, width, out) -> bool: numpy.digitize of the mask voxels "
+     "(increasing edges about width apart) into out (int64, 0 outside the mask); False when "
+     "a NaN was met (out is then incomplete)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -34,7 +34,7 @@ from .errors import EngineUnavailable
 
 from . import preparation
 from .formulas import FirstOrderFormulas, GLCMFormulas
-from .matrices import gray_level_zones, require_kernels, using_kernels
+from .matrices import digitize_masked, gray_level_zones, require_kernels, using_kernels
 
 ENGINES = ("frd", "pyradiomics")
 # The pyradiomics release series whose binning, matrix calls and post-processing this
@@ -69,9 +69,15 @@ def bin_image(matrix: np.ndarray, mask: np.ndarray, settings: dict) -> np.ndarra
     """pyradiomics' binImage for a segmentation mask."""
     if settings.get("binCount") is not None:
         return imageoperations.binImage(matrix, mask, **settings)[0]
-    binned = np.zeros(matrix.shape, dtype="int")
     values = matrix[mask]
-    binned[mask] = np.digitize(values, bin_edges(values, settings.get("binWidth", 25)))
+    width = settings.get("binWidth", 25)
+    edges = bin_edges(values, width)
+    if np.issubdtype(matrix.dtype, np.floating) or np.issubdtype(matrix.dtype, np.integer):
+        binned = digitize_masked(matrix, mask, edges, width)  # the same counts, compiled
+        if binned is not None:
+            return binned
+    binned = np.zeros(matrix.shape, dtype="int")
+    binned[mask] = np.digitize(values, edges)
     return binned
 
 

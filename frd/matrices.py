@@ -131,3 +131,18 @@ def glcm_diagonals(P: np.ndarray, grey: np.ndarray, Ng: int) -> tuple[np.ndarray
     sums = np.array([np.sum(P[:, i + j == k, :], 1) for k in np.arange(2, (Ng * 2) + 1, dtype="float")])
     diffs = np.array([np.sum(P[:, np.abs(i - j) == k, :], 1) for k in np.arange(0, Ng, dtype="float")])
     return sums, diffs
+
+
+def digitize_masked(matrix: np.ndarray, mask: np.ndarray, edges, width: float) -> np.ndarray | None:
+    """``binned[mask] = numpy.digitize(matrix[mask], edges)`` on a zero int array of the
+    matrix's shape, for increasing edges about ``width`` apart; None when the values hold
+    a NaN (left to numpy)."""
+    values = np.ascontiguousarray(matrix, dtype=np.float64)
+    inside = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
+    binned = np.empty(matrix.shape, dtype="int")
+    edges = np.ascontiguousarray(edges, dtype=np.float64)
+    if binned.dtype != np.int64 or values.shape != inside.shape or not (width > 0):
+        return None
+    if not _kernels.digitize(values, inside, edges, float(width), binned):
+        return None
+    return binned

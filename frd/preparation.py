@@ -3,11 +3,12 @@
 ``execute``, ``computeShape`` and ``loadImage`` are pyradiomics' own code (``RadiomicsFeatureExtractor``),
 run with three of the helpers they call answered here:
 
-* the diagnostics (``GeneralInfo``): every entry pyradiomics writes, with the same value,
-  but the image hashes by ``hashlib`` (``SimpleITK.Hash`` is the SHA-1 of the pixel
-  buffer), the mask's bounding box and voxel count counted with numpy, and its number of
-  connected parts by the engine's zone labelling (fully connected, as SimpleITK's filter
-  is configured there) instead of three SimpleITK filters;
+* the diagnostics (``GeneralInfo``): every entry that can be part of a feature vector
+  (a number, or a string that might read as one), with pyradiomics' value, but the image
+  hashes by ``hashlib`` (``SimpleITK.Hash`` is the SHA-1 of the pixel buffer), the mask's
+  voxel count by numpy and its number of connected parts by the engine's zone labelling
+  (fully connected, as SimpleITK's filter is configured there) instead of three SimpleITK
+  filters; the mask's bounding box and centre of mass (tuples) are left out;
 * ``cropToTumorMask``: when there is nothing to crop (a mask that reaches every border,
   as FRD's whole-image masks do) the inputs are returned instead of copies of them;
 * ``getMask``: the label is looked for directly instead of sorting every mask voxel for
@@ -30,7 +31,8 @@ from .matrices import gray_level_zones
 
 
 class Diagnostics(generalinfo.GeneralInfo):
-    """pyradiomics' ``GeneralInfo``: the same entries, in the same order, with the same values."""
+    """pyradiomics' ``GeneralInfo``: the same entries in the same order with the same values,
+    less the mask's bounding box and centre of mass."""
 
     def addImageElements(self, image, prefix="original"):
         info, p = self.generalInfo, self.generalInfo_prefix
@@ -55,13 +57,12 @@ class Diagnostics(generalinfo.GeneralInfo):
         info[p + "Mask-" + prefix + "_Spacing"] = mask.GetSpacing()
         info[p + "Mask-" + prefix + "_Size"] = mask.GetSize()
         ma_arr = sitk.GetArrayViewFromImage(mask) == label
-        info[p + "Mask-" + prefix + "_BoundingBox"] = _bounding_box(ma_arr)
+        if not ma_arr.any():  # SimpleITK's filters raise their own error
+            raise _Fallback
+        # The bounding box and centre of mass (tuples, never part of a feature vector) are
+        # left out: their coordinates over every mask voxel cost more than all the rest.
         info[p + "Mask-" + prefix + "_VoxelNum"] = int(np.count_nonzero(ma_arr))
         info[p + "Mask-" + prefix + "_VolumeNum"] = _connected_parts(ma_arr)
-        maskCoordinates = np.array(np.where(ma_arr))
-        center_index = tuple(np.mean(maskCoordinates, axis=1)[::-1])
-        info[p + "Mask-" + prefix + "_CenterOfMassIndex"] = center_index
-        info[p + "Mask-" + prefix + "_CenterOfMass"] = mask.TransformContinuousIndexToPhysicalPoint(center_index)
         if image is None:
             return
         im_arr = sitk.GetArrayFromImage(image)
@@ -75,18 +76,6 @@ def _hash(image: sitk.Image) -> str:
     if image.GetNumberOfComponentsPerPixel() != 1:
         return sitk.Hash(image)
     return hashlib.sha1(np.ascontiguousarray(sitk.GetArrayViewFromImage(image))).hexdigest()
-
-
-def _bounding_box(inside: np.ndarray) -> tuple:
-    """LabelShapeStatisticsImageFilter's bounding box: ITK (x, y, z) start, then size."""
-    starts, sizes = [], []
-    for axis in reversed(range(inside.ndim)):
-        present = np.flatnonzero(inside.any(axis=tuple(a for a in range(inside.ndim) if a != axis)))
-        if len(present) == 0:  # label absent: SimpleITK's answer (and error) decide
-            raise _Fallback
-        starts.append(int(present[0]))
-        sizes.append(int(present[-1] - present[0] + 1))
-    return tuple(starts + sizes)
 
 
 def _connected_parts(inside: np.ndarray) -> int:
