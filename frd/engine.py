@@ -197,6 +197,7 @@ _CLASSES = {name: _engine_class(name, cls) for name, cls in getFeatureClasses().
 class FastExtractor(featureextractor.RadiomicsFeatureExtractor):
     """RadiomicsFeatureExtractor running the engine's feature classes."""
 
+    _applyParams = preparation.apply_params
     execute = preparation.execute
     computeShape = preparation.compute_shape
     loadImage = preparation.load_image

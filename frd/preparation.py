@@ -14,12 +14,16 @@ run with three of the helpers they call answered here:
 * ``getMask``: the label is looked for directly instead of sorting every mask voxel for
   ``numpy.unique``; anything unusual is left to pyradiomics, which raises its own errors.
 
+pyradiomics' parameter validation (``_applyParams``) runs pykwalify as usual, with its
+schema file parsed once per process instead of once per extractor.
+
 As for the matrices (``frd.matrices.using_kernels``), pyradiomics itself is not patched:
 these are new function objects whose global names point here.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import types
 
@@ -136,3 +140,43 @@ execute = _rebound(featureextractor.RadiomicsFeatureExtractor.execute,
 compute_shape = _rebound(featureextractor.RadiomicsFeatureExtractor.computeShape, imageoperations=_OPERATIONS)
 load_image = staticmethod(_rebound(featureextractor.RadiomicsFeatureExtractor.loadImage,
                                    imageoperations=_OPERATIONS))
+
+
+def _parsed_schema(schema_files: tuple) -> dict:
+    """pykwalify's merge of the schema files, parsed once per process with libyaml (the
+    same data as pykwalify's pure-Python loader gives for pyradiomics' schema; tested)."""
+    if schema_files not in _SCHEMAS:
+        import yaml
+
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        merged = {}
+        for path in schema_files:
+            with open(path, encoding="utf-8") as stream:
+                merged = dict(merged, **yaml.load(stream, Loader=loader))
+        _SCHEMAS[schema_files] = merged
+    return copy.deepcopy(_SCHEMAS[schema_files])
+
+
+_SCHEMAS: dict = {}
+
+
+def _validator(source_file=None, source_data=None, schema_files=None, extensions=None):
+    """pykwalify's Core as pyradiomics builds it, with the schema already parsed."""
+    import pykwalify.core
+
+    if source_file is not None or not schema_files or not all(str(f).endswith((".yaml", ".yml"))
+                                                              for f in schema_files):
+        return pykwalify.core.Core(source_file=source_file, source_data=source_data,
+                                   schema_files=schema_files, extensions=extensions)
+    return pykwalify.core.Core(source_data=source_data, schema_data=_parsed_schema(tuple(schema_files)),
+                               extensions=extensions)
+
+
+def _pykwalify():
+    import pykwalify.core
+
+    return types.SimpleNamespace(core=types.SimpleNamespace(Core=_validator, log=pykwalify.core.log))
+
+
+# pyradiomics' parameter validation (pykwalify), without parsing the schema every time.
+apply_params = _rebound(featureextractor.RadiomicsFeatureExtractor._applyParams, pykwalify=_pykwalify())
