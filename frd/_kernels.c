@@ -346,10 +346,36 @@ static void ngtdm_fill(const Inputs *in, int Ng)
 
 /* ---- GLRLM: glrlm[i-1, length-1, a] counts runs of gray level i along angle a ---------- */
 
+/* Whether some line along (dz, dy, dx) (pointing to higher indices) holds two mask
+ * voxels: pyradiomics keeps an angle only then. Needed only when every run has length 1
+ * (a longer run already answers it). Returns -1 when out of memory. */
+static int line_with_two(const uint8_t *msk, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx, int dz, int dy, int dx)
+{
+    const Py_ssize_t n = nz * ny * nx, step = ((Py_ssize_t)dz * ny + dy) * nx + dx;
+    uint8_t *seen = (uint8_t *)malloc((size_t)(n > 0 ? n : 1)); /* a mask voxel at or before, on the line */
+    if (!seen)
+        return -1;
+    int found = 0;
+    for (Py_ssize_t z = 0; z < nz && !found; z++)
+        for (Py_ssize_t y = 0; y < ny; y++) {
+            const int back_zy = INSIDE(z, -dz, nz) && INSIDE(y, -dy, ny);
+            for (Py_ssize_t x = 0; x < nx; x++) {
+                const Py_ssize_t v = (z * ny + y) * nx + x;
+                const int before = back_zy && INSIDE(x, -dx, nx) && seen[v - step];
+                found |= msk[v] && before;
+                seen[v] = msk[v] || before;
+            }
+        }
+    free(seen);
+    return found;
+}
+
 /* A run is the same set of voxels walked either way, so each angle is oriented to point to
  * higher indices and the volume is scanned once per angle in memory order: a voxel's run
- * length is its predecessor's plus one, and a run is counted at its last voxel. Returns -1
- * when out of memory. */
+ * length is its predecessor's plus one, and a run is counted at its last voxel. Counts go
+ * to a compact integer table per angle (the double matrix of a volume is megabytes, and
+ * scattered increments into it missed the cache), copied into the matrix afterwards.
+ * Returns -1 when out of memory. */
 static int glrlm_fill(const Inputs *in, int Ng, Py_ssize_t Nr)
 {
     const int32_t *img = (const int32_t *)in->image.buf, *ang = (const int32_t *)in->angles.buf;
@@ -357,10 +383,10 @@ static int glrlm_fill(const Inputs *in, int Ng, Py_ssize_t Nr)
     double *glrlm = (double *)in->out.buf;
     const Py_ssize_t nz = in->nz, ny = in->ny, nx = in->nx, na = in->na, n = nz * ny * nx;
     int32_t *run = (int32_t *)malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
-    uint8_t *seen = (uint8_t *)malloc((size_t)(n > 0 ? n : 1)); /* a mask voxel at or before, on the line */
-    if (!run || !seen) {
+    int64_t *counts = (int64_t *)calloc((size_t)Ng * (size_t)Nr, sizeof(int64_t));
+    if (!run || !counts) {
         free(run);
-        free(seen);
+        free(counts);
         return -1;
     }
     for (Py_ssize_t a = 0; a < na; a++) {
@@ -370,38 +396,48 @@ static int glrlm_fill(const Inputs *in, int Ng, Py_ssize_t Nr)
             dz = -dz, dy = -dy, dx = -dx;
             step = -step;
         }
-        int several = 0; /* pyradiomics keeps an angle only if some line holds two mask voxels */
+        int32_t longest = 0;
         for (Py_ssize_t z = 0; z < nz; z++)
             for (Py_ssize_t y = 0; y < ny; y++) {
                 const int back_zy = INSIDE(z, -dz, nz) && INSIDE(y, -dy, ny);
                 const int ahead_zy = INSIDE(z, dz, nz) && INSIDE(y, dy, ny);
+                const Py_ssize_t row = (z * ny + y) * nx;
                 for (Py_ssize_t x = 0; x < nx; x++) {
-                    const Py_ssize_t v = (z * ny + y) * nx + x;
-                    const int back = back_zy && INSIDE(x, -dx, nx);
-                    if (!msk[v]) {
-                        seen[v] = back && seen[v - step];
+                    const Py_ssize_t v = row + x;
+                    if (!msk[v])
                         continue;
-                    }
                     const int32_t gl = img[v];
-                    if (back) {
+                    int32_t length = 1;
+                    if (back_zy && INSIDE(x, -dx, nx)) {
                         const Py_ssize_t p = v - step;
-                        several |= seen[p];
-                        run[v] = (msk[p] && img[p] == gl) ? run[p] + 1 : 1;
-                    } else
-                        run[v] = 1;
-                    seen[v] = 1;
+                        if (msk[p] && img[p] == gl)
+                            length = run[p] + 1;
+                    }
+                    run[v] = length;
                     const Py_ssize_t s = v + step;
-                    if (!(ahead_zy && INSIDE(x, dx, nx) && msk[s] && img[s] == gl))
-                        glrlm[((Py_ssize_t)(gl - 1) * Nr + run[v] - 1) * na + a] += 1;
+                    if (!(ahead_zy && INSIDE(x, dx, nx) && msk[s] && img[s] == gl)) {
+                        counts[(Py_ssize_t)(gl - 1) * Nr + length - 1]++;
+                        if (length > longest)
+                            longest = length;
+                    }
                 }
             }
-        if (!several)
-            for (Py_ssize_t g = 0; g < Ng; g++)
-                for (Py_ssize_t l = 0; l < Nr; l++)
-                    glrlm[(g * Nr + l) * na + a] = 0;
+        int keep = longest >= 2;
+        if (!keep && longest == 1) {
+            keep = line_with_two(msk, nz, ny, nx, dz, dy, dx);
+            if (keep < 0) {
+                free(run);
+                free(counts);
+                return -1;
+            }
+        }
+        for (Py_ssize_t i = 0; i < (Py_ssize_t)Ng * Nr; i++) {
+            glrlm[i * na + a] = keep ? (double)counts[i] : 0.0;
+            counts[i] = 0;
+        }
     }
     free(run);
-    free(seen);
+    free(counts);
     return 0;
 }
 
@@ -579,6 +615,47 @@ static PyObject *digitize(PyObject *self, PyObject *args)
     return PyBool_FromLong(status == 0);
 }
 
+/* ---- per-angle sums of a dense block ------------------------------------------------- */
+
+/* out[a] = 0 + mem[a] + mem[na + a] + mem[2 na + a] + ... in memory order: what numpy's
+ * sum over every axis but the last does for an array laid out densely with the last axis
+ * (several angles) innermost. numpy then iterates in memory order with the angles as its
+ * inner loop, one running sum per angle, starting from the identity 0. */
+static PyObject *angle_sums(PyObject *self, PyObject *args)
+{
+    PyObject *mem_obj, *out_obj;
+    Py_buffer mem, out;
+    Held held = {{NULL}, 0};
+    int status = -3;
+    if (!PyArg_ParseTuple(args, "OO:angle_sums", &mem_obj, &out_obj))
+        return NULL;
+    if (hold(&held, &mem, mem_obj, 8, "mem (float64)", 0) == 0 &&
+        hold(&held, &out, out_obj, 8, "out (float64)", 1) == 0) {
+        const Py_ssize_t na = out.len / 8, n = mem.len / 8;
+        status = -2;
+        if (na >= 1 && n % na == 0) {
+            const double *m = (const double *)mem.buf;
+            double *o = (double *)out.buf;
+            Py_BEGIN_ALLOW_THREADS
+            for (Py_ssize_t a = 0; a < na; a++)
+                o[a] = 0.0;
+            for (Py_ssize_t k = 0; k < n; k += na)
+                for (Py_ssize_t a = 0; a < na; a++)
+                    o[a] += m[k + a];
+            Py_END_ALLOW_THREADS
+            status = 0;
+        }
+    }
+    release_held(&held);
+    if (status == -3)
+        return NULL;
+    if (status == -2) {
+        PyErr_SetString(PyExc_ValueError, "angle_sums: the block is not a whole number of angle rows");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"glszm_zones", glszm_zones, METH_VARARGS,
      "glszm_zones(image, mask, shape, skip_dim, levels, sizes) -> number of zones\n\n"
@@ -598,6 +675,8 @@ static PyMethodDef methods[] = {
      "digitize(values, mask, edges, width, out) -> bool: numpy.digitize of the mask voxels "
      "(increasing edges about width apart) into out (int64, 0 outside the mask); False when "
      "a NaN was met (out is then incomplete)"},
+    {"angle_sums", angle_sums, METH_VARARGS,
+     "angle_sums(mem, out): out[a] = sum of mem[k * na + a] over k, in memory order from 0"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .matrices import glcm_diagonals
+from .matrices import glcm_diagonals, sum_over_levels
 
 
 class GLCMFormulas:
-    """GLCM coefficients and the features that dominate its cost."""
+    """GLCM coefficients and features: pyradiomics' formulas, with its sums over the gray
+    level axes done by ``sum_over_levels`` (numpy's order, without numpy's per-position
+    inner loop calls), the cluster powers taken once per distinct i + j, and the terms
+    shared by several features computed once."""
 
     def _calculateCoefficients(self):
         P = self.P_glcm
@@ -38,11 +41,11 @@ class GLCMFormulas:
             eps=eps, i=i, j=j, kValuesSum=k_sum, kValuesDiff=k_diff,
             px=P.sum(2, keepdims=True),
             py=P.sum(1, keepdims=True),
-            ux=np.sum(i[None, :, :, None] * P, (1, 2), keepdims=True),
-            uy=np.sum(j[None, :, :, None] * P, (1, 2), keepdims=True),
+            ux=sum_over_levels(i[None, :, :, None] * P, keepdims=True),
+            uy=sum_over_levels(j[None, :, :, None] * P, keepdims=True),
             pxAddy=sums.transpose((1, 0, 2)),
             pxSuby=diffs.transpose((1, 0, 2)),
-            HXY=(-1) * np.sum((P * np.log2(P + eps)), (1, 2)),
+            HXY=(-1) * sum_over_levels((P * np.log2(P + eps))),
         )
 
     def _cluster_term(self, power: int) -> np.ndarray:
@@ -59,17 +62,54 @@ class GLCMFormulas:
         base = np.ascontiguousarray(c[key][0, :, 0, :])  # (K, Na), contiguous as pyradiomics' array
         return (base ** power)[c["_cluster_index"]][None]
 
+    def getAutocorrelationFeatureValue(self):
+        i, j = self.coefficients["i"], self.coefficients["j"]
+        ac = sum_over_levels(self.P_glcm * (i * j)[None, :, :, None])
+        return np.nanmean(ac, 1)
+
     def getClusterProminenceFeatureValue(self):
-        cp = np.sum((self.P_glcm * self._cluster_term(4)), (1, 2))
+        cp = sum_over_levels((self.P_glcm * self._cluster_term(4)))
         return np.nanmean(cp, 1)
 
     def getClusterShadeFeatureValue(self):
-        cs = np.sum((self.P_glcm * self._cluster_term(3)), (1, 2))
+        cs = sum_over_levels((self.P_glcm * self._cluster_term(3)))
         return np.nanmean(cs, 1)
 
     def getClusterTendencyFeatureValue(self):
-        ct = np.sum((self.P_glcm * self._cluster_term(2)), (1, 2))
+        ct = sum_over_levels((self.P_glcm * self._cluster_term(2)))
         return np.nanmean(ct, 1)
+
+    def getContrastFeatureValue(self):
+        i, j = self.coefficients["i"], self.coefficients["j"]
+        cont = sum_over_levels((self.P_glcm * ((np.abs(i - j))[None, :, :, None] ** 2)))
+        return np.nanmean(cont, 1)
+
+    def _deviations(self):
+        """``i - ux`` and ``j - uy`` (shared by Correlation and Sum of Squares)."""
+        c = self.coefficients
+        if "_dev_i" not in c:
+            c["_dev_i"] = c["i"][None, :, :, None] - c["ux"]
+            c["_dev_j"] = c["j"][None, :, :, None] - c["uy"]
+        return c["_dev_i"], c["_dev_j"]
+
+    def getCorrelationFeatureValue(self):
+        eps = self.coefficients["eps"]
+        dev_i, dev_j = self._deviations()
+        sigx = sum_over_levels(self.P_glcm * (dev_i ** 2), keepdims=True) ** 0.5
+        sigy = sum_over_levels(self.P_glcm * (dev_j ** 2), keepdims=True) ** 0.5
+        corm = sum_over_levels(self.P_glcm * dev_i * dev_j, keepdims=True)
+        corr = corm / (sigx * sigy + eps)
+        corr[sigx * sigy == 0] = 1
+        return np.nanmean(corr, (1, 2, 3))
+
+    def getJointEnergyFeatureValue(self):
+        ene = sum_over_levels((self.P_glcm ** 2))
+        return np.nanmean(ene, 1)
+
+    def getSumSquaresFeatureValue(self):
+        dev_i, _ = self._deviations()
+        ss = sum_over_levels((self.P_glcm * (dev_i ** 2)))
+        return np.nanmean(ss, 1)
 
     def _joint_marginals(self):
         """``px * py`` and ``log2(px * py + eps)``, shared by Imc1 and Imc2."""
@@ -85,7 +125,7 @@ class GLCMFormulas:
         pxpy, log_pxpy = self._joint_marginals()
         HX = (-1) * np.sum((px * np.log2(px + eps)), (1, 2))
         HY = (-1) * np.sum((py * np.log2(py + eps)), (1, 2))
-        HXY1 = (-1) * np.sum((self.P_glcm * log_pxpy), (1, 2))
+        HXY1 = (-1) * sum_over_levels((self.P_glcm * log_pxpy))
         div = np.fmax(HX, HY)
         imc1 = HXY - HXY1
         imc1[div != 0] /= div[div != 0]
@@ -95,7 +135,7 @@ class GLCMFormulas:
     def getImc2FeatureValue(self):
         HXY = self.coefficients["HXY"]
         pxpy, log_pxpy = self._joint_marginals()
-        HXY2 = (-1) * np.sum((pxpy * log_pxpy), (1, 2))
+        HXY2 = (-1) * sum_over_levels(((pxpy) * log_pxpy))
         imc2 = (1 - np.e ** (-2 * (HXY2 - HXY))) ** 0.5
         imc2[HXY2 == HXY] = 0
         return np.nanmean(imc2, 1)

@@ -146,3 +146,29 @@ def digitize_masked(matrix: np.ndarray, mask: np.ndarray, edges, width: float) -
     if not _kernels.digitize(values, inside, edges, float(width), binned):
         return None
     return binned
+
+
+def sum_over_levels(A: np.ndarray, keepdims: bool = False) -> np.ndarray:
+    """``numpy.sum(A, (1, 2), keepdims=keepdims)`` for a (1, n, m, Na) float64 array, to the bit.
+
+    numpy reduces in the order it iterates, which for one array is its memory order; when A
+    is dense (no gaps, as every fresh numpy result is) with the angle axis innermost and
+    several angles, that is one running sum per angle over the (n, m) positions in memory
+    order, starting from 0, which the kernel does without numpy's per-position loop calls.
+    Other layouts, and a single angle (numpy sums that pairwise), are numpy's.
+    """
+    if _dense_angle_block(A):
+        out = np.empty(A.shape[3])
+        in_memory_order = A if A.strides[1] > A.strides[2] else A.transpose((0, 2, 1, 3))
+        _kernels.angle_sums(in_memory_order, out)
+        return out.reshape((1, 1, 1, -1) if keepdims else (1, -1))
+    return np.sum(A, (1, 2), keepdims=keepdims)
+
+
+def _dense_angle_block(A: np.ndarray) -> bool:
+    if not (isinstance(A, np.ndarray) and A.ndim == 4 and A.dtype == np.float64 and A.shape[0] == 1
+            and A.shape[3] > 1 and A.shape[1] > 1 and A.shape[2] > 1 and A.strides[3] == 8):
+        return False
+    na = A.shape[3]
+    (s_small, n_small), (s_large, _) = sorted(((A.strides[1], A.shape[1]), (A.strides[2], A.shape[2])))
+    return s_small == 8 * na and s_large == 8 * na * n_small
