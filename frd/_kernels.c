@@ -43,7 +43,7 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const
 
 /* The buffers one call holds, released together whichever step failed. */
 typedef struct {
-    Py_buffer *views[4];
+    Py_buffer *views[8];
     int count;
 } Held;
 
@@ -486,56 +486,66 @@ static PyObject *glcm(PyObject *self, PyObject *args) { return matrix(args, 0); 
 static PyObject *glrlm(PyObject *self, PyObject *args) { return matrix(args, 1); }
 static PyObject *ngtdm(PyObject *self, PyObject *args) { return matrix(args, 2); }
 
-/* ---- GLCM diagonals: p_{x+y}(k) and p_{x-y}(k) -------------------------------------- */
+/* ---- GLCM diagonals and marginals: p_{x+y}, p_{x-y}, p_x, p_y ------------------------ */
 
 /* sums[k-2, a] = sum of P[i, j, a] over gray levels g_i + g_j = k, diffs[k, a] over
- * |g_i - g_j| = k, each added in row-major (i, j) order starting from 0: the order in which
- * numpy sums pyradiomics' P[:, mask_k, :] over axis 1 when there are several angles (one
- * running sum per angle; a single angle would be summed pairwise, so the caller keeps
- * numpy for that case). Returns -1 for a gray level outside 1..Ng. */
+ * |g_i - g_j| = k, px[i, a] over j and py[j, a] over i, each added in row-major (i, j)
+ * order starting from 0. That is numpy's order when there are several angles: boolean
+ * indexing gathers a diagonal in row-major order and numpy sums it with one running sum
+ * per angle; P.sum(2) and P.sum(1) run over j (resp. i) in ascending order whatever P's
+ * layout, again one running sum per angle. (A single angle would be summed pairwise, so
+ * the caller keeps numpy for that case.) Returns -1 for a gray level outside 1..Ng. */
 static int diagonals_fill(const double *P, const int64_t *grey, Py_ssize_t n, Py_ssize_t na, int64_t Ng,
-                          double *sums, double *diffs)
+                          double *sums, double *diffs, double *px, double *py)
 {
     for (Py_ssize_t i = 0; i < n; i++)
         if (grey[i] < 1 || grey[i] > Ng)
             return -1;
     memset(sums, 0, sizeof(double) * (size_t)((2 * Ng - 1) * na));
     memset(diffs, 0, sizeof(double) * (size_t)(Ng * na));
+    memset(px, 0, sizeof(double) * (size_t)(n * na));
+    memset(py, 0, sizeof(double) * (size_t)(n * na));
     for (Py_ssize_t i = 0; i < n; i++)
         for (Py_ssize_t j = 0; j < n; j++) {
             const double *p = P + (i * n + j) * na;
             double *s = sums + (grey[i] + grey[j] - 2) * na;
             double *d = diffs + (grey[i] > grey[j] ? grey[i] - grey[j] : grey[j] - grey[i]) * na;
+            double *x = px + i * na, *y = py + j * na;
             for (Py_ssize_t a = 0; a < na; a++) {
                 s[a] += p[a];
                 d[a] += p[a];
+                x[a] += p[a];
+                y[a] += p[a];
             }
         }
     return 0;
 }
 
-/* glcm_diagonals(P, grey, na, Ng, sums, diffs) -> None */
+/* glcm_diagonals(P, grey, na, Ng, sums, diffs, px, py) -> None */
 static PyObject *glcm_diagonals(PyObject *self, PyObject *args)
 {
-    PyObject *P_obj, *grey_obj, *sums_obj, *diffs_obj;
+    PyObject *P_obj, *grey_obj, *sums_obj, *diffs_obj, *px_obj, *py_obj;
     Py_ssize_t na;
     long long Ng;
-    Py_buffer P, grey, sums, diffs;
+    Py_buffer P, grey, sums, diffs, px, py;
     Held held = {{NULL}, 0};
     int status = -3; /* -3: a buffer was refused (error set); -2: sizes do not match */
-    if (!PyArg_ParseTuple(args, "OOnLOO:glcm_diagonals", &P_obj, &grey_obj, &na, &Ng, &sums_obj, &diffs_obj))
+    if (!PyArg_ParseTuple(args, "OOnLOOOO:glcm_diagonals", &P_obj, &grey_obj, &na, &Ng, &sums_obj, &diffs_obj,
+                          &px_obj, &py_obj))
         return NULL;
     if (hold(&held, &P, P_obj, 8, "P (float64)", 0) == 0 &&
         hold(&held, &grey, grey_obj, 8, "grey (int64)", 0) == 0 &&
         hold(&held, &sums, sums_obj, 8, "sums (float64)", 1) == 0 &&
-        hold(&held, &diffs, diffs_obj, 8, "diffs (float64)", 1) == 0) {
+        hold(&held, &diffs, diffs_obj, 8, "diffs (float64)", 1) == 0 &&
+        hold(&held, &px, px_obj, 8, "px (float64)", 1) == 0 &&
+        hold(&held, &py, py_obj, 8, "py (float64)", 1) == 0) {
         const Py_ssize_t n = grey.len / 8;
         status = -2;
         if (na >= 1 && Ng >= 1 && P.len / 8 == n * n * na && sums.len / 8 == (2 * Ng - 1) * na &&
-            diffs.len / 8 == Ng * na) {
+            diffs.len / 8 == Ng * na && px.len / 8 == n * na && py.len / 8 == n * na) {
             Py_BEGIN_ALLOW_THREADS
             status = diagonals_fill((const double *)P.buf, (const int64_t *)grey.buf, n, na, (int64_t)Ng,
-                                    (double *)sums.buf, (double *)diffs.buf);
+                                    (double *)sums.buf, (double *)diffs.buf, (double *)px.buf, (double *)py.buf);
             Py_END_ALLOW_THREADS
         }
     }
@@ -621,27 +631,37 @@ static PyObject *digitize(PyObject *self, PyObject *args)
  * sum over every axis but the last does for an array laid out densely with the last axis
  * (several angles) innermost. numpy then iterates in memory order with the angles as its
  * inner loop, one running sum per angle, starting from the identity 0. */
-static PyObject *angle_sums(PyObject *self, PyObject *args)
+/* max_mode: out[a] = the largest mem[k * na + a] as numpy's maximum reduces (from the first
+ * element; a NaN wins and stays). */
+static PyObject *angle_reduce(PyObject *args, int max_mode)
 {
     PyObject *mem_obj, *out_obj;
     Py_buffer mem, out;
     Held held = {{NULL}, 0};
     int status = -3;
-    if (!PyArg_ParseTuple(args, "OO:angle_sums", &mem_obj, &out_obj))
+    if (!PyArg_ParseTuple(args, max_mode ? "OO:angle_max" : "OO:angle_sums", &mem_obj, &out_obj))
         return NULL;
     if (hold(&held, &mem, mem_obj, 8, "mem (float64)", 0) == 0 &&
         hold(&held, &out, out_obj, 8, "out (float64)", 1) == 0) {
         const Py_ssize_t na = out.len / 8, n = mem.len / 8;
         status = -2;
-        if (na >= 1 && n % na == 0) {
+        if (na >= 1 && n % na == 0 && (!max_mode || n > 0)) {
             const double *m = (const double *)mem.buf;
             double *o = (double *)out.buf;
             Py_BEGIN_ALLOW_THREADS
-            for (Py_ssize_t a = 0; a < na; a++)
-                o[a] = 0.0;
-            for (Py_ssize_t k = 0; k < n; k += na)
+            if (max_mode) {
                 for (Py_ssize_t a = 0; a < na; a++)
-                    o[a] += m[k + a];
+                    o[a] = m[a];
+                for (Py_ssize_t k = na; k < n; k += na)
+                    for (Py_ssize_t a = 0; a < na; a++)
+                        o[a] = (o[a] >= m[k + a] || o[a] != o[a]) ? o[a] : m[k + a];
+            } else {
+                for (Py_ssize_t a = 0; a < na; a++)
+                    o[a] = 0.0;
+                for (Py_ssize_t k = 0; k < n; k += na)
+                    for (Py_ssize_t a = 0; a < na; a++)
+                        o[a] += m[k + a];
+            }
             Py_END_ALLOW_THREADS
             status = 0;
         }
@@ -650,11 +670,14 @@ static PyObject *angle_sums(PyObject *self, PyObject *args)
     if (status == -3)
         return NULL;
     if (status == -2) {
-        PyErr_SetString(PyExc_ValueError, "angle_sums: the block is not a whole number of angle rows");
+        PyErr_SetString(PyExc_ValueError, "angle_sums/angle_max: the block is not a whole number of angle rows");
         return NULL;
     }
     Py_RETURN_NONE;
 }
+
+static PyObject *angle_sums(PyObject *self, PyObject *args) { return angle_reduce(args, 0); }
+static PyObject *angle_max(PyObject *self, PyObject *args) { return angle_reduce(args, 1); }
 
 static PyMethodDef methods[] = {
     {"glszm_zones", glszm_zones, METH_VARARGS,
@@ -669,12 +692,14 @@ static PyMethodDef methods[] = {
     {"ngtdm", ngtdm, METH_VARARGS,
      "ngtdm(image, mask, shape, angles, Ng, out): pyradiomics' NGTDM, out[i-1] = [count, sum |diff|, i]"},
     {"glcm_diagonals", glcm_diagonals, METH_VARARGS,
-     "glcm_diagonals(P, grey, na, Ng, sums, diffs): p_{x+y} and p_{x-y} of a normalised GLCM "
-     "(n x n x na, gray levels grey), summed in numpy's order for several angles"},
+     "glcm_diagonals(P, grey, na, Ng, sums, diffs, px, py): p_{x+y}, p_{x-y}, p_x and p_y of a "
+     "normalised GLCM (n x n x na, gray levels grey), summed in numpy's order for several angles"},
     {"digitize", digitize, METH_VARARGS,
      "digitize(values, mask, edges, width, out) -> bool: numpy.digitize of the mask voxels "
      "(increasing edges about width apart) into out (int64, 0 outside the mask); False when "
      "a NaN was met (out is then incomplete)"},
+    {"angle_max", angle_max, METH_VARARGS,
+     "angle_max(mem, out): out[a] = numpy's maximum of mem[k * na + a] over k"},
     {"angle_sums", angle_sums, METH_VARARGS,
      "angle_sums(mem, out): out[a] = sum of mem[k * na + a] over k, in memory order from 0"},
     {NULL, NULL, 0, NULL},

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .matrices import glcm_diagonals, sum_over_levels
+from .matrices import glcm_marginals, max_over_levels, sum_over_levels
 
 
 class GLCMFormulas:
@@ -36,11 +36,9 @@ class GLCMFormulas:
         i, j = np.meshgrid(grey.astype("float"), grey.astype("float"), indexing="ij", sparse=True)
         k_sum = np.arange(2, (Ng * 2) + 1, dtype="float")
         k_diff = np.arange(0, Ng, dtype="float")
-        sums, diffs = glcm_diagonals(P, grey, Ng)
+        sums, diffs, px, py = glcm_marginals(P, grey, Ng)
         self.coefficients.update(
-            eps=eps, i=i, j=j, kValuesSum=k_sum, kValuesDiff=k_diff,
-            px=P.sum(2, keepdims=True),
-            py=P.sum(1, keepdims=True),
+            eps=eps, i=i, j=j, kValuesSum=k_sum, kValuesDiff=k_diff, px=px, py=py,
             ux=sum_over_levels(i[None, :, :, None] * P, keepdims=True),
             uy=sum_over_levels(j[None, :, :, None] * P, keepdims=True),
             pxAddy=sums.transpose((1, 0, 2)),
@@ -101,6 +99,9 @@ class GLCMFormulas:
         corr = corm / (sigx * sigy + eps)
         corr[sigx * sigy == 0] = 1
         return np.nanmean(corr, (1, 2, 3))
+
+    def getMaximumProbabilityFeatureValue(self):
+        return np.nanmean(max_over_levels(self.P_glcm), 1)
 
     def getJointEnergyFeatureValue(self):
         ene = sum_over_levels((self.P_glcm ** 2))

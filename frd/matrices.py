@@ -109,28 +109,38 @@ def gray_level_zones(image: np.ndarray, mask: np.ndarray, across: int | None = N
     return levels[:count], sizes[:count]
 
 
-def glcm_diagonals(P: np.ndarray, grey: np.ndarray, Ng: int) -> tuple[np.ndarray, np.ndarray]:
-    """pyradiomics' GLCM diagonal sums before its transpose, as arrays of shape (K, 1, Na):
+def glcm_marginals(P: np.ndarray, grey: np.ndarray, Ng: int):
+    """pyradiomics' GLCM diagonal sums before its transpose, as arrays of shape (K, 1, Na) —
     ``[P[:, i + j == k, :].sum(1) for k in 2..2Ng]`` and ``[P[:, |i - j| == k, :].sum(1)
-    for k in 0..Ng-1]``, with i, j the gray levels ``grey`` of P's rows and columns.
+    for k in 0..Ng-1]``, with i, j the gray levels ``grey`` of P's rows and columns — and
+    its ``P.sum(2, keepdims=True)`` and ``P.sum(1, keepdims=True)``.
 
-    Boolean indexing gathers each group in row-major (i, j) order whatever P's memory
+    Boolean indexing gathers each diagonal in row-major (i, j) order whatever P's memory
     layout (pyradiomics' deletions of empty gray levels leave it transposed), and with
-    several angles numpy then adds the group in that order, one running sum per angle: what
-    the kernel does. A single angle is summed pairwise, so that case is left to numpy, as
-    pyradiomics writes it.
+    several angles numpy then adds the group in that order, one running sum per angle; the
+    marginal sums run over j (resp. i) in ascending order: what the kernel does. A single
+    angle is summed pairwise, so that case is left to numpy, as pyradiomics writes it.
     """
-    na = P.shape[3]
+    na, n = P.shape[3], P.shape[1]
     grey = np.ascontiguousarray(grey, dtype=np.int64)
     if na > 1 and P.shape[0] == 1 and P.dtype == np.float64:
-        sums = np.empty((2 * Ng - 1, 1, na))
-        diffs = np.empty((Ng, 1, na))
-        _kernels.glcm_diagonals(np.ascontiguousarray(P), grey, na, Ng, sums, diffs)
-        return sums, diffs
+        sums, diffs = np.empty((2 * Ng - 1, 1, na)), np.empty((Ng, 1, na))
+        px, py = np.empty((1, n, 1, na)), np.empty((1, 1, n, na))
+        _kernels.glcm_diagonals(np.ascontiguousarray(P), grey, na, Ng, sums, diffs, px, py)
+        return sums, diffs, px, py
     i, j = np.meshgrid(grey.astype("float"), grey.astype("float"), indexing="ij", sparse=True)
     sums = np.array([np.sum(P[:, i + j == k, :], 1) for k in np.arange(2, (Ng * 2) + 1, dtype="float")])
     diffs = np.array([np.sum(P[:, np.abs(i - j) == k, :], 1) for k in np.arange(0, Ng, dtype="float")])
-    return sums, diffs
+    return sums, diffs, P.sum(2, keepdims=True), P.sum(1, keepdims=True)
+
+
+def max_over_levels(A: np.ndarray) -> np.ndarray:
+    """``numpy.amax(A, (1, 2))`` for a (1, n, m, Na) float64 array (see sum_over_levels)."""
+    if _dense_angle_block(A) and A.size:
+        out = np.empty(A.shape[3])
+        _kernels.angle_max(A if A.strides[1] > A.strides[2] else A.transpose((0, 2, 1, 3)), out)
+        return out.reshape((1, -1))
+    return np.amax(A, (1, 2))
 
 
 def digitize_masked(matrix: np.ndarray, mask: np.ndarray, edges, width: float) -> np.ndarray | None:
