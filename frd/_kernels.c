@@ -43,7 +43,7 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const
 
 /* The buffers one call holds, released together whichever step failed. */
 typedef struct {
-    Py_buffer *views[8];
+    Py_buffer *views[12];
     int count;
 } Held;
 
@@ -496,7 +496,7 @@ static PyObject *ngtdm(PyObject *self, PyObject *args) { return matrix(args, 2);
  * layout, again one running sum per angle. (A single angle would be summed pairwise, so
  * the caller keeps numpy for that case.) Returns -1 for a gray level outside 1..Ng. */
 static int diagonals_fill(const double *P, const int64_t *grey, Py_ssize_t n, Py_ssize_t na, int64_t Ng,
-                          double *sums, double *diffs, double *px, double *py)
+                          int j_outer, double *sums, double *diffs, double *px, double *py)
 {
     for (Py_ssize_t i = 0; i < n; i++)
         if (grey[i] < 1 || grey[i] > Ng)
@@ -507,7 +507,7 @@ static int diagonals_fill(const double *P, const int64_t *grey, Py_ssize_t n, Py
     memset(py, 0, sizeof(double) * (size_t)(n * na));
     for (Py_ssize_t i = 0; i < n; i++)
         for (Py_ssize_t j = 0; j < n; j++) {
-            const double *p = P + (i * n + j) * na;
+            const double *p = P + (j_outer ? j * n + i : i * n + j) * na;
             double *s = sums + (grey[i] + grey[j] - 2) * na;
             double *d = diffs + (grey[i] > grey[j] ? grey[i] - grey[j] : grey[j] - grey[i]) * na;
             double *x = px + i * na, *y = py + j * na;
@@ -521,17 +521,19 @@ static int diagonals_fill(const double *P, const int64_t *grey, Py_ssize_t n, Py
     return 0;
 }
 
-/* glcm_diagonals(P, grey, na, Ng, sums, diffs, px, py) -> None */
+/* glcm_diagonals(P, grey, na, Ng, j_outer, sums, diffs, px, py) -> None; P in memory order,
+ * j_outer when its columns (j) are outermost in memory. */
 static PyObject *glcm_diagonals(PyObject *self, PyObject *args)
 {
     PyObject *P_obj, *grey_obj, *sums_obj, *diffs_obj, *px_obj, *py_obj;
     Py_ssize_t na;
     long long Ng;
+    int j_outer;
     Py_buffer P, grey, sums, diffs, px, py;
     Held held = {{NULL}, 0};
     int status = -3; /* -3: a buffer was refused (error set); -2: sizes do not match */
-    if (!PyArg_ParseTuple(args, "OOnLOOOO:glcm_diagonals", &P_obj, &grey_obj, &na, &Ng, &sums_obj, &diffs_obj,
-                          &px_obj, &py_obj))
+    if (!PyArg_ParseTuple(args, "OOnLpOOOO:glcm_diagonals", &P_obj, &grey_obj, &na, &Ng, &j_outer, &sums_obj,
+                          &diffs_obj, &px_obj, &py_obj))
         return NULL;
     if (hold(&held, &P, P_obj, 8, "P (float64)", 0) == 0 &&
         hold(&held, &grey, grey_obj, 8, "grey (int64)", 0) == 0 &&
@@ -544,7 +546,7 @@ static PyObject *glcm_diagonals(PyObject *self, PyObject *args)
         if (na >= 1 && Ng >= 1 && P.len / 8 == n * n * na && sums.len / 8 == (2 * Ng - 1) * na &&
             diffs.len / 8 == Ng * na && px.len / 8 == n * na && py.len / 8 == n * na) {
             Py_BEGIN_ALLOW_THREADS
-            status = diagonals_fill((const double *)P.buf, (const int64_t *)grey.buf, n, na, (int64_t)Ng,
+            status = diagonals_fill((const double *)P.buf, (const int64_t *)grey.buf, n, na, (int64_t)Ng, j_outer,
                                     (double *)sums.buf, (double *)diffs.buf, (double *)px.buf, (double *)py.buf);
             Py_END_ALLOW_THREADS
         }
@@ -679,6 +681,124 @@ static PyObject *angle_reduce(PyObject *args, int max_mode)
 static PyObject *angle_sums(PyObject *self, PyObject *args) { return angle_reduce(args, 0); }
 static PyObject *angle_max(PyObject *self, PyObject *args) { return angle_reduce(args, 1); }
 
+/* ---- GLCM: normalised symmetric matrix, means and joint entropy ------------------------ */
+
+/* out (n x n x na, in memory order: j outermost when j_outer) = (c[g_i, g_j, a] + c[g_j, g_i, a])
+ * / total[a], from the counts c (Ng x Ng x na) of the gray levels grey that occur: what
+ * pyradiomics' deletion of the empty levels, symmetric sum and normalisation give. Every
+ * value is an exact integer until the one division, so the result does not depend on any
+ * order. Returns -1 when an angle has no pair (pyradiomics then deletes it: left to it). */
+static int normalise_fill(const double *c, const int64_t *grey, Py_ssize_t n, Py_ssize_t na, int64_t Ng,
+                          int j_outer, double *out)
+{
+    double total[MAX_ANGLES];
+    for (Py_ssize_t a = 0; a < na; a++)
+        total[a] = 0.0;
+    for (Py_ssize_t k = 0; k < Ng * Ng * na; k += na)
+        for (Py_ssize_t a = 0; a < na; a++)
+            total[a] += c[k + a];
+    for (Py_ssize_t a = 0; a < na; a++) {
+        if (total[a] == 0.0)
+            return -1;
+        total[a] *= 2.0;
+    }
+    for (Py_ssize_t o = 0; o < n; o++)
+        for (Py_ssize_t q = 0; q < n; q++) {
+            const int64_t gi = j_outer ? grey[q] : grey[o], gj = j_outer ? grey[o] : grey[q];
+            const double *cij = c + ((gi - 1) * Ng + gj - 1) * na, *cji = c + ((gj - 1) * Ng + gi - 1) * na;
+            double *dst = out + (o * n + q) * na;
+            for (Py_ssize_t a = 0; a < na; a++)
+                dst[a] = (cij[a] + cji[a]) / total[a];
+        }
+    return 0;
+}
+
+/* glcm_normalise(counts, grey, na, Ng, j_outer, out) -> bool (False: an empty angle) */
+static PyObject *glcm_normalise(PyObject *self, PyObject *args)
+{
+    PyObject *c_obj, *grey_obj, *out_obj;
+    Py_ssize_t na;
+    long long Ng;
+    int j_outer;
+    Py_buffer c, grey, out;
+    Held held = {{NULL}, 0};
+    int status = -3;
+    if (!PyArg_ParseTuple(args, "OOnLpO:glcm_normalise", &c_obj, &grey_obj, &na, &Ng, &j_outer, &out_obj))
+        return NULL;
+    if (hold(&held, &c, c_obj, 8, "counts (float64)", 0) == 0 &&
+        hold(&held, &grey, grey_obj, 8, "grey (int64)", 0) == 0 &&
+        hold(&held, &out, out_obj, 8, "out (float64)", 1) == 0) {
+        const Py_ssize_t n = grey.len / 8;
+        status = -2;
+        int levels_ok = 1;
+        for (Py_ssize_t i = 0; i < n; i++)
+            levels_ok &= ((const int64_t *)grey.buf)[i] >= 1 && ((const int64_t *)grey.buf)[i] <= Ng;
+        if (na >= 1 && na <= MAX_ANGLES && Ng >= 1 && levels_ok && c.len / 8 == Ng * Ng * na &&
+            out.len / 8 == n * n * na) {
+            Py_BEGIN_ALLOW_THREADS
+            status = normalise_fill((const double *)c.buf, (const int64_t *)grey.buf, n, na, (int64_t)Ng, j_outer,
+                                    (double *)out.buf);
+            Py_END_ALLOW_THREADS
+        }
+    }
+    release_held(&held);
+    if (status == -3)
+        return NULL;
+    if (status == -2) {
+        PyErr_SetString(PyExc_ValueError, "glcm_normalise: buffer sizes or gray levels do not match");
+        return NULL;
+    }
+    return PyBool_FromLong(status == 0);
+}
+
+/* ux[a], uy[a], hxy[a]: sums over (i, j) of g_i * P, g_j * P and P * L in P's memory order
+ * (j outermost when j_outer), from 0: numpy's sums of pyradiomics' products i * P, j * P
+ * and P * log2(P + eps), which have P's layout (L, numpy's log2, is passed in). */
+static PyObject *glcm_means(PyObject *self, PyObject *args)
+{
+    PyObject *P_obj, *L_obj, *grey_obj, *ux_obj, *uy_obj, *hxy_obj;
+    int j_outer;
+    Py_buffer P, L, grey, ux, uy, hxy;
+    Held held = {{NULL}, 0};
+    int status = -3;
+    if (!PyArg_ParseTuple(args, "OOOpOOO:glcm_means", &P_obj, &L_obj, &grey_obj, &j_outer, &ux_obj, &uy_obj, &hxy_obj))
+        return NULL;
+    if (hold(&held, &P, P_obj, 8, "P (float64)", 0) == 0 && hold(&held, &L, L_obj, 8, "L (float64)", 0) == 0 &&
+        hold(&held, &grey, grey_obj, 8, "grey (float64)", 0) == 0 &&
+        hold(&held, &ux, ux_obj, 8, "ux (float64)", 1) == 0 && hold(&held, &uy, uy_obj, 8, "uy (float64)", 1) == 0 &&
+        hold(&held, &hxy, hxy_obj, 8, "hxy (float64)", 1) == 0) {
+        const Py_ssize_t n = grey.len / 8, na = ux.len / 8;
+        status = -2;
+        if (na >= 1 && P.len == L.len && P.len / 8 == n * n * na && uy.len / 8 == na && hxy.len / 8 == na) {
+            const double *p = (const double *)P.buf, *l = (const double *)L.buf, *g = (const double *)grey.buf;
+            double *x = (double *)ux.buf, *y = (double *)uy.buf, *h = (double *)hxy.buf;
+            Py_BEGIN_ALLOW_THREADS
+            for (Py_ssize_t a = 0; a < na; a++)
+                x[a] = y[a] = h[a] = 0.0;
+            for (Py_ssize_t o = 0; o < n; o++)
+                for (Py_ssize_t q = 0; q < n; q++) {
+                    const double gi = j_outer ? g[q] : g[o], gj = j_outer ? g[o] : g[q];
+                    const Py_ssize_t k = (o * n + q) * na;
+                    for (Py_ssize_t a = 0; a < na; a++) {
+                        x[a] += gi * p[k + a];
+                        y[a] += gj * p[k + a];
+                        h[a] += p[k + a] * l[k + a];
+                    }
+                }
+            Py_END_ALLOW_THREADS
+            status = 0;
+        }
+    }
+    release_held(&held);
+    if (status == -3)
+        return NULL;
+    if (status == -2) {
+        PyErr_SetString(PyExc_ValueError, "glcm_means: buffer sizes do not match");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"glszm_zones", glszm_zones, METH_VARARGS,
      "glszm_zones(image, mask, shape, skip_dim, levels, sizes) -> number of zones\n\n"
@@ -698,6 +818,11 @@ static PyMethodDef methods[] = {
      "digitize(values, mask, edges, width, out) -> bool: numpy.digitize of the mask voxels "
      "(increasing edges about width apart) into out (int64, 0 outside the mask); False when "
      "a NaN was met (out is then incomplete)"},
+    {"glcm_normalise", glcm_normalise, METH_VARARGS,
+     "glcm_normalise(counts, grey, na, Ng, j_outer, out) -> bool: pyradiomics' normalised symmetric "
+     "GLCM of the gray levels that occur, in memory order; False when an angle has no pair"},
+    {"glcm_means", glcm_means, METH_VARARGS,
+     "glcm_means(P, L, grey, j_outer, ux, uy, hxy): sums of g_i P, g_j P and P L in P's memory order"},
     {"angle_max", angle_max, METH_VARARGS,
      "angle_max(mem, out): out[a] = numpy's maximum of mem[k * na + a] over k"},
     {"angle_sums", angle_sums, METH_VARARGS,

@@ -187,8 +187,9 @@ class _KnownFeatureNames:
 
 def _engine_class(name: str, cls):
     mixins = (*_EXTRA_MIXINS.get(name, ()), _SharedBinning, _KnownFeatureNames)
-    own = {"_calculateMatrix": using_kernels(cls._calculateMatrix)} if name in _KERNEL_MATRICES else {}
-    return type(f"Shared{cls.__name__}", (*mixins, cls), own)
+    if name in _KERNEL_MATRICES:  # pyradiomics' class, its matrix from the kernels; mixins above it
+        cls = type(f"Kernel{cls.__name__}", (cls,), {"_calculateMatrix": using_kernels(cls._calculateMatrix)})
+    return type(f"Shared{cls.__name__}", (*mixins, cls), {})
 
 
 _CLASSES = {name: _engine_class(name, cls) for name, cls in getFeatureClasses().items()}

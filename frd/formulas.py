@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .matrices import glcm_marginals, max_over_levels, sum_over_levels
+from .matrices import calculate_glcm, glcm_marginals, glcm_means, max_over_levels, normalised_glcm, sum_over_levels
 
 
 class GLCMFormulas:
@@ -27,6 +27,17 @@ class GLCMFormulas:
     level axes done by ``sum_over_levels`` (numpy's order, without numpy's per-position
     inner loop calls), the cluster powers taken once per distinct i + j, and the terms
     shared by several features computed once."""
+
+    def _calculateMatrix(self, voxelCoordinates=None):
+        # pyradiomics' post-processing of the counts in one compiled pass (same values, same
+        # layout); weighted, asymmetric, voxel-based or empty-angle cases are its own code.
+        if self.voxelBased or self.weightingNorm is not None or not self.symmetricalGLCM:
+            return super()._calculateMatrix(voxelCoordinates)
+        Ng = self.coefficients["Ng"]
+        counts, _ = calculate_glcm(self.imageArray, self.maskArray, np.array(self.settings.get("distances", [1])),
+                                   Ng, self.settings.get("force2D", False), self.settings.get("force2Ddimension", 0))
+        P = normalised_glcm(counts, self.coefficients["grayLevels"], Ng)
+        return super()._calculateMatrix(voxelCoordinates) if P is None else P
 
     def _calculateCoefficients(self):
         P = self.P_glcm
@@ -37,13 +48,17 @@ class GLCMFormulas:
         k_sum = np.arange(2, (Ng * 2) + 1, dtype="float")
         k_diff = np.arange(0, Ng, dtype="float")
         sums, diffs, px, py = glcm_marginals(P, grey, Ng)
+        means = glcm_means(P, grey, eps)
+        if means is None:
+            means = (np.sum(i[None, :, :, None] * P, (1, 2), keepdims=True),
+                     np.sum(j[None, :, :, None] * P, (1, 2), keepdims=True),
+                     (-1) * np.sum((P * np.log2(P + eps)), (1, 2)))
+        ux, uy, HXY = means
         self.coefficients.update(
-            eps=eps, i=i, j=j, kValuesSum=k_sum, kValuesDiff=k_diff, px=px, py=py,
-            ux=sum_over_levels(i[None, :, :, None] * P, keepdims=True),
-            uy=sum_over_levels(j[None, :, :, None] * P, keepdims=True),
+            eps=eps, i=i, j=j, kValuesSum=k_sum, kValuesDiff=k_diff, px=px, py=py, ux=ux, uy=uy,
             pxAddy=sums.transpose((1, 0, 2)),
             pxSuby=diffs.transpose((1, 0, 2)),
-            HXY=(-1) * sum_over_levels((P * np.log2(P + eps))),
+            HXY=HXY,
         )
 
     def _cluster_term(self, power: int) -> np.ndarray:

@@ -9,6 +9,7 @@ labelling, which the engine counts compactly instead of asking for the dense mat
 
 from __future__ import annotations
 
+import functools
 import types
 
 import numpy as np
@@ -124,14 +125,68 @@ def glcm_marginals(P: np.ndarray, grey: np.ndarray, Ng: int):
     na, n = P.shape[3], P.shape[1]
     grey = np.ascontiguousarray(grey, dtype=np.int64)
     if na > 1 and P.shape[0] == 1 and P.dtype == np.float64:
+        memory, j_outer = _in_memory_order(P)
         sums, diffs = np.empty((2 * Ng - 1, 1, na)), np.empty((Ng, 1, na))
         px, py = np.empty((1, n, 1, na)), np.empty((1, 1, n, na))
-        _kernels.glcm_diagonals(np.ascontiguousarray(P), grey, na, Ng, sums, diffs, px, py)
+        _kernels.glcm_diagonals(memory, grey, na, Ng, j_outer, sums, diffs, px, py)
         return sums, diffs, px, py
     i, j = np.meshgrid(grey.astype("float"), grey.astype("float"), indexing="ij", sparse=True)
     sums = np.array([np.sum(P[:, i + j == k, :], 1) for k in np.arange(2, (Ng * 2) + 1, dtype="float")])
     diffs = np.array([np.sum(P[:, np.abs(i - j) == k, :], 1) for k in np.arange(0, Ng, dtype="float")])
     return sums, diffs, P.sum(2, keepdims=True), P.sum(1, keepdims=True)
+
+
+def _in_memory_order(P: np.ndarray) -> tuple[np.ndarray, bool]:
+    """P (1, n, n, Na) as a C-contiguous array in its memory order, and whether its columns
+    are outermost; a P of another layout is copied to C order."""
+    if _dense_angle_block(P) and P.strides[2] > P.strides[1]:
+        return P.transpose((0, 2, 1, 3)), True
+    return np.ascontiguousarray(P), False
+
+
+def glcm_means(P: np.ndarray, grey: np.ndarray, eps: float):
+    """pyradiomics' ``sum(i * P, (1, 2), keepdims=True)``, the same for j, and
+    ``-1 * sum(P * log2(P + eps), (1, 2))`` (ux, uy, HXY) for a dense P with several angles:
+    those products have P's layout, so numpy sums them in P's memory order; None otherwise."""
+    if not _dense_angle_block(P):
+        return None
+    L = np.log2(P + eps)
+    if L.strides != P.strides:
+        return None
+    memory, j_outer = _in_memory_order(P)
+    L_memory = L.transpose((0, 2, 1, 3)) if j_outer else L
+    na = P.shape[3]
+    ux, uy, hxy = np.empty((1, 1, 1, na)), np.empty((1, 1, 1, na)), np.empty((1, na))
+    _kernels.glcm_means(memory, L_memory, np.ascontiguousarray(grey, dtype=np.float64), j_outer, ux, uy, hxy)
+    return ux, uy, (-1) * hxy
+
+
+@functools.lru_cache(maxsize=None)
+def _columns_outer_after_deleting(deleted: int) -> bool:
+    """Whether pyradiomics' two numpy.delete calls (gray levels absent from the image, from
+    rows then columns) leave a matrix with its columns outermost in memory: it depends on
+    how many are deleted (none, one, several), so a small stand-in takes the same path."""
+    stand_in = np.zeros((1, 3 + deleted, 3 + deleted, 2))
+    gone = np.arange(deleted)
+    result = np.delete(np.delete(stand_in, gone, 1), gone, 2)
+    return result.strides[2] > result.strides[1]
+
+
+def normalised_glcm(counts: np.ndarray, grey: np.ndarray, Ng: int) -> np.ndarray | None:
+    """What pyradiomics' GLCM ``_calculateMatrix`` makes of the counts (1, Ng, Ng, Na), for a
+    symmetrical GLCM without weighting: the rows and columns of the gray levels that occur,
+    plus the transpose, divided per angle by the total — the same values (exact until one
+    division each) in the same memory layout. None when an angle has no pair (pyradiomics
+    then deletes that angle; left to it)."""
+    grey = np.ascontiguousarray(grey, dtype=np.int64)
+    n, na = len(grey), counts.shape[3]
+    if counts.shape != (1, Ng, Ng, na) or counts.dtype != np.float64 or na > 1024:
+        return None
+    j_outer = _columns_outer_after_deleting(min(Ng - n, 2))
+    memory = np.empty((1, n, n, na))
+    if not _kernels.glcm_normalise(np.ascontiguousarray(counts), grey, na, Ng, j_outer, memory):
+        return None
+    return memory.transpose((0, 2, 1, 3)) if j_outer else memory
 
 
 def max_over_levels(A: np.ndarray) -> np.ndarray:
