@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 /* Whether coordinate c moved by d stays in 0..n-1. */
 #define INSIDE(c, d, n) ((c) + (d) >= 0 && (c) + (d) < (n))
@@ -799,6 +800,112 @@ static PyObject *glcm_means(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ---- GLCM feature sums ------------------------------------------------------------------
+ * pyradiomics sums products of P with weights over (i, j). numpy lays a product out as P when
+ * the weight does not span both gray level axes (then it sums in P's memory order), and in
+ * row-major (i, j) order when it does (a C-ordered operand wins a conflict of layouts); it
+ * sums per angle from 0. Every product is formed as pyradiomics forms it, element by element. */
+
+/* Row-major sums. rows of out (7 x na): sum P * T2[k], P * T3[k], P * T4[k] (k = g_i + g_j - 2,
+ * the cluster terms), P * (g_i * g_j), P * |g_i - g_j|^2, P * L, pxpy * L (L and pxpy C-ordered
+ * n x n x na). */
+static void glcm_row_major(const double *P, int j_outer, const double *g, Py_ssize_t n, Py_ssize_t na,
+                           const double *T2, const double *T3, const double *T4, const double *pxpy,
+                           const double *L, double *out)
+{
+    double *ct = out, *cs = out + na, *cp = out + 2 * na, *ac = out + 3 * na, *con = out + 4 * na;
+    double *h1 = out + 5 * na, *h2 = out + 6 * na;
+    for (Py_ssize_t a = 0; a < 7 * na; a++)
+        out[a] = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        for (Py_ssize_t j = 0; j < n; j++) {
+            const double *p = P + (j_outer ? j * n + i : i * n + j) * na;
+            const Py_ssize_t k = ((Py_ssize_t)g[i] + (Py_ssize_t)g[j] - 2) * na, c = (i * n + j) * na;
+            const double w_ac = g[i] * g[j], d = fabs(g[i] - g[j]), w_con = d * d;
+            for (Py_ssize_t a = 0; a < na; a++) {
+                const double pa = p[a];
+                ct[a] += pa * T2[k + a];
+                cs[a] += pa * T3[k + a];
+                cp[a] += pa * T4[k + a];
+                ac[a] += pa * w_ac;
+                con[a] += pa * w_con;
+                h1[a] += pa * L[c + a];
+                h2[a] += pxpy[c + a] * L[c + a];
+            }
+        }
+}
+
+/* Memory-order sums. rows of out (4 x na): sum P * P, P * (g_i - ux)^2, P * (g_j - uy)^2,
+ * (P * (g_i - ux)) * (g_j - uy). */
+static void glcm_memory_order(const double *P, int j_outer, const double *g, Py_ssize_t n, Py_ssize_t na,
+                              const double *ux, const double *uy, double *out)
+{
+    double *ene = out, *sx = out + na, *sy = out + 2 * na, *cor = out + 3 * na;
+    for (Py_ssize_t a = 0; a < 4 * na; a++)
+        out[a] = 0.0;
+    for (Py_ssize_t o = 0; o < n; o++)
+        for (Py_ssize_t q = 0; q < n; q++) {
+            const double gi = j_outer ? g[q] : g[o], gj = j_outer ? g[o] : g[q];
+            const double *p = P + (o * n + q) * na;
+            for (Py_ssize_t a = 0; a < na; a++) {
+                const double pa = p[a], di = gi - ux[a], dj = gj - uy[a];
+                ene[a] += pa * pa;
+                sx[a] += pa * (di * di);
+                sy[a] += pa * (dj * dj);
+                cor[a] += (pa * di) * dj;
+            }
+        }
+}
+
+/* glcm_feature_sums(P, j_outer, grey, T2, T3, T4, pxpy, L, ux, uy, row_major_out, memory_out) */
+static PyObject *glcm_feature_sums(PyObject *self, PyObject *args)
+{
+    PyObject *o[11];
+    int j_outer;
+    Py_buffer P, g, T2, T3, T4, pxpy, L, ux, uy, rm, mo;
+    Held held = {{NULL}, 0};
+    int status = -3;
+    if (!PyArg_ParseTuple(args, "OpOOOOOOOOOO:glcm_feature_sums", &o[0], &j_outer, &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7], &o[8], &o[9], &o[10]))
+        return NULL;
+    if (hold(&held, &P, o[0], 8, "P (float64)", 0) == 0 && hold(&held, &g, o[1], 8, "grey (float64)", 0) == 0 &&
+        hold(&held, &T2, o[2], 8, "T2 (float64)", 0) == 0 && hold(&held, &T3, o[3], 8, "T3 (float64)", 0) == 0 &&
+        hold(&held, &T4, o[4], 8, "T4 (float64)", 0) == 0 && hold(&held, &pxpy, o[5], 8, "pxpy (float64)", 0) == 0 &&
+        hold(&held, &L, o[6], 8, "L (float64)", 0) == 0 && hold(&held, &ux, o[7], 8, "ux (float64)", 0) == 0 &&
+        hold(&held, &uy, o[8], 8, "uy (float64)", 0) == 0 && hold(&held, &rm, o[9], 8, "row_major (float64)", 1) == 0 &&
+        hold(&held, &mo, o[10], 8, "memory (float64)", 1) == 0) {
+        const Py_ssize_t n = g.len / 8, na = ux.len / 8;
+        status = -2;
+        const double *gv = (const double *)g.buf;
+        Py_ssize_t K = 0; /* the cluster tables cover every g_i + g_j - 2 */
+        int ok = na >= 1 && n >= 1 && P.len / 8 == n * n * na && pxpy.len == P.len && L.len == P.len &&
+                 uy.len == ux.len && rm.len / 8 == 7 * na && mo.len / 8 == 4 * na && T3.len == T2.len &&
+                 T4.len == T2.len && T2.len % (8 * na) == 0;
+        if (ok) {
+            K = T2.len / 8 / na;
+            for (Py_ssize_t i = 0; i < n; i++)
+                ok &= gv[i] >= 1 && gv[i] == (double)(Py_ssize_t)gv[i] && 2 * (Py_ssize_t)gv[i] - 2 < K;
+        }
+        if (ok) {
+            Py_BEGIN_ALLOW_THREADS
+            glcm_row_major((const double *)P.buf, j_outer, gv, n, na, (const double *)T2.buf, (const double *)T3.buf,
+                           (const double *)T4.buf, (const double *)pxpy.buf, (const double *)L.buf, (double *)rm.buf);
+            glcm_memory_order((const double *)P.buf, j_outer, gv, n, na, (const double *)ux.buf,
+                              (const double *)uy.buf, (double *)mo.buf);
+            Py_END_ALLOW_THREADS
+            status = 0;
+        }
+    }
+    release_held(&held);
+    if (status == -3)
+        return NULL;
+    if (status == -2) {
+        PyErr_SetString(PyExc_ValueError, "glcm_feature_sums: buffer sizes or gray levels do not match");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"glszm_zones", glszm_zones, METH_VARARGS,
      "glszm_zones(image, mask, shape, skip_dim, levels, sizes) -> number of zones\n\n"
@@ -823,6 +930,9 @@ static PyMethodDef methods[] = {
      "GLCM of the gray levels that occur, in memory order; False when an angle has no pair"},
     {"glcm_means", glcm_means, METH_VARARGS,
      "glcm_means(P, L, grey, j_outer, ux, uy, hxy): sums of g_i P, g_j P and P L in P's memory order"},
+    {"glcm_feature_sums", glcm_feature_sums, METH_VARARGS,
+     "glcm_feature_sums(P, j_outer, grey, T2, T3, T4, pxpy, L, ux, uy, row_major, memory): the sums of "
+     "pyradiomics' GLCM features, each in numpy's order (see the source)"},
     {"angle_max", angle_max, METH_VARARGS,
      "angle_max(mem, out): out[a] = numpy's maximum of mem[k * na + a] over k"},
     {"angle_sums", angle_sums, METH_VARARGS,

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .matrices import calculate_glcm, glcm_marginals, glcm_means, max_over_levels, normalised_glcm, sum_over_levels
+from .matrices import (calculate_glcm, glcm_feature_sums, glcm_marginals, glcm_means, max_over_levels,
+                       normalised_glcm, sum_over_levels)
 
 
 class GLCMFormulas:
@@ -61,71 +62,20 @@ class GLCMFormulas:
             HXY=HXY,
         )
 
-    def _cluster_term(self, power: int) -> np.ndarray:
-        """``((i + j) - ux - uy) ** power`` for every (i, j, angle), as pyradiomics evaluates
-        it, but the power taken once per distinct i + j (a sum of two gray levels)."""
+    def _cluster_base(self):
+        """``(i + j) - ux - uy`` for every possible i + j (a sum of two gray levels) and angle,
+        (K, Na), contiguous as pyradiomics' array is: the cluster features' powers are taken
+        once per distinct i + j, by numpy as in pyradiomics."""
         c = self.coefficients
-        key = "_cluster_base"
-        if key not in c:
-            # Every possible i + j, then the same two subtractions as pyradiomics, per angle.
+        if "_cluster_base" not in c:
             k = np.arange(2, 2 * c["Ng"] + 1, dtype="float")
-            c[key] = (k[None, :, None, None] - c["ux"]) - c["uy"]  # (1, K, 1, Na)
-            grey = c["grayLevels"]
-            c["_cluster_index"] = grey[:, None] + grey[None, :] - 2
-        base = np.ascontiguousarray(c[key][0, :, 0, :])  # (K, Na), contiguous as pyradiomics' array
-        return (base ** power)[c["_cluster_index"]][None]
+            c["_cluster_base"] = np.ascontiguousarray(((k[None, :, None, None] - c["ux"]) - c["uy"])[0, :, 0, :])
+        return c["_cluster_base"]
 
-    def getAutocorrelationFeatureValue(self):
-        i, j = self.coefficients["i"], self.coefficients["j"]
-        ac = sum_over_levels(self.P_glcm * (i * j)[None, :, :, None])
-        return np.nanmean(ac, 1)
-
-    def getClusterProminenceFeatureValue(self):
-        cp = sum_over_levels((self.P_glcm * self._cluster_term(4)))
-        return np.nanmean(cp, 1)
-
-    def getClusterShadeFeatureValue(self):
-        cs = sum_over_levels((self.P_glcm * self._cluster_term(3)))
-        return np.nanmean(cs, 1)
-
-    def getClusterTendencyFeatureValue(self):
-        ct = sum_over_levels((self.P_glcm * self._cluster_term(2)))
-        return np.nanmean(ct, 1)
-
-    def getContrastFeatureValue(self):
-        i, j = self.coefficients["i"], self.coefficients["j"]
-        cont = sum_over_levels((self.P_glcm * ((np.abs(i - j))[None, :, :, None] ** 2)))
-        return np.nanmean(cont, 1)
-
-    def _deviations(self):
-        """``i - ux`` and ``j - uy`` (shared by Correlation and Sum of Squares)."""
-        c = self.coefficients
-        if "_dev_i" not in c:
-            c["_dev_i"] = c["i"][None, :, :, None] - c["ux"]
-            c["_dev_j"] = c["j"][None, :, :, None] - c["uy"]
-        return c["_dev_i"], c["_dev_j"]
-
-    def getCorrelationFeatureValue(self):
-        eps = self.coefficients["eps"]
-        dev_i, dev_j = self._deviations()
-        sigx = sum_over_levels(self.P_glcm * (dev_i ** 2), keepdims=True) ** 0.5
-        sigy = sum_over_levels(self.P_glcm * (dev_j ** 2), keepdims=True) ** 0.5
-        corm = sum_over_levels(self.P_glcm * dev_i * dev_j, keepdims=True)
-        corr = corm / (sigx * sigy + eps)
-        corr[sigx * sigy == 0] = 1
-        return np.nanmean(corr, (1, 2, 3))
-
-    def getMaximumProbabilityFeatureValue(self):
-        return np.nanmean(max_over_levels(self.P_glcm), 1)
-
-    def getJointEnergyFeatureValue(self):
-        ene = sum_over_levels((self.P_glcm ** 2))
-        return np.nanmean(ene, 1)
-
-    def getSumSquaresFeatureValue(self):
-        dev_i, _ = self._deviations()
-        ss = sum_over_levels((self.P_glcm * (dev_i ** 2)))
-        return np.nanmean(ss, 1)
+    def _cluster_term(self, power: int) -> np.ndarray:
+        """``((i + j) - ux - uy) ** power`` for every (i, j, angle), as pyradiomics evaluates it."""
+        grey = self.coefficients["grayLevels"]
+        return (self._cluster_base() ** power)[grey[:, None] + grey[None, :] - 2][None]
 
     def _joint_marginals(self):
         """``px * py`` and ``log2(px * py + eps)``, shared by Imc1 and Imc2."""
@@ -135,13 +85,98 @@ class GLCMFormulas:
             c["_log_pxpy"] = np.log2(c["_pxpy"] + c["eps"])
         return c["_pxpy"], c["_log_pxpy"]
 
+    def _sums(self):
+        """Every (i, j) sum of the features below, from one compiled pass in row-major order
+        and one in P's memory order (see ``matrices.glcm_feature_sums``); None when P is laid
+        out otherwise or has a single angle (then each feature sums with numpy)."""
+        c = self.coefficients
+        if "_sums" not in c:
+            base = self._cluster_base()
+            pxpy, log_pxpy = self._joint_marginals()
+            c["_sums"] = glcm_feature_sums(self.P_glcm, c["grayLevels"], base ** 2, base ** 3, base ** 4,
+                                           pxpy, log_pxpy, c["ux"], c["uy"])
+        return c["_sums"]
+
+    def _row_major(self, row: int):
+        return None if self._sums() is None else self._sums()[0][row][None].copy()
+
+    def _memory_order(self, row: int):
+        return None if self._sums() is None else self._sums()[1][row][None].copy()
+
+    def getAutocorrelationFeatureValue(self):
+        ac = self._row_major(3)
+        if ac is None:
+            i, j = self.coefficients["i"], self.coefficients["j"]
+            ac = sum_over_levels(self.P_glcm * (i * j)[None, :, :, None])
+        return np.nanmean(ac, 1)
+
+    def getClusterProminenceFeatureValue(self):
+        cp = self._row_major(2)
+        if cp is None:
+            cp = sum_over_levels((self.P_glcm * self._cluster_term(4)))
+        return np.nanmean(cp, 1)
+
+    def getClusterShadeFeatureValue(self):
+        cs = self._row_major(1)
+        if cs is None:
+            cs = sum_over_levels((self.P_glcm * self._cluster_term(3)))
+        return np.nanmean(cs, 1)
+
+    def getClusterTendencyFeatureValue(self):
+        ct = self._row_major(0)
+        if ct is None:
+            ct = sum_over_levels((self.P_glcm * self._cluster_term(2)))
+        return np.nanmean(ct, 1)
+
+    def getContrastFeatureValue(self):
+        cont = self._row_major(4)
+        if cont is None:
+            i, j = self.coefficients["i"], self.coefficients["j"]
+            cont = sum_over_levels((self.P_glcm * ((np.abs(i - j))[None, :, :, None] ** 2)))
+        return np.nanmean(cont, 1)
+
+    def getCorrelationFeatureValue(self):
+        c = self.coefficients
+        eps, ux, uy = c["eps"], c["ux"], c["uy"]
+        if self._sums() is None:
+            i, j = c["i"], c["j"]
+            sigx = sum_over_levels(self.P_glcm * ((i[None, :, :, None] - ux) ** 2), keepdims=True) ** 0.5
+            sigy = sum_over_levels(self.P_glcm * ((j[None, :, :, None] - uy) ** 2), keepdims=True) ** 0.5
+            corm = sum_over_levels(self.P_glcm * (i[None, :, :, None] - ux) * (j[None, :, :, None] - uy),
+                                   keepdims=True)
+        else:
+            sigx = self._memory_order(1)[None, None] ** 0.5
+            sigy = self._memory_order(2)[None, None] ** 0.5
+            corm = self._memory_order(3)[None, None]
+        corr = corm / (sigx * sigy + eps)
+        corr[sigx * sigy == 0] = 1
+        return np.nanmean(corr, (1, 2, 3))
+
+    def getMaximumProbabilityFeatureValue(self):
+        return np.nanmean(max_over_levels(self.P_glcm), 1)
+
+    def getJointEnergyFeatureValue(self):
+        ene = self._memory_order(0)
+        if ene is None:
+            ene = sum_over_levels((self.P_glcm ** 2))
+        return np.nanmean(ene, 1)
+
+    def getSumSquaresFeatureValue(self):
+        ss = self._memory_order(1)
+        if ss is None:
+            i, ux = self.coefficients["i"], self.coefficients["ux"]
+            ss = sum_over_levels((self.P_glcm * ((i[None, :, :, None] - ux) ** 2)))
+        return np.nanmean(ss, 1)
+
     def getImc1FeatureValue(self):
         c = self.coefficients
         HXY, eps, px, py = c["HXY"], c["eps"], c["px"], c["py"]
-        pxpy, log_pxpy = self._joint_marginals()
         HX = (-1) * np.sum((px * np.log2(px + eps)), (1, 2))
         HY = (-1) * np.sum((py * np.log2(py + eps)), (1, 2))
-        HXY1 = (-1) * sum_over_levels((self.P_glcm * log_pxpy))
+        HXY1 = self._row_major(5)
+        if HXY1 is None:
+            HXY1 = sum_over_levels((self.P_glcm * self._joint_marginals()[1]))
+        HXY1 = (-1) * HXY1
         div = np.fmax(HX, HY)
         imc1 = HXY - HXY1
         imc1[div != 0] /= div[div != 0]
@@ -150,8 +185,11 @@ class GLCMFormulas:
 
     def getImc2FeatureValue(self):
         HXY = self.coefficients["HXY"]
-        pxpy, log_pxpy = self._joint_marginals()
-        HXY2 = (-1) * sum_over_levels(((pxpy) * log_pxpy))
+        HXY2 = self._row_major(6)
+        if HXY2 is None:
+            pxpy, log_pxpy = self._joint_marginals()
+            HXY2 = sum_over_levels(((pxpy) * log_pxpy))
+        HXY2 = (-1) * HXY2
         imc2 = (1 - np.e ** (-2 * (HXY2 - HXY))) ** 0.5
         imc2[HXY2 == HXY] = 0
         return np.nanmean(imc2, 1)

@@ -237,3 +237,22 @@ def _dense_angle_block(A: np.ndarray) -> bool:
     na = A.shape[3]
     (s_small, n_small), (s_large, _) = sorted(((A.strides[1], A.shape[1]), (A.strides[2], A.shape[2])))
     return s_small == 8 * na and s_large == 8 * na * n_small
+
+
+def glcm_feature_sums(P, grey, T2, T3, T4, pxpy, L, ux, uy):
+    """The sums behind pyradiomics' GLCM features for a dense P with several angles, each in
+    numpy's order (see ``glcm_feature_sums`` in the kernel): rows of the first array are the
+    cluster tendency, shade and prominence sums, autocorrelation, contrast, HXY1 and HXY2
+    (without their sign); of the second joint energy, sum of squares (= sigx²), sigy² and the
+    correlation numerator. None when P, pxpy or L are not laid out as expected."""
+    na = P.shape[3]
+    if not (_dense_angle_block(P) and pxpy.shape == P.shape and L.shape == P.shape
+            and pxpy.flags.c_contiguous and L.flags.c_contiguous and pxpy.dtype == L.dtype == np.float64):
+        return None
+    memory, j_outer = _in_memory_order(P)
+    row_major, memory_order = np.empty((7, na)), np.empty((4, na))
+    tables = [np.ascontiguousarray(T, dtype=np.float64) for T in (T2, T3, T4)]
+    _kernels.glcm_feature_sums(memory, j_outer, np.ascontiguousarray(grey, dtype=np.float64), *tables, pxpy, L,
+                               np.ascontiguousarray(ux, dtype=np.float64).ravel(),
+                               np.ascontiguousarray(uy, dtype=np.float64).ravel(), row_major, memory_order)
+    return row_major, memory_order
