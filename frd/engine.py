@@ -26,6 +26,7 @@ Nothing is patched inside pyradiomics: the engine is selected per extractor.
 from __future__ import annotations
 
 import threading
+import types
 
 import numpy as np
 from radiomics import featureextractor, getFeatureClasses, imageoperations
@@ -33,7 +34,7 @@ from radiomics import featureextractor, getFeatureClasses, imageoperations
 from .errors import EngineUnavailable
 
 from . import preparation
-from .formulas import FirstOrderFormulas, GLCMFormulas
+from .formulas import FirstOrderFormulas, GLCMFormulas, with_fast_nanmean
 from .matrices import digitize_masked, gray_level_zones, require_kernels, using_kernels
 
 ENGINES = ("frd", "pyradiomics")
@@ -187,8 +188,13 @@ class _KnownFeatureNames:
 
 def _engine_class(name: str, cls):
     mixins = (*_EXTRA_MIXINS.get(name, ()), _SharedBinning, _KnownFeatureNames)
-    if name in _KERNEL_MATRICES:  # pyradiomics' class, its matrix from the kernels; mixins above it
-        cls = type(f"Kernel{cls.__name__}", (cls,), {"_calculateMatrix": using_kernels(cls._calculateMatrix)})
+    # pyradiomics' class, its matrix from the kernels and its feature methods with the fast
+    # nanmean (the mixins above it override some of them).
+    own = {attr: with_fast_nanmean(getattr(cls, attr)) for attr in dir(cls)
+           if attr.startswith("get") and attr.endswith("FeatureValue") and isinstance(getattr(cls, attr), types.FunctionType)}
+    if name in _KERNEL_MATRICES:
+        own["_calculateMatrix"] = using_kernels(cls._calculateMatrix)
+    cls = type(f"Kernel{cls.__name__}", (cls,), own)
     return type(f"Shared{cls.__name__}", (*mixins, cls), {})
 
 

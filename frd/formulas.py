@@ -19,8 +19,46 @@ from __future__ import annotations
 
 import numpy as np
 
+import types
+
 from .matrices import (calculate_glcm, glcm_feature_sums, glcm_marginals, glcm_means, max_over_levels,
                        normalised_glcm, sum_over_levels)
+
+
+def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
+    """``numpy.nanmean``, without its overhead for what every feature ends with: the mean of
+    one row of per-angle values. For a C-contiguous float64 (1, k) row without NaN, numpy
+    computes ``add.reduce`` of (a copy of) the row divided by the count k: the same sum of
+    the same values, so the same bits. A NaN anywhere makes the sum NaN, and then (as for
+    any other input) numpy's own function answers."""
+    if (axis == 1 and dtype is None and out is None and type(a) is np.ndarray and a.ndim == 2
+            and a.shape[0] == 1 and a.shape[1] > 0 and a.dtype == np.float64 and a.flags.c_contiguous):
+        total = np.add.reduce(a, axis=1, keepdims=bool(keepdims))
+        if not np.isnan(total).any():
+            return total / a.shape[1]
+    return np.nanmean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+
+
+class _Numpy(types.ModuleType):
+    """numpy, with ``nanmean`` above: the name pyradiomics' feature methods see as ``numpy``."""
+
+    nanmean = staticmethod(nanmean)
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+_NUMPY = _Numpy("numpy")
+
+
+def with_fast_nanmean(method):
+    """pyradiomics' own feature method (same code), its ``numpy.nanmean`` calls answered by
+    ``nanmean``; pyradiomics itself is left untouched (a new function object)."""
+    function = types.FunctionType(method.__code__, dict(method.__globals__, numpy=_NUMPY), method.__name__,
+                                  method.__defaults__, method.__closure__)
+    function.__dict__.update(method.__dict__)  # e.g. pyradiomics' deprecation mark
+    function.__doc__ = method.__doc__
+    return function
 
 
 class GLCMFormulas:
@@ -108,32 +146,32 @@ class GLCMFormulas:
         if ac is None:
             i, j = self.coefficients["i"], self.coefficients["j"]
             ac = sum_over_levels(self.P_glcm * (i * j)[None, :, :, None])
-        return np.nanmean(ac, 1)
+        return nanmean(ac, 1)
 
     def getClusterProminenceFeatureValue(self):
         cp = self._row_major(2)
         if cp is None:
             cp = sum_over_levels((self.P_glcm * self._cluster_term(4)))
-        return np.nanmean(cp, 1)
+        return nanmean(cp, 1)
 
     def getClusterShadeFeatureValue(self):
         cs = self._row_major(1)
         if cs is None:
             cs = sum_over_levels((self.P_glcm * self._cluster_term(3)))
-        return np.nanmean(cs, 1)
+        return nanmean(cs, 1)
 
     def getClusterTendencyFeatureValue(self):
         ct = self._row_major(0)
         if ct is None:
             ct = sum_over_levels((self.P_glcm * self._cluster_term(2)))
-        return np.nanmean(ct, 1)
+        return nanmean(ct, 1)
 
     def getContrastFeatureValue(self):
         cont = self._row_major(4)
         if cont is None:
             i, j = self.coefficients["i"], self.coefficients["j"]
             cont = sum_over_levels((self.P_glcm * ((np.abs(i - j))[None, :, :, None] ** 2)))
-        return np.nanmean(cont, 1)
+        return nanmean(cont, 1)
 
     def getCorrelationFeatureValue(self):
         c = self.coefficients
@@ -150,23 +188,23 @@ class GLCMFormulas:
             corm = self._memory_order(3)[None, None]
         corr = corm / (sigx * sigy + eps)
         corr[sigx * sigy == 0] = 1
-        return np.nanmean(corr, (1, 2, 3))
+        return nanmean(corr, (1, 2, 3))
 
     def getMaximumProbabilityFeatureValue(self):
-        return np.nanmean(max_over_levels(self.P_glcm), 1)
+        return nanmean(max_over_levels(self.P_glcm), 1)
 
     def getJointEnergyFeatureValue(self):
         ene = self._memory_order(0)
         if ene is None:
             ene = sum_over_levels((self.P_glcm ** 2))
-        return np.nanmean(ene, 1)
+        return nanmean(ene, 1)
 
     def getSumSquaresFeatureValue(self):
         ss = self._memory_order(1)
         if ss is None:
             i, ux = self.coefficients["i"], self.coefficients["ux"]
             ss = sum_over_levels((self.P_glcm * ((i[None, :, :, None] - ux) ** 2)))
-        return np.nanmean(ss, 1)
+        return nanmean(ss, 1)
 
     def getImc1FeatureValue(self):
         c = self.coefficients
@@ -181,7 +219,7 @@ class GLCMFormulas:
         imc1 = HXY - HXY1
         imc1[div != 0] /= div[div != 0]
         imc1[div == 0] = 0
-        return np.nanmean(imc1, 1)
+        return nanmean(imc1, 1)
 
     def getImc2FeatureValue(self):
         HXY = self.coefficients["HXY"]
@@ -192,7 +230,7 @@ class GLCMFormulas:
         HXY2 = (-1) * HXY2
         imc2 = (1 - np.e ** (-2 * (HXY2 - HXY))) ** 0.5
         imc2[HXY2 == HXY] = 0
-        return np.nanmean(imc2, 1)
+        return nanmean(imc2, 1)
 
 
 def _shared(self, key: str, compute):
@@ -228,7 +266,7 @@ class FirstOrderFormulas:
         return _shared(self, "_has_nan", lambda: bool(np.isnan(self.targetVoxelArray).any()))
 
     def _mean(self):
-        return _shared(self, "_mean", lambda: np.nanmean(self.targetVoxelArray, 1, keepdims=True))
+        return _shared(self, "_mean", lambda: nanmean(self.targetVoxelArray, 1, keepdims=True))
 
     def _order_statistics(self):
         """nanpercentile at 10, 25, 75 and 90 and nanmedian, each as pyradiomics gets it.
@@ -260,7 +298,7 @@ class FirstOrderFormulas:
 
     def _central_moment(self, moment: int):
         # pyradiomics' _moment: nanmean(power(a - nanmean(a), moment)).
-        return _shared(self, f"_moment{moment}", lambda: np.nanmean(
+        return _shared(self, f"_moment{moment}", lambda: nanmean(
             np.power((self.targetVoxelArray - self._mean()), moment), 1))
 
     def _nanmin(self):
@@ -303,7 +341,7 @@ class FirstOrderFormulas:
         return self._mean()[:, 0].copy()
 
     def getMeanAbsoluteDeviationFeatureValue(self):
-        return np.nanmean(np.absolute(self.targetVoxelArray - self._mean()), 1)
+        return nanmean(np.absolute(self.targetVoxelArray - self._mean()), 1)
 
     def getRobustMeanAbsoluteDeviationFeatureValue(self):
         prcnt10 = self._percentile(10)
@@ -312,7 +350,7 @@ class FirstOrderFormulas:
         msk = ~np.isnan(percentileArray)
         msk[msk] = ((percentileArray - prcnt10[:, None])[msk] < 0) | ((percentileArray - prcnt90[:, None])[msk] > 0)
         percentileArray[msk] = np.nan
-        return np.nanmean(np.absolute(percentileArray - np.nanmean(percentileArray, 1, keepdims=True)), 1)
+        return nanmean(np.absolute(percentileArray - nanmean(percentileArray, 1, keepdims=True)), 1)
 
     def getRootMeanSquaredFeatureValue(self):
         if self.targetVoxelArray.size == 0:
