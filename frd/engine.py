@@ -34,8 +34,8 @@ from radiomics import featureextractor, getFeatureClasses, imageoperations
 from .errors import EngineUnavailable
 
 from . import preparation
-from .formulas import FirstOrderFormulas, GLCMFormulas, with_fast_nanmean
-from .matrices import digitize_masked, gray_level_zones, require_kernels, using_kernels
+from .formulas import FirstOrderFormulas, GLCMFormulas, with_fast_numpy
+from .matrices import MATRICES, digitize_masked, gray_level_zones, require_kernels
 
 ENGINES = ("frd", "pyradiomics")
 # The pyradiomics release series whose binning, matrix calls and post-processing this
@@ -188,12 +188,13 @@ class _KnownFeatureNames:
 
 def _engine_class(name: str, cls):
     mixins = (*_EXTRA_MIXINS.get(name, ()), _SharedBinning, _KnownFeatureNames)
-    # pyradiomics' class, its matrix from the kernels and its feature methods with the fast
-    # nanmean (the mixins above it override some of them).
-    own = {attr: with_fast_nanmean(getattr(cls, attr)) for attr in dir(cls)
-           if attr.startswith("get") and attr.endswith("FeatureValue") and isinstance(getattr(cls, attr), types.FunctionType)}
+    # pyradiomics' class with its own methods answered by the fast numpy functions and, for
+    # the matrices, the kernels (the mixins above it override some of these methods).
+    own = {attr: with_fast_numpy(getattr(cls, attr)) for attr in vars(cls)
+           if (attr.startswith("get") and attr.endswith("FeatureValue") or attr == "_calculateCoefficients")
+           and isinstance(getattr(cls, attr), types.FunctionType)}
     if name in _KERNEL_MATRICES:
-        own["_calculateMatrix"] = using_kernels(cls._calculateMatrix)
+        own["_calculateMatrix"] = with_fast_numpy(cls._calculateMatrix, cMatrices=MATRICES)
     cls = type(f"Kernel{cls.__name__}", (cls,), own)
     return type(f"Shared{cls.__name__}", (*mixins, cls), {})
 

@@ -39,10 +39,19 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
     return np.nanmean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
 
 
+def level_sum(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+    """``numpy.sum``, with sums over the two gray level axes of a (1, n, m, Na) matrix done by
+    ``sum_over_levels`` (numpy's order, checked there; any other call is numpy's)."""
+    if axis == (1, 2) and dtype is None and out is None and not kwargs and type(a) is np.ndarray and a.ndim == 4:
+        return sum_over_levels(a, keepdims=bool(keepdims))
+    return np.sum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
+
+
 class _Numpy(types.ModuleType):
-    """numpy, with ``nanmean`` above: the name pyradiomics' feature methods see as ``numpy``."""
+    """numpy with ``nanmean`` and ``sum`` above: the name pyradiomics' methods see as ``numpy``."""
 
     nanmean = staticmethod(nanmean)
+    sum = staticmethod(level_sum)
 
     def __getattr__(self, name):
         return getattr(np, name)
@@ -51,11 +60,12 @@ class _Numpy(types.ModuleType):
 _NUMPY = _Numpy("numpy")
 
 
-def with_fast_nanmean(method):
-    """pyradiomics' own feature method (same code), its ``numpy.nanmean`` calls answered by
-    ``nanmean``; pyradiomics itself is left untouched (a new function object)."""
-    function = types.FunctionType(method.__code__, dict(method.__globals__, numpy=_NUMPY), method.__name__,
-                                  method.__defaults__, method.__closure__)
+def with_fast_numpy(method, **names):
+    """pyradiomics' own method (same code), its ``numpy.nanmean`` and ``numpy.sum`` calls
+    answered above (and any other global ``names`` replaced); pyradiomics itself is left
+    untouched (a new function object)."""
+    function = types.FunctionType(method.__code__, dict(method.__globals__, numpy=_NUMPY, **names),
+                                  method.__name__, method.__defaults__, method.__closure__)
     function.__dict__.update(method.__dict__)  # e.g. pyradiomics' deprecation mark
     function.__doc__ = method.__doc__
     return function

@@ -87,15 +87,6 @@ MATRICES = types.SimpleNamespace(
 )
 
 
-def using_kernels(method):
-    """pyradiomics' own method (same code, same post-processing), with its ``cMatrices``
-    calls answered by ``MATRICES``. pyradiomics itself is left untouched: this is a new
-    function object for the engine's subclasses."""
-    namespace = dict(method.__globals__, cMatrices=MATRICES)
-    return types.FunctionType(method.__code__, namespace, method.__name__, method.__defaults__,
-                              method.__closure__)
-
-
 def gray_level_zones(image: np.ndarray, mask: np.ndarray, across: int | None = None):
     """Gray level and voxel count of every zone: connected mask voxels of one gray level,
     26-connected in 3D and 8-connected in a plane (pyradiomics' GLSZM zones); ``across``

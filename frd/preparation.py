@@ -17,7 +17,7 @@ run with three of the helpers they call answered here:
 pyradiomics' parameter validation (``_applyParams``) runs pykwalify as usual, with its
 schema file parsed once per process instead of once per extractor.
 
-As for the matrices (``frd.matrices.using_kernels``), pyradiomics itself is not patched:
+As for the feature classes (``frd.formulas.with_fast_numpy``), pyradiomics itself is not patched:
 these are new function objects whose global names point here.
 """
 
