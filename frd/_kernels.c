@@ -82,7 +82,7 @@ static Py_ssize_t label_zones(const int32_t *image, const uint8_t *mask, const P
     const Py_ssize_t nz = shape[0], ny = shape[1], nx = shape[2];
     const Py_ssize_t n = nz * ny * nx;
     Py_ssize_t *parent = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * (size_t)(n > 0 ? n : 1));
-    Py_ssize_t *zone = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * (size_t)(n > 0 ? n : 1));
+    Py_ssize_t *zone = levels ? (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * (size_t)(n > 0 ? n : 1)) : parent;
     if (!parent || !zone) {
         free(parent);
         free(zone);
@@ -115,14 +115,14 @@ static Py_ssize_t label_zones(const int32_t *image, const uint8_t *mask, const P
                     continue;
                 parent[v] = v;
                 const int inner = inner_zy && (nx == 1 || (x >= 1 && x < nx - 1));
-                const int32_t level = image[v];
+                const int32_t level = image ? image[v] : 0;
                 Py_ssize_t rv = v; /* the root of v's zone, kept up to date */
                 for (int b = 0; b < nb; b++) {
                     if (!inner && !(INSIDE(z, back[b][0], nz) && INSIDE(y, back[b][1], ny) && INSIDE(x, back[b][2], nx)))
                         continue;
                     const Py_ssize_t j = v + boff[b];
-                    if (!mask[j] || image[j] != level)
-                        continue;
+                    if (!mask[j] || (image && image[j] != level) || parent[j] == rv)
+                        continue; /* (a parent that is v's root: already in v's zone) */
                     const Py_ssize_t rj = find_root(parent, j);
                     if (rj < rv) {
                         parent[rv] = rj;
@@ -133,6 +133,12 @@ static Py_ssize_t label_zones(const int32_t *image, const uint8_t *mask, const P
             }
         }
     Py_ssize_t zones = 0;
+    if (!levels) { /* only the number of zones: one root each */
+        for (Py_ssize_t v = 0; v < n; v++)
+            zones += mask[v] && parent[v] == v;
+        free(parent);
+        return zones;
+    }
     for (Py_ssize_t v = 0; v < n; v++) {
         if (!mask[v])
             continue;
@@ -906,12 +912,49 @@ static PyObject *glcm_feature_sums(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* count_parts(mask, shape) -> the number of fully connected parts of a uint8 mask (26
+ * neighbours in 3D, 8 in a single slice): the zones of an image of one gray level. */
+static PyObject *count_parts(PyObject *self, PyObject *args)
+{
+    PyObject *mask_obj;
+    Py_ssize_t shape[3];
+    Py_buffer mask;
+    Held held = {{NULL}, 0};
+    Py_ssize_t parts = -3;
+    if (!PyArg_ParseTuple(args, "O(nnn):count_parts", &mask_obj, &shape[0], &shape[1], &shape[2]))
+        return NULL;
+    if (shape[0] < 0 || shape[1] < 0 || shape[2] < 0) {
+        PyErr_SetString(PyExc_ValueError, "count_parts: negative shape");
+        return NULL;
+    }
+    if (hold(&held, &mask, mask_obj, 1, "mask (uint8)", 0) == 0) {
+        parts = -2;
+        if (mask.len == shape[0] * shape[1] * shape[2]) {
+            Py_BEGIN_ALLOW_THREADS
+            parts = label_zones(NULL, (const uint8_t *)mask.buf, shape, -1, NULL, NULL);
+            Py_END_ALLOW_THREADS
+        }
+    }
+    release_held(&held);
+    if (parts == -3)
+        return NULL;
+    if (parts == -2) {
+        PyErr_SetString(PyExc_ValueError, "count_parts: the mask does not match the shape");
+        return NULL;
+    }
+    if (parts == -1)
+        return PyErr_NoMemory();
+    return PyLong_FromSsize_t(parts);
+}
+
 static PyMethodDef methods[] = {
     {"glszm_zones", glszm_zones, METH_VARARGS,
      "glszm_zones(image, mask, shape, skip_dim, levels, sizes) -> number of zones\n\n"
      "Labels the gray-level zones of a 3D int32 image inside a uint8 mask (26-connected; "
      "skip_dim 0-2 excludes that dimension from connectivity, -1 none) and writes each "
      "zone's gray level and voxel count into levels (int32) and sizes (int64)."},
+    {"count_parts", count_parts, METH_VARARGS,
+     "count_parts(mask, shape) -> the number of fully connected parts of a uint8 mask"},
     {"glcm", glcm, METH_VARARGS,
      "glcm(image, mask, shape, angles, Ng, out): pyradiomics' GLCM counts, out[i-1, j-1, a]"},
     {"glrlm", glrlm, METH_VARARGS,

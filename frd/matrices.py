@@ -247,3 +247,10 @@ def glcm_feature_sums(P, grey, T2, T3, T4, pxpy, L, ux, uy):
                                np.ascontiguousarray(ux, dtype=np.float64).ravel(),
                                np.ascontiguousarray(uy, dtype=np.float64).ravel(), row_major, memory_order)
     return row_major, memory_order
+
+
+def connected_parts(mask: np.ndarray) -> int:
+    """Fully connected parts of a 2D or 3D boolean mask (8 neighbours in a plane, 26 in 3D)."""
+    inside = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
+    shape = inside.shape if inside.ndim == 3 else (1, *inside.shape)
+    return _kernels.count_parts(inside, shape)

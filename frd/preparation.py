@@ -31,7 +31,7 @@ import numpy as np
 import SimpleITK as sitk
 from radiomics import featureextractor, generalinfo, imageoperations
 
-from .matrices import gray_level_zones
+from .matrices import connected_parts
 
 
 class Diagnostics(generalinfo.GeneralInfo):
@@ -86,8 +86,7 @@ def _connected_parts(inside: np.ndarray) -> int:
     """Fully connected parts of a binary mask (8 neighbours in 2D, 26 in 3D)."""
     if inside.ndim not in (2, 3):
         raise _Fallback
-    levels, _ = gray_level_zones(np.ones(inside.shape, np.int32), inside)
-    return len(levels)
+    return connected_parts(inside)
 
 
 class _Fallback(Exception):
