@@ -25,11 +25,14 @@ Nothing is patched inside pyradiomics: the engine is selected per extractor.
 
 from __future__ import annotations
 
+import logging
 import threading
 import types
 
 import numpy as np
-from radiomics import featureextractor, getFeatureClasses, imageoperations
+import radiomics
+import SimpleITK as sitk
+from radiomics import base, featureextractor, getFeatureClasses, imageoperations
 
 from .errors import EngineUnavailable
 
@@ -173,6 +176,34 @@ _EXTRA_MIXINS = {"glcm": (GLCMFormulas,), "glszm": (_CompactGLSZM,), "firstorder
 _KERNEL_MATRICES = ("glcm", "glrlm", "ngtdm")
 
 
+class _SharedInputs(base.RadiomicsFeaturesBase):
+    """pyradiomics' ``RadiomicsFeaturesBase.__init__`` (the classes' common set-up), with the
+    arrays of one filtered image and its mask read once for all classes instead of once per
+    class; no class modifies them in place (each bins its own copy). Placed just above
+    pyradiomics' base class, where each feature class's own ``__init__`` reaches it."""
+
+    def __init__(self, inputImage, inputMask, **kwargs):
+        shared = getattr(_call, "shared", None)
+        if shared is None or kwargs.get("voxelBased", False) or inputImage is None or inputMask is None:
+            return super().__init__(inputImage, inputMask, **kwargs)
+        self.logger = logging.getLogger(self.__module__)
+        self.progressReporter = radiomics.getProgressReporter
+        self.settings = kwargs
+        self.label = kwargs.get("label", 1)
+        self.voxelBased = False
+        self.coefficients = {}
+        self.enabledFeatures = {}
+        self.featureValues = {}
+        self.featureNames = self.getFeatureNames()
+        self.inputImage = inputImage
+        self.inputMask = inputMask
+        arrays = shared.get("arrays")
+        if arrays is None or arrays[0] is not inputImage or arrays[1] is not inputMask or arrays[2] != self.label:
+            arrays = shared["arrays"] = (inputImage, inputMask, self.label, sitk.GetArrayFromImage(inputImage),
+                                         sitk.GetArrayFromImage(inputMask) == self.label)
+        self.imageArray, self.maskArray = arrays[3], arrays[4]
+
+
 class _KnownFeatureNames:
     """pyradiomics lists a class's features by inspecting all its members for every
     instance; the list is a property of the class."""
@@ -195,7 +226,7 @@ def _engine_class(name: str, cls):
            and isinstance(getattr(cls, attr), types.FunctionType)}
     if name in _KERNEL_MATRICES:
         own["_calculateMatrix"] = with_fast_numpy(cls._calculateMatrix, cMatrices=MATRICES)
-    cls = type(f"Kernel{cls.__name__}", (cls,), own)
+    cls = type(f"Kernel{cls.__name__}", (cls, _SharedInputs), own)
     return type(f"Shared{cls.__name__}", (*mixins, cls), {})
 
 
