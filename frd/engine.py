@@ -88,6 +88,10 @@ def bin_image(matrix: np.ndarray, mask: np.ndarray, settings: dict) -> np.ndarra
 class _SharedBinning:
     """Mixin for pyradiomics feature classes: binning computed once per filtered image."""
 
+    @staticmethod
+    def _shared_binning_active() -> bool:
+        return getattr(_call, "shared", None) is not None
+
     def _applyBinning(self, matrix):
         shared = getattr(_call, "shared", None)
         if shared is None:  # used outside FastExtractor: pyradiomics' own behaviour
@@ -108,7 +112,9 @@ class _SharedBinning:
         self._bin_counts = shared.get("counts")
         self.coefficients["grayLevels"] = grey_levels.copy()
         self.coefficients["Ng"] = int(np.max(grey_levels))
-        return binned.copy()  # classes may modify their array
+        # Segment-based classes only read their binned array (pyradiomics modifies arrays in
+        # place only for voxel-based extraction): one array serves them all.
+        return binned.copy() if self.voxelBased else binned
 
 
 def _pyradiomics_layout(levels: int, all_levels: int, sizes: int, all_sizes: int) -> np.ndarray:

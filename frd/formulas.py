@@ -259,6 +259,19 @@ class FirstOrderFormulas:
     # Below this many voxels numpy's nanmedian takes another path (masked arrays).
     _NANMEDIAN_SMALL = 600
 
+    def __init__(self, inputImage, inputMask, **kwargs):
+        from radiomics.firstorder import RadiomicsFirstOrder
+
+        if kwargs.get("voxelBased", False) or not isinstance(self, RadiomicsFirstOrder):
+            return super().__init__(inputImage, inputMask, **kwargs)
+        # RadiomicsFirstOrder.__init__, without copying the image for the binning when the
+        # engine's shared binning (which only reads it) is active.
+        super(RadiomicsFirstOrder, self).__init__(inputImage, inputMask, **kwargs)
+        self.pixelSpacing = inputImage.GetSpacing()
+        self.voxelArrayShift = kwargs.get("voxelArrayShift", 0)
+        shared = self._shared_binning_active()
+        self.discretizedImageArray = self._applyBinning(self.imageArray if shared else self.imageArray.copy())
+
     def _initCalculation(self, voxelCoordinates=None):
         counts = getattr(self, "_bin_counts", None)
         if voxelCoordinates is not None or counts is None:
