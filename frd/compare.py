@@ -18,15 +18,17 @@ from __future__ import annotations
 import random
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from .cache import FeatureCache
 from .distance import frechet_distance, frd_value
-from .featureset import ExtractionError, FeatureSet, Skipped, extract_sets
+from .errors import ExtractionError, InputError, OptionError
+from .featureset import FeatureSet, Skipped, extract_sets
 from .provenance import library_versions
+from .results import Analysis, FRDResult
 from .inputs import SetSource, load_set
 from .options import FRDOptions
 from .analysis.contributions import decompose
@@ -39,78 +41,6 @@ STATS_SUFFIX = ".frdstats"
 # from the feature cache instead of one in-memory matrix.
 STREAM_ABOVE_ROWS = 20_000
 DEFAULT_CHUNK_ROWS = 2048
-
-
-@dataclass
-class FRDResult:
-    """An FRD value with everything needed to trust and reproduce it."""
-
-    value: float
-    d2: float
-    version: str
-    n_reference: int
-    n_candidate: int
-    features_used: list[str]
-    skipped: list[dict]
-    options: dict
-    versions: dict
-    timings: dict
-    cache: dict
-    notices: list[str] = field(default_factory=list)
-    ndim: int = 2
-    d2_split: dict = field(default_factory=dict)
-    warnings: list[dict] = field(default_factory=list)
-    robust: dict | None = None
-    ci: dict | None = None
-    analysis: "Analysis | None" = field(default=None, repr=False)  # rows etc. for frd.analysis
-
-    def to_dict(self) -> dict:
-        return {
-            "frd": self.value,
-            "d2": self.d2,
-            "frd_version": self.version,
-            "scale": _scale_label(self.version, self.options.get("paper_log", False)),
-            "dimensionality": f"{self.ndim}D",
-            "n_reference": self.n_reference,
-            "n_candidate": self.n_candidate,
-            "n_features": len(self.features_used),
-            "features_used": self.features_used,
-            "skipped": self.skipped,
-            "notices": self.notices,
-            "warnings": self.warnings,
-            "d2_split": self.d2_split,
-            "robust": self.robust,
-            "ci": self.ci,
-            "options": self.options,
-            "versions": self.versions,
-            "timings": self.timings,
-            "cache": self.cache,
-        }
-
-    def __str__(self) -> str:
-        return f"FRD ({self.version}): {self.value}"
-
-
-def _scale_label(version: str, paper_log: bool) -> str:
-    if version == "v0":
-        return "d2"
-    return "ln(d)" if paper_log else "ln(d2)"
-
-
-@dataclass
-class Analysis:
-    """What a comparison leaves for analysis: the prepared rows (when held in memory), the
-    reference statistics, the d² pieces and contributions, the negligible-std mask."""
-
-    ref_stats: ReferenceStats
-    names: list[str]
-    pieces: tuple
-    contributions: object
-    negligible: np.ndarray
-    ref_rows: np.ndarray | None = None
-    cand_rows: np.ndarray | None = None
-    ref_items: list | None = None
-    cand_items: list | None = None
 
 
 @dataclass
@@ -166,14 +96,15 @@ def prepare_chunk(values: np.ndarray, keep_columns: np.ndarray, options: FRDOpti
     return values[~bad].astype(np.float32), bad
 
 
-def prepare_rows(features: FeatureSet, options: FRDOptions) -> tuple[np.ndarray, list[str], list[Skipped]]:
+def prepare_rows(features: FeatureSet, options: FRDOptions,
+                 label: str = "image") -> tuple[np.ndarray, list[str], list[Skipped]]:
     """Steps 2–3 on a whole set held in memory: (rows, feature names, dropped images)."""
     keep = exclude_columns(list(features.names), options.exclude)
     values, bad = prepare_chunk(features.values, keep, options)
     dropped = [Skipped(item.name, item.files[0], NAN_ROW_REASON)
                for item, b in zip(features.items, bad) if b]
     if values.shape[0] == 0:
-        raise ExtractionError("no image is left after dropping images with NaN features")
+        raise ExtractionError(f"the {label} set has no usable image: every one's features hold NaN values")
     return values, [n for n, k in zip(features.names, keep) if k], dropped
 
 
@@ -194,7 +125,30 @@ def _match_counts(n1: int, n2: int, seed: int):
 # ----- public API ------------------------------------------------------------------------
 def _make_options(options: FRDOptions | None, overrides: dict) -> FRDOptions:
     options = options or FRDOptions()
+    known = {f.name for f in fields(FRDOptions)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise OptionError(unknown[0], f"is not an FRD option (the options are: {', '.join(sorted(known))})")
     return options.with_changes(**overrides) if overrides else options
+
+
+def _require_images(count: int, label: str, minimum: int = 2, *, usable: bool = False) -> None:
+    """A set needs two images for a covariance: checked on discovery, before any work, and
+    again on the images left after skipping (``usable``)."""
+    if count < minimum:
+        what = "usable image" if usable else "image"
+        raise ExtractionError(f"the {label} set has {count} {what}{'s' if count != 1 else ''}; "
+                              f"FRD needs at least {minimum}")
+
+
+def _check_skipped(label: str, total: int, skipped: list[Skipped], options: FRDOptions) -> None:
+    """Refuse a silent subset: more than ``options.max_skipped`` of a set left out."""
+    if total and len(skipped) / total > options.max_skipped:
+        listed = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:10])
+        more = f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        raise OptionError("max_skipped", (
+            f"allows {options.max_skipped:.0%} of a set to be skipped, but {len(skipped)} of {total} images "
+            f"of the {label} set were ({listed}{more}); fix or remove those files, or raise {{option:max_skipped}}"))
 
 
 def _open_cache(use_cache: bool, cache_dir) -> FeatureCache | None:
@@ -212,17 +166,21 @@ def extract_features(
     progress: bool = True,
     strict: bool = False,
     scheduler=None,
+    _label: str = "input",
     **overrides,
 ) -> FeatureSet:
     """Raw per-image features of one set (rows in input order, skipped images reported)."""
     options = _make_options(options, overrides)
+    items = load_set(source, masks)
     cache = _open_cache(use_cache, cache_dir)
     try:
-        return extract_sets([load_set(source, masks)], options, workers=workers, cache=cache,
-                            progress=progress, strict=strict, scheduler=scheduler)[0]
+        features = extract_sets([items], options, workers=workers, cache=cache, progress=progress,
+                                strict=strict, scheduler=scheduler, labels=(_label,))[0]
     finally:
         if cache is not None:
             cache.close()
+    _check_skipped(_label, len(items), features.skipped, options)
+    return features
 
 
 def compute_reference_stats(
@@ -242,8 +200,11 @@ def compute_reference_stats(
     options = _make_options(options, overrides)
     check_stats_options(options)
     features = extract_features(reference, masks, options=options, workers=workers, use_cache=use_cache,
-                                cache_dir=cache_dir, progress=progress, strict=strict, scheduler=scheduler)
-    values, names, _ = prepare_rows(features, options)
+                                cache_dir=cache_dir, progress=progress, strict=strict, scheduler=scheduler,
+                                _label="reference")
+    values, names, dropped = prepare_rows(features, options, "reference")
+    _check_skipped("reference", len(features) + len(features.skipped), features.skipped + dropped, options)
+    _require_images(len(values), "reference", usable=True)
     return ReferenceStats.fit(values, names, options, ndim=features.ndim, versions=library_versions())
 
 
@@ -274,16 +235,36 @@ def compare(
     the feature cache (automatic above ``STREAM_ABOVE_ROWS`` images), so memory does not
     grow with the set size.
     """
-    options = _make_options(options, overrides)
+    return _compare_sets(reference, candidate, reference_masks=reference_masks, candidate_masks=candidate_masks,
+                         options=_make_options(options, overrides), workers=workers, use_cache=use_cache,
+                         cache_dir=cache_dir, progress=progress, strict=strict, on_progress=on_progress,
+                         scheduler=scheduler, chunk_rows=chunk_rows)
+
+
+def _compare_sets(reference, candidate, *, reference_masks, candidate_masks, options: FRDOptions, workers,
+                  use_cache: bool, cache_dir, progress: bool, strict: bool, on_progress, scheduler,
+                  chunk_rows: int | None, labels: tuple[str, str] = ("reference", "candidate"),
+                  min_candidate: int = 2) -> FRDResult:
+    """compare(), also for OOD screening (``labels`` reference/test; ``min_candidate`` 1:
+    one test image has no covariance, and no FRD, but an out-of-domain score)."""
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
+    if chunk_rows is not None and (isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int)
+                                   or chunk_rows < 1):
+        raise OptionError("chunk_rows", f"must be a whole number of at least 1, not {chunk_rows!r}")
 
-    ref_stats = _as_stats(reference)
+    ref_stats = _as_stats(reference, labels[0])
     if ref_stats is not None:
         ref_stats.check_compatible(options)
         check_stats_options(options)
     sets = [] if ref_stats is not None else [load_set(reference, reference_masks)]
+    if _is_stats_path(candidate):
+        raise InputError(f"{candidate}: reference statistics can only be the {labels[0]}; the {labels[1]} must be "
+                         "images (a folder, a .zip, or image files)")
     sets.append(load_set(candidate, candidate_masks))
+    if ref_stats is None:
+        _require_images(len(sets[0]), labels[0])
+    _require_images(len(sets[-1]), labels[1], min_candidate)
     timings["discovery_s"] = time.perf_counter() - t_start
 
     t = time.perf_counter()
@@ -299,11 +280,12 @@ def compare(
     try:
         feature_sets = extract_sets(sets, options, workers=workers, cache=cache, progress=progress,
                                     strict=strict, on_progress=on_progress, scheduler=scheduler,
-                                    keep_values=not streaming)
+                                    keep_values=not streaming, labels=labels[-len(sets):])
         timings["extraction_s"] = time.perf_counter() - t
 
-        result = compare_features(ref_stats if ref_stats is not None else feature_sets[0], feature_sets[-1],
-                                  options=options, cache=cache, chunk_rows=chunk_rows if streaming else None)
+        result = _result(ref_stats if ref_stats is not None else feature_sets[0], feature_sets[-1],
+                         options, cache=cache, chunk_rows=chunk_rows if streaming else None, labels=labels,
+                         min_candidate=min_candidate)
     finally:
         if cache is not None:
             cache.close()
@@ -334,7 +316,11 @@ def compare_features(
     ``reference`` is a :class:`FeatureSet` or :class:`ReferenceStats`. With ``chunk_rows``
     the rows are read in blocks from ``cache`` (FeatureSets made with ``keep_values=False``).
     """
-    options = _make_options(options, overrides)
+    return _result(reference, candidate, _make_options(options, overrides), cache=cache, chunk_rows=chunk_rows)
+
+
+def _result(reference, candidate, options: FRDOptions, *, cache, chunk_rows: int | None,
+            labels: tuple[str, str] = ("reference", "candidate"), min_candidate: int = 2) -> FRDResult:
     t = time.perf_counter()
     ref_stats = reference if isinstance(reference, ReferenceStats) else None
     ref_fs = None if ref_stats is not None else reference
@@ -343,20 +329,26 @@ def compare_features(
     if chunk_rows is not None:
         stats = _streaming_statistics(ref_fs, cand_fs, ref_stats, options, cache, chunk_rows)
     else:
-        stats = _in_memory_statistics(ref_fs, cand_fs, ref_stats, options)
+        stats = _in_memory_statistics(ref_fs, cand_fs, ref_stats, options, labels)
     ref_stats = stats.ref_stats
     skipped = []
     notices = []
-    for label, fs in (("reference", ref_fs), ("candidate", cand_fs)):
+    for label, key, fs in ((labels[0], "reference", ref_fs), (labels[1], "candidate", cand_fs)):
         if fs is not None:
-            skipped += [dict(s.to_dict(), set=label) for s in fs.skipped + stats.dropped[label]]
+            left_out = fs.skipped + stats.dropped[key]
+            _check_skipped(label, len(fs) + len(fs.skipped), left_out, options)
+            skipped += [dict(s.to_dict(), set=label) for s in left_out]
             notices += fs.notices
+    _require_images(ref_stats.n, labels[0], usable=True)
+    _require_images(stats.n_candidate, labels[1], min_candidate, usable=True)
 
     negligible = (negligible_std_mask(ref_stats.raw_mean, ref_stats.raw_std, stats.cand_raw_mean,
                                       stats.cand_raw_std)
                   if ref_stats.raw_mean is not None else np.zeros(len(ref_stats.names), dtype=bool))
     pieces = stats.pieces_for(negligible if options.robust else None)
     names, mu1, sigma1, mu2, sigma2 = pieces
+    if stats.n_candidate < 2:  # OOD screening of one image: no covariance, no distance
+        return _without_distance(stats, names, pieces, negligible, skipped, notices, options, cand_fs.ndim, t)
     d2 = frechet_distance(mu1, sigma1, mu2, sigma2, means_only=options.means_only)
     value = frd_value(d2, log=options.rules.log_output, paper_log=options.paper_log)
     contributions = decompose(*pieces)
@@ -403,6 +395,22 @@ def compare_features(
 
 
 
+def _without_distance(stats: _Statistics, names, pieces, negligible, skipped, notices, options: FRDOptions,
+                      ndim: int, started: float) -> FRDResult:
+    """A result for a one-image candidate (OOD screening): its rows, but no distance."""
+    option_dict = options.to_dict()
+    option_dict["seed"] = stats.seed
+    nan = float("nan")
+    return FRDResult(
+        value=nan, d2=nan, version=options.version, n_reference=stats.ref_stats.n, n_candidate=stats.n_candidate,
+        features_used=names, skipped=skipped, options=option_dict, versions=library_versions(),
+        timings={"statistics_s": time.perf_counter() - started}, cache={}, notices=notices, ndim=ndim,
+        analysis=Analysis(ref_stats=stats.ref_stats, names=names, pieces=pieces, contributions=None,
+                          negligible=negligible, ref_rows=stats.ref_rows, cand_rows=stats.cand_rows,
+                          ref_items=stats.ref_items, cand_items=stats.cand_items),
+    )
+
+
 def _check_dimensions(ref_ndim: int, cand_ndim: int, from_stats: bool) -> None:
     if ref_ndim != cand_ndim:
         what = "reference statistics are" if from_stats else "reference set is"
@@ -410,14 +418,15 @@ def _check_dimensions(ref_ndim: int, cand_ndim: int, from_stats: bool) -> None:
                               "compare 2D and 3D images separately")
 
 
-def _in_memory_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions) -> _Statistics:
+def _in_memory_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions,
+                          labels: tuple[str, str] = ("reference", "candidate")) -> _Statistics:
     """Steps 2–6 with every row in memory: the reference's exact float32 arithmetic."""
-    cand, cand_names, cand_dropped = prepare_rows(cand_fs, options)
+    cand, cand_names, cand_dropped = prepare_rows(cand_fs, options, labels[1])
     cand_items = _kept_items(cand_fs, cand_dropped)
     dropped = {"reference": [], "candidate": cand_dropped}
     seed, ref, ref_items = options.seed, None, None
     if ref_stats is None:
-        ref, ref_names, dropped["reference"] = prepare_rows(ref_fs, options)
+        ref, ref_names, dropped["reference"] = prepare_rows(ref_fs, options, labels[0])
         ref_items = _kept_items(ref_fs, dropped["reference"])
         _check_same_features(ref_names, cand_names)
         if options.match_sample_count:
@@ -515,8 +524,9 @@ def _streaming_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions, cache
         _check_same_features(ref_stats.names, names)
     cand_norm = fit(cand_fs) if options.resolved_norm_ref == "independent" else ref_stats.normalizer
     cand_moments, cand_raw = normalised_moments(cand_fs, cand_norm, "candidate")
-    if cand_moments.n == 0 or ref_stats.n == 0:
-        raise ExtractionError("no image is left after dropping images with NaN features")
+    for label, n in (("reference", ref_stats.n), ("candidate", cand_moments.n)):
+        if n == 0:
+            raise ExtractionError(f"the {label} set has no usable image: every one's features hold NaN values")
     return _Statistics(
         ref_stats=ref_stats,
         pieces_for=lambda drop: ref_stats.compare_moments(cand_moments, options, drop),
@@ -528,14 +538,22 @@ def _streaming_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions, cache
     )
 
 
-def _as_stats(reference) -> ReferenceStats | None:
+def _is_stats_path(source) -> bool:
+    return isinstance(source, (str, Path)) and str(source).lower().endswith((STATS_SUFFIX, ".npz"))
+
+
+def _as_stats(reference, label: str = "reference") -> ReferenceStats | None:
+    """The reference as statistics when it is a ReferenceStats or a statistics file."""
     if isinstance(reference, ReferenceStats):
         return reference
-    if isinstance(reference, (str, Path)) and str(reference).endswith((STATS_SUFFIX, ".npz")):
-        if str(reference).endswith(".npz") and not Path(reference).is_file():
-            return None
-        return ReferenceStats.load(reference)
-    return None
+    if not _is_stats_path(reference):
+        return None
+    if str(reference).lower().endswith(".npz"):
+        # frd-score's .npz holds only mu and sigma: not enough for D1-referenced normalisation.
+        raise InputError(f"{reference}: a .npz of frd-score cannot serve as the {label}: it lacks the "
+                         "raw feature means and deviations that v1's normalisation needs; make an "
+                         f"frd statistics file with `frd stats` (.frdstats), or give the {label} images")
+    return ReferenceStats.load(reference)
 
 
 def _check_same_features(ref_names: list[str], cand_names: list[str]) -> None:

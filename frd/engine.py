@@ -232,8 +232,11 @@ def _engine_class(name: str, cls):
            and isinstance(getattr(cls, attr), types.FunctionType)}
     if name in _KERNEL_MATRICES:
         own["_calculateMatrix"] = with_fast_numpy(cls._calculateMatrix, cMatrices=MATRICES)
-    cls = type(f"Kernel{cls.__name__}", (cls, _SharedInputs), own)
-    return type(f"Shared{cls.__name__}", (*mixins, cls), {})
+    # pyradiomics names each class's logger after its module: keep the engine's classes in
+    # pyradiomics' logger tree, which frd.extract keeps quiet.
+    module = {"__module__": cls.__module__}
+    kernel_class = type(f"Kernel{cls.__name__}", (cls, _SharedInputs), {**own, **module})
+    return type(f"Shared{cls.__name__}", (*mixins, kernel_class), module)
 
 
 _CLASSES = {name: _engine_class(name, cls) for name, cls in getFeatureClasses().items()}

@@ -90,8 +90,11 @@ def extract_sets(
     on_progress=None,
     scheduler=None,
     keep_values: bool = True,
+    labels: tuple[str, ...] | None = None,
 ) -> list[FeatureSet]:
     """Feature matrices of ``sets`` (see the module docstring for the rules).
+
+    ``labels`` name the sets in messages ("reference", "candidate"); default "the set".
 
     ``scheduler`` (or ``$FRD_DASK_ADDRESS``) sends extraction to a Dask cluster instead of
     a local pool of ``workers`` processes (default: all cores). With ``keep_values=False``
@@ -100,12 +103,13 @@ def extract_sets(
     """
     if not keep_values and cache is None:
         raise ValueError("keep_values=False needs a feature cache to hold the vectors")
+    labels = tuple(labels) if labels is not None else ("set",) * len(sets)
     fingerprint = options.extraction_fingerprint()
     engine = pyradiomics_version()
     jobs: list[tuple[int, int, ImageItem, str]] = []  # (set index, row, item, cache key)
     for s, items in enumerate(sets):
         if not items:
-            raise InputError(f"set {s + 1} holds no images")
+            raise InputError(f"the {labels[s]} set holds no images")
         for row, item in enumerate(items):
             key = cache_key(
                 item.content_hash(),
@@ -162,10 +166,11 @@ def extract_sets(
         if executor is not None and executor is not scheduler:  # a caller's executor stays open
             executor.close()
 
-    return [_assemble(s, items, results, strict, keep_values) for s, items in enumerate(sets)]
+    return [_assemble(s, labels[s], items, results, strict, keep_values) for s, items in enumerate(sets)]
 
 
-def _assemble(s: int, items: list[ImageItem], results: dict, strict: bool, keep_values: bool) -> FeatureSet:
+def _assemble(s: int, label: str, items: list[ImageItem], results: dict, strict: bool,
+              keep_values: bool) -> FeatureSet:
     kept_items, rows, skipped, notices = [], [], [], []
     names_seen: dict[tuple[str, ...], int] = {}
     ndims = set()
@@ -186,12 +191,12 @@ def _assemble(s: int, items: list[ImageItem], results: dict, strict: bool, keep_
         extracted += not hit
     if not rows:
         reasons = "; ".join(f"{k.name}: {k.reason}" for k in skipped[:5])
-        raise ExtractionError(f"set {s + 1}: no image gave features ({reasons})")
+        raise ExtractionError(f"the {label} set: no image gave features ({reasons})")
     dims = {d for d, _ in ndims}
     if len(dims) > 1:
         example = {d: f for d, f in sorted(ndims)}
         raise ExtractionError(
-            f"set {s + 1} mixes 2D and 3D images (e.g. {example[2]} is 2D, {example[3]} is 3D); "
+            f"the {label} set mixes 2D and 3D images (e.g. {example[2]} is 2D, {example[3]} is 3D); "
             "compare 2D and 3D images separately"
         )
     # Every vector must have the same features; a rare image whose filter output differs

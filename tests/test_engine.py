@@ -74,8 +74,12 @@ def test_many_textures_and_bin_widths_identical(tmp_path):
         _assert_identical(_vectors(items, bin_width=bin_width, image_types=("Original",)))
 
 
-@pytest.mark.parametrize("shape, across", [(shape, across) for shape in [(7, 9, 11), (1, 12, 10), (12, 10)]
-                                           for across in [None, 0, 1, 2] if across is None or across < len(shape)])
+def _with_each_dimension(shapes):
+    """(shape, d) for d = None (no force2D) and every dimension the shape has."""
+    return [(shape, d) for shape in shapes for d in (None, *range(len(shape)))]
+
+
+@pytest.mark.parametrize(("shape", "across"), _with_each_dimension([(7, 9, 11), (1, 12, 10), (12, 10)]))
 def test_zone_kernel_matches_pyradiomics_glszm(shape, across):
     # The compiled zone labelling against pyradiomics' own GLSZM builder, as dense
     # gray level x zone size counts: blocky random levels make zones of many sizes.
@@ -97,8 +101,8 @@ def test_zone_kernel_matches_pyradiomics_glszm(shape, across):
     assert sizes.sum() == Ns
 
 
-@pytest.mark.parametrize("shape, force2d", [(shape, force2d) for shape in [(6, 9, 11), (1, 12, 10), (12, 10), (3, 2, 30)]
-                                            for force2d in [None, 0, 2] if force2d is None or force2d < len(shape)])
+@pytest.mark.parametrize(("shape", "force2d"), [
+    (shape, d) for shape, d in _with_each_dimension([(6, 9, 11), (1, 12, 10), (12, 10), (3, 2, 30)]) if d != 1])
 @pytest.mark.parametrize("distances", [[1], [1, 2]])
 def test_matrix_kernels_match_pyradiomics_c(shape, force2d, distances):
     # Every entry, shape, dtype and memory layout of the GLCM, GLRLM and NGTDM equal to
