@@ -947,6 +947,139 @@ static PyObject *count_parts(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(parts);
 }
 
+/* ---- first-order sums in numpy's pairwise order ------------------------------------------
+ * numpy adds a contiguous float64 row pairwise: runs of up to 128 values in 8 interleaved
+ * accumulators, longer runs split in two halves (the first a multiple of 8 long), a run
+ * shorter than 8 added in turn to -0.0; the reduction then adds that to its starting 0.
+ * first_order_sums reproduces that order for several element-wise terms of the voxel
+ * values at once (the same splits serve all), so each equals numpy's sum of the array
+ * pyradiomics builds for it. */
+
+#define FO_TERMS 4
+typedef struct {
+    double mean, shift, p10, p90;
+} FOParams;
+
+/* The terms of voxel value x: (x + shift)^2, |x - mean|, (x - mean)^2, and x when it lies
+ * within [p10, p90] (else 0; kept is 1 then), each as pyradiomics' numpy expression forms it. */
+static inline void fo_terms(double x, const FOParams *p, double *t, int *kept)
+{
+    const double s = x + p->shift, d = x - p->mean;
+    *kept = !((x - p->p10) < 0 || (x - p->p90) > 0);
+    t[0] = s * s;
+    t[1] = fabs(d);
+    t[2] = d * d;
+    t[3] = *kept ? x : 0.0;
+}
+
+static void fo_pairwise(const double *x, Py_ssize_t n, const FOParams *p, double *out, int64_t *kept_count)
+{
+    double t[FO_TERMS];
+    int kept;
+    if (n < 8) {
+        for (int k = 0; k < FO_TERMS; k++)
+            out[k] = -0.0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            fo_terms(x[i], p, t, &kept);
+            *kept_count += kept;
+            for (int k = 0; k < FO_TERMS; k++)
+                out[k] += t[k];
+        }
+    } else if (n <= 128) {
+        double r[FO_TERMS][8];
+        for (int j = 0; j < 8; j++) {
+            fo_terms(x[j], p, t, &kept);
+            *kept_count += kept;
+            for (int k = 0; k < FO_TERMS; k++)
+                r[k][j] = t[k];
+        }
+        Py_ssize_t i;
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; j++) {
+                fo_terms(x[i + j], p, t, &kept);
+                *kept_count += kept;
+                for (int k = 0; k < FO_TERMS; k++)
+                    r[k][j] += t[k];
+            }
+        for (int k = 0; k < FO_TERMS; k++)
+            out[k] = ((r[k][0] + r[k][1]) + (r[k][2] + r[k][3])) + ((r[k][4] + r[k][5]) + (r[k][6] + r[k][7]));
+        for (; i < n; i++) {
+            fo_terms(x[i], p, t, &kept);
+            *kept_count += kept;
+            for (int k = 0; k < FO_TERMS; k++)
+                out[k] += t[k];
+        }
+    } else {
+        Py_ssize_t n2 = n / 2;
+        n2 -= n2 % 8;
+        double a[FO_TERMS], b[FO_TERMS];
+        fo_pairwise(x, n2, p, a, kept_count);
+        fo_pairwise(x + n2, n - n2, p, b, kept_count);
+        for (int k = 0; k < FO_TERMS; k++)
+            out[k] = a[k] + b[k];
+    }
+}
+
+/* The robust term: |x - robust_mean| for values within [p10, p90], else 0. */
+static inline double robust_term(double x, const FOParams *p, double robust_mean)
+{
+    return ((x - p->p10) < 0 || (x - p->p90) > 0) ? 0.0 : fabs(x - robust_mean);
+}
+
+static double robust_pairwise(const double *x, Py_ssize_t n, const FOParams *p, double m)
+{
+    if (n < 8) {
+        double res = -0.0;
+        for (Py_ssize_t i = 0; i < n; i++)
+            res += robust_term(x[i], p, m);
+        return res;
+    } else if (n <= 128) {
+        double r[8];
+        for (int j = 0; j < 8; j++)
+            r[j] = robust_term(x[j], p, m);
+        Py_ssize_t i;
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; j++)
+                r[j] += robust_term(x[i + j], p, m);
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++)
+            res += robust_term(x[i], p, m);
+        return res;
+    }
+    Py_ssize_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return robust_pairwise(x, n2, p, m) + robust_pairwise(x + n2, n - n2, p, m);
+}
+
+/* first_order_sums(x, mean, shift, p10, p90) -> (energy, abs_dev, sq_dev, kept_sum, kept, robust_abs_dev):
+ * numpy's sums (0 + pairwise) of the terms above over the voxel values x (float64, no NaN);
+ * robust_abs_dev is taken about kept_sum / kept, as numpy's nanmean gives that mean. */
+static PyObject *first_order_sums(PyObject *self, PyObject *args)
+{
+    PyObject *x_obj;
+    FOParams p;
+    Py_buffer x;
+    if (!PyArg_ParseTuple(args, "Odddd:first_order_sums", &x_obj, &p.mean, &p.shift, &p.p10, &p.p90))
+        return NULL;
+    if (get_buffer(x_obj, &x, 8, "x (float64)", 0) < 0)
+        return NULL;
+    const Py_ssize_t n = x.len / 8;
+    double sums[FO_TERMS] = {0.0, 0.0, 0.0, 0.0}, robust = 0.0;
+    int64_t kept = 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (n > 0) {
+        double part[FO_TERMS];
+        fo_pairwise((const double *)x.buf, n, &p, part, &kept);
+        for (int k = 0; k < FO_TERMS; k++)
+            sums[k] = 0.0 + part[k];
+        if (kept > 0)
+            robust = 0.0 + robust_pairwise((const double *)x.buf, n, &p, sums[3] / (double)kept);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&x);
+    return Py_BuildValue("ddddLd", sums[0], sums[1], sums[2], sums[3], (long long)kept, robust);
+}
+
 static PyMethodDef methods[] = {
     {"glszm_zones", glszm_zones, METH_VARARGS,
      "glszm_zones(image, mask, shape, skip_dim, levels, sizes) -> number of zones\n\n"
@@ -955,6 +1088,9 @@ static PyMethodDef methods[] = {
      "zone's gray level and voxel count into levels (int32) and sizes (int64)."},
     {"count_parts", count_parts, METH_VARARGS,
      "count_parts(mask, shape) -> the number of fully connected parts of a uint8 mask"},
+    {"first_order_sums", first_order_sums, METH_VARARGS,
+     "first_order_sums(x, mean, shift, p10, p90) -> (energy, abs_dev, sq_dev, kept_sum, kept, robust_abs_dev): "
+     "pyradiomics' first-order sums, each in numpy's pairwise order"},
     {"glcm", glcm, METH_VARARGS,
      "glcm(image, mask, shape, angles, Ng, out): pyradiomics' GLCM counts, out[i-1, j-1, a]"},
     {"glrlm", glrlm, METH_VARARGS,

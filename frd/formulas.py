@@ -21,7 +21,7 @@ import numpy as np
 
 import types
 
-from .matrices import (calculate_glcm, glcm_feature_sums, glcm_marginals, glcm_means, max_over_levels,
+from .matrices import (calculate_glcm, first_order_sums, glcm_feature_sums, glcm_marginals, glcm_means, max_over_levels,
                        normalised_glcm, sum_over_levels)
 
 
@@ -315,12 +315,31 @@ class FirstOrderFormulas:
             return np.nanpercentile(self.targetVoxelArray, q, axis=1)
         return stats[q].copy()
 
+    def _sums(self):
+        """Energy, deviations and the robust deviation from one compiled pass in numpy's
+        pairwise order (``matrices.first_order_sums``); None when numpy's own formulas must
+        run (voxel-based, NaN, no voxel)."""
+        def compute():
+            x = self.targetVoxelArray
+            if self._order_statistics() is None or x.dtype != np.float64:
+                return None
+            stats = self._order_statistics()
+            return first_order_sums(np.ascontiguousarray(x[0]), self._mean()[0, 0], self.voxelArrayShift,
+                                    stats[10][0], stats[90][0])
+        return _shared(self, "_sums_fo", compute)
+
     def _energy(self):
+        sums = self._sums()
+        if sums is not None:
+            return np.array([sums["energy"]])
         return _shared(self, "_energy",
                        lambda: np.nansum((self.targetVoxelArray + self.voxelArrayShift) ** 2, 1))
 
     def _central_moment(self, moment: int):
-        # pyradiomics' _moment: nanmean(power(a - nanmean(a), moment)).
+        # pyradiomics' _moment: nanmean(power(a - nanmean(a), moment)); power(d, 2) is d * d.
+        sums = self._sums()
+        if moment == 2 and sums is not None:
+            return np.array([sums["sq_dev"]]) / self.targetVoxelArray.shape[1]
         return _shared(self, f"_moment{moment}", lambda: nanmean(
             np.power((self.targetVoxelArray - self._mean()), moment), 1))
 
@@ -364,9 +383,15 @@ class FirstOrderFormulas:
         return self._mean()[:, 0].copy()
 
     def getMeanAbsoluteDeviationFeatureValue(self):
+        sums = self._sums()
+        if sums is not None:
+            return np.array([sums["abs_dev"]]) / self.targetVoxelArray.shape[1]
         return nanmean(np.absolute(self.targetVoxelArray - self._mean()), 1)
 
     def getRobustMeanAbsoluteDeviationFeatureValue(self):
+        sums = self._sums()
+        if sums is not None and sums["kept"] > 0:
+            return np.array([sums["robust_abs_dev"]]) / sums["kept"]
         prcnt10 = self._percentile(10)
         prcnt90 = self._percentile(90)
         percentileArray = self.targetVoxelArray.copy()
@@ -382,6 +407,10 @@ class FirstOrderFormulas:
         return np.sqrt(self._energy() / Nvox)
 
     def getVarianceFeatureValue(self):
+        # nanstd is the square root of nanvar, numpy's sum of (x - mean)² over the count.
+        sums = self._sums()
+        if sums is not None:
+            return np.sqrt(np.array([sums["sq_dev"]]) / self.targetVoxelArray.shape[1]) ** 2
         return np.nanstd(self.targetVoxelArray, 1) ** 2
 
     def getSkewnessFeatureValue(self):

@@ -254,3 +254,14 @@ def connected_parts(mask: np.ndarray) -> int:
     inside = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
     shape = inside.shape if inside.ndim == 3 else (1, *inside.shape)
     return _kernels.count_parts(inside, shape)
+
+
+def first_order_sums(x: np.ndarray, mean: float, shift: float, p10: float, p90: float) -> dict | None:
+    """numpy's sums (same pairwise order) of pyradiomics' first-order terms over the voxel
+    values x (a contiguous float64 row without NaN): ``energy`` of (x + shift)², ``abs_dev``
+    of |x - mean|, ``sq_dev`` of (x - mean)², ``kept_sum`` and ``kept`` of the values within
+    [p10, p90] and ``robust_abs_dev`` of their distances to their mean; None for other input."""
+    if not (isinstance(x, np.ndarray) and x.ndim == 1 and x.dtype == np.float64 and x.flags.c_contiguous):
+        return None
+    names = ("energy", "abs_dev", "sq_dev", "kept_sum", "kept", "robust_abs_dev")
+    return dict(zip(names, _kernels.first_order_sums(x, float(mean), float(shift), float(p10), float(p90))))

@@ -381,3 +381,28 @@ def test_parameter_validation_unchanged():
     params["setting"]["binWidth"] = "wide"
     with pytest.raises(Exception, match="binWidth|wide"):
         FastExtractor(params)
+
+
+def test_first_order_sums_follow_numpys_pairwise_order():
+    # Each sum against numpy's own expression (as pyradiomics writes it) on sizes around
+    # numpy's pairwise blocks (8, 128) and up to a 3D volume's voxel count.
+    from frd.matrices import first_order_sums
+
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 7, 8, 9, 15, 16, 127, 128, 129, 255, 256, 257, 1000, 4097, 100_003, 2_851_201):
+        x = rng.normal(20, 80, (1, n))
+        x[0, : n // 3] = np.round(x[0, : n // 3])  # ties at the percentiles
+        mean = np.nanmean(x, 1, keepdims=True)
+        p10, p90 = np.nanpercentile(x, 10, axis=1), np.nanpercentile(x, 90, axis=1)
+        sums = first_order_sums(x[0], mean[0, 0], 300, p10[0], p90[0])
+        _assert_same_bits(sums["energy"], np.nansum((x + 300) ** 2, 1)[0], f"energy n={n}")
+        _assert_same_bits(sums["abs_dev"] / n, np.nanmean(np.absolute(x - mean), 1)[0], f"MAD n={n}")
+        _assert_same_bits(np.sqrt(sums["sq_dev"] / n) ** 2, (np.nanstd(x, 1) ** 2)[0], f"variance n={n}")
+        _assert_same_bits(sums["sq_dev"] / n, np.nanmean(np.power(x - mean, 2), 1)[0], f"m2 n={n}")
+        robust = x.copy()
+        outside = ((robust - p10[:, None]) < 0) | ((robust - p90[:, None]) > 0)
+        robust[outside] = np.nan
+        assert sums["kept"] == n - outside.sum()
+        if sums["kept"]:  # (none kept: the engine leaves it to numpy, which warns and gives NaN)
+            expected = np.nanmean(np.absolute(robust - np.nanmean(robust, 1, keepdims=True)), 1)[0]
+            _assert_same_bits(sums["robust_abs_dev"] / sums["kept"], expected, f"robust MAD n={n}")
