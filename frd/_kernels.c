@@ -62,6 +62,24 @@ static void release_held(Held *held)
         PyBuffer_Release(held->views[--held->count]);
 }
 
+/* The statuses of the calls below: -3, a buffer was refused (the error is set); -2, sizes
+ * that do not match (described by `mismatch`); -1, out of memory. Returns -1 with the error
+ * set for those, else 0. */
+static int failed(Py_ssize_t status, const char *mismatch)
+{
+    if (status == -3)
+        return -1;
+    if (status == -2) {
+        PyErr_SetString(PyExc_ValueError, mismatch);
+        return -1;
+    }
+    if (status == -1) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
 /* Root of a voxel's zone (path halving keeps the trees flat). */
 static Py_ssize_t find_root(Py_ssize_t *parent, Py_ssize_t i)
 {
@@ -185,14 +203,8 @@ static PyObject *glszm_zones(PyObject *self, PyObject *args)
         }
     }
     release_held(&held);
-    if (zones == -3)
+    if (failed(zones, "glszm_zones: buffer sizes do not match the shape") < 0)
         return NULL;
-    if (zones == -2) {
-        PyErr_SetString(PyExc_ValueError, "glszm_zones: buffer sizes do not match the shape");
-        return NULL;
-    }
-    if (zones == -1)
-        return PyErr_NoMemory();
     return PyLong_FromSsize_t(zones);
 }
 
@@ -559,16 +571,12 @@ static PyObject *glcm_diagonals(PyObject *self, PyObject *args)
         }
     }
     release_held(&held);
-    if (status == -3)
-        return NULL;
-    if (status == -2) {
-        PyErr_SetString(PyExc_ValueError, "glcm_diagonals: buffer sizes do not match");
-        return NULL;
-    }
-    if (status == -1) {
+    if (status == -1) { /* (diagonals_fill's -1: a gray level out of range) */
         PyErr_SetString(PyExc_IndexError, "glcm_diagonals: a gray level outside 1..Ng");
         return NULL;
     }
+    if (failed(status, "glcm_diagonals: buffer sizes do not match") < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -625,12 +633,8 @@ static PyObject *digitize(PyObject *self, PyObject *args)
         }
     }
     release_held(&held);
-    if (status == -3)
+    if (failed(status < -1 ? status : 0, "digitize: buffer sizes do not match, or no edges, or width <= 0") < 0) /* -1: a NaN / an empty angle */
         return NULL;
-    if (status == -2) {
-        PyErr_SetString(PyExc_ValueError, "digitize: buffer sizes do not match, or no edges, or width <= 0");
-        return NULL;
-    }
     return PyBool_FromLong(status == 0);
 }
 
@@ -676,12 +680,8 @@ static PyObject *angle_reduce(PyObject *args, int max_mode)
         }
     }
     release_held(&held);
-    if (status == -3)
+    if (failed(status, "angle_sums/angle_max: the block is not a whole number of angle rows") < 0)
         return NULL;
-    if (status == -2) {
-        PyErr_SetString(PyExc_ValueError, "angle_sums/angle_max: the block is not a whole number of angle rows");
-        return NULL;
-    }
     Py_RETURN_NONE;
 }
 
@@ -749,12 +749,8 @@ static PyObject *glcm_normalise(PyObject *self, PyObject *args)
         }
     }
     release_held(&held);
-    if (status == -3)
+    if (failed(status < -1 ? status : 0, "glcm_normalise: buffer sizes or gray levels do not match") < 0) /* -1: a NaN / an empty angle */
         return NULL;
-    if (status == -2) {
-        PyErr_SetString(PyExc_ValueError, "glcm_normalise: buffer sizes or gray levels do not match");
-        return NULL;
-    }
     return PyBool_FromLong(status == 0);
 }
 
@@ -797,12 +793,8 @@ static PyObject *glcm_means(PyObject *self, PyObject *args)
         }
     }
     release_held(&held);
-    if (status == -3)
+    if (failed(status, "glcm_means: buffer sizes do not match") < 0)
         return NULL;
-    if (status == -2) {
-        PyErr_SetString(PyExc_ValueError, "glcm_means: buffer sizes do not match");
-        return NULL;
-    }
     Py_RETURN_NONE;
 }
 
@@ -903,12 +895,8 @@ static PyObject *glcm_feature_sums(PyObject *self, PyObject *args)
         }
     }
     release_held(&held);
-    if (status == -3)
+    if (failed(status, "glcm_feature_sums: buffer sizes or gray levels do not match") < 0)
         return NULL;
-    if (status == -2) {
-        PyErr_SetString(PyExc_ValueError, "glcm_feature_sums: buffer sizes or gray levels do not match");
-        return NULL;
-    }
     Py_RETURN_NONE;
 }
 
@@ -936,14 +924,8 @@ static PyObject *count_parts(PyObject *self, PyObject *args)
         }
     }
     release_held(&held);
-    if (parts == -3)
+    if (failed(parts, "count_parts: the mask does not match the shape") < 0)
         return NULL;
-    if (parts == -2) {
-        PyErr_SetString(PyExc_ValueError, "count_parts: the mask does not match the shape");
-        return NULL;
-    }
-    if (parts == -1)
-        return PyErr_NoMemory();
     return PyLong_FromSsize_t(parts);
 }
 

@@ -145,43 +145,34 @@ class GLCMFormulas:
                                            pxpy, log_pxpy, c["ux"], c["uy"])
         return c["_sums"]
 
-    def _row_major(self, row: int):
-        return None if self._sums() is None else self._sums()[0][row][None].copy()
+    def _row_major(self, row: int, numpy_sum):
+        """Row ``row`` of the row-major sums (see ``_sums``), or ``numpy_sum()`` without them."""
+        return numpy_sum() if self._sums() is None else self._sums()[0][row][None].copy()
 
-    def _memory_order(self, row: int):
-        return None if self._sums() is None else self._sums()[1][row][None].copy()
+    def _memory_order(self, row: int, numpy_sum=None):
+        """Row ``row`` of the memory-order sums (see ``_sums``), or ``numpy_sum()`` without them."""
+        return numpy_sum() if self._sums() is None else self._sums()[1][row][None].copy()
+
+    def _weighted(self, weight):
+        """numpy's sum over the gray levels of P * weight, as pyradiomics forms it."""
+        return lambda: sum_over_levels(self.P_glcm * weight())
 
     def getAutocorrelationFeatureValue(self):
-        ac = self._row_major(3)
-        if ac is None:
-            i, j = self.coefficients["i"], self.coefficients["j"]
-            ac = sum_over_levels(self.P_glcm * (i * j)[None, :, :, None])
-        return nanmean(ac, 1)
+        i, j = self.coefficients["i"], self.coefficients["j"]
+        return nanmean(self._row_major(3, self._weighted(lambda: (i * j)[None, :, :, None])), 1)
 
     def getClusterProminenceFeatureValue(self):
-        cp = self._row_major(2)
-        if cp is None:
-            cp = sum_over_levels((self.P_glcm * self._cluster_term(4)))
-        return nanmean(cp, 1)
+        return nanmean(self._row_major(2, self._weighted(lambda: self._cluster_term(4))), 1)
 
     def getClusterShadeFeatureValue(self):
-        cs = self._row_major(1)
-        if cs is None:
-            cs = sum_over_levels((self.P_glcm * self._cluster_term(3)))
-        return nanmean(cs, 1)
+        return nanmean(self._row_major(1, self._weighted(lambda: self._cluster_term(3))), 1)
 
     def getClusterTendencyFeatureValue(self):
-        ct = self._row_major(0)
-        if ct is None:
-            ct = sum_over_levels((self.P_glcm * self._cluster_term(2)))
-        return nanmean(ct, 1)
+        return nanmean(self._row_major(0, self._weighted(lambda: self._cluster_term(2))), 1)
 
     def getContrastFeatureValue(self):
-        cont = self._row_major(4)
-        if cont is None:
-            i, j = self.coefficients["i"], self.coefficients["j"]
-            cont = sum_over_levels((self.P_glcm * ((np.abs(i - j))[None, :, :, None] ** 2)))
-        return nanmean(cont, 1)
+        i, j = self.coefficients["i"], self.coefficients["j"]
+        return nanmean(self._row_major(4, self._weighted(lambda: (np.abs(i - j))[None, :, :, None] ** 2)), 1)
 
     def getCorrelationFeatureValue(self):
         c = self.coefficients
@@ -204,27 +195,18 @@ class GLCMFormulas:
         return nanmean(max_over_levels(self.P_glcm), 1)
 
     def getJointEnergyFeatureValue(self):
-        ene = self._memory_order(0)
-        if ene is None:
-            ene = sum_over_levels((self.P_glcm ** 2))
-        return nanmean(ene, 1)
+        return nanmean(self._memory_order(0, lambda: sum_over_levels((self.P_glcm ** 2))), 1)
 
     def getSumSquaresFeatureValue(self):
-        ss = self._memory_order(1)
-        if ss is None:
-            i, ux = self.coefficients["i"], self.coefficients["ux"]
-            ss = sum_over_levels((self.P_glcm * ((i[None, :, :, None] - ux) ** 2)))
-        return nanmean(ss, 1)
+        i, ux = self.coefficients["i"], self.coefficients["ux"]
+        return nanmean(self._memory_order(1, self._weighted(lambda: (i[None, :, :, None] - ux) ** 2)), 1)
 
     def getImc1FeatureValue(self):
         c = self.coefficients
         HXY, eps, px, py = c["HXY"], c["eps"], c["px"], c["py"]
         HX = (-1) * np.sum((px * np.log2(px + eps)), (1, 2))
         HY = (-1) * np.sum((py * np.log2(py + eps)), (1, 2))
-        HXY1 = self._row_major(5)
-        if HXY1 is None:
-            HXY1 = sum_over_levels((self.P_glcm * self._joint_marginals()[1]))
-        HXY1 = (-1) * HXY1
+        HXY1 = (-1) * self._row_major(5, self._weighted(lambda: self._joint_marginals()[1]))
         div = np.fmax(HX, HY)
         imc1 = HXY - HXY1
         imc1[div != 0] /= div[div != 0]
@@ -233,11 +215,8 @@ class GLCMFormulas:
 
     def getImc2FeatureValue(self):
         HXY = self.coefficients["HXY"]
-        HXY2 = self._row_major(6)
-        if HXY2 is None:
-            pxpy, log_pxpy = self._joint_marginals()
-            HXY2 = sum_over_levels(((pxpy) * log_pxpy))
-        HXY2 = (-1) * HXY2
+        pxpy, log_pxpy = self._joint_marginals()
+        HXY2 = (-1) * self._row_major(6, lambda: sum_over_levels(pxpy * log_pxpy))
         imc2 = (1 - np.e ** (-2 * (HXY2 - HXY))) ** 0.5
         imc2[HXY2 == HXY] = 0
         return nanmean(imc2, 1)
