@@ -3,19 +3,22 @@
 * ``pyradiomics`` — plain ``RadiomicsFeatureExtractor``: the reference path.
 * ``frd`` (default) — subclasses of pyradiomics' feature classes that
 
-  - bin each filtered image once and share it among all classes (pyradiomics bins the
-    same image again in every class, finding the bin edges with Python's built-in
-    ``min``/``max`` over a numpy array);
+  - bin each filtered image once and share it, with the image and mask arrays, among all
+    classes (pyradiomics bins the same image again in every class, finding the bin edges
+    with Python's built-in ``min``/``max`` over a numpy array);
   - build the GLCM, GLRLM and NGTDM with the compiled kernels (``frd.matrices``), run
-    through pyradiomics' own ``_calculateMatrix`` code for the post-processing;
+    through pyradiomics' own ``_calculateMatrix`` code for the post-processing (the GLCM's
+    in one compiled pass, ``frd.formulas``);
   - build the GLSZM compactly: zones are labelled in two scans (26-connected in 3D, 8 in
     a slice, as pyradiomics' C code) and counted by size, instead of a dense gray levels
     × voxels matrix (6 GB for one small 3D volume resampled to 2 mm, whose background is
     one huge zone);
-  - sum the GLCM's diagonals (p_{x+y}, p_{x-y}) over precomputed index groups instead of
-    an Ng×Ng boolean mask per diagonal (O(Ng³)).
+  - evaluate the GLCM and first-order formulas with less work (``frd.formulas``), and let
+    pyradiomics' other feature methods see a numpy with cheaper row means and gray-level
+    sums;
+  - run pyradiomics' ``execute`` with lighter diagnostics and crops (``frd.preparation``).
 
-  Every feature formula is pyradiomics' own, counts are exact, and every non-integer sum
+  Every feature formula is pyradiomics', counts are exact, and every non-integer sum
   adds the same elements in the same order, so the values are bit-identical
   (``tests/test_engine.py`` compares the matrices entry for entry and the features value
   for value).
