@@ -8,19 +8,76 @@ A DICOM series is read as one volume with SimpleITK's series reader.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from .inputs import ImageItem
+from .inputs import ImageItem, compound_suffix
 
 LUMINANCE_WEIGHTS = (0.299, 0.587, 0.114)
 # Decompression-bomb guard: refuse headers announcing more voxels than this.
 MAX_VOXELS = 2_000_000_000
 
 
+# The one SimpleITK reader of each file type, chosen by extension. Left to itself,
+# SimpleITK asks every registered reader in turn whether it can read a file, some of them
+# by content (HDF5, GE, Bruker, ...; formats that may name other files); naming the reader
+# makes what a file's type is, and what a read may open, a decision made here.
+IMAGE_IO = {
+    ".png": "PNGImageIO", ".jpg": "JPEGImageIO", ".jpeg": "JPEGImageIO", ".bmp": "BMPImageIO",
+    ".tif": "TIFFImageIO", ".tiff": "TIFFImageIO",
+    ".nii": "NiftiImageIO", ".nii.gz": "NiftiImageIO",
+    ".nrrd": "NrrdImageIO", ".nhdr": "NrrdImageIO",
+    ".mha": "MetaImageIO", ".mhd": "MetaImageIO",
+    ".dcm": "GDCMImageIO", ".dicom": "GDCMImageIO", "": "GDCMImageIO",  # extension-less: DICOM
+}
+
+
 class ImageReadError(ValueError):
     """The file is unreadable, truncated, empty or not an image; the message says why."""
+
+
+def image_io(path: str) -> str:
+    """The SimpleITK reader for ``path`` (by its extension); ImageReadError for other types."""
+    suffix = compound_suffix(path)
+    if suffix not in IMAGE_IO:
+        raise ImageReadError(f"{path}: {suffix!r} files are not read (supported: "
+                             f"{', '.join(sorted(s for s in IMAGE_IO if s))} and DICOM)")
+    return IMAGE_IO[suffix]
+
+
+def check_references(item: ImageItem) -> None:
+    """Right before a read: the header names no file but the data files found (inside the
+    set's folder) at discovery — a header edited since, or an item built by hand with a
+    detached header, is refused rather than followed."""
+    from .headers import HeaderError, detached_references
+
+    allowed = set(item.data_files)
+    for path in item.files:
+        try:
+            references = detached_references(path)
+        except (HeaderError, OSError) as exc:
+            raise ImageReadError(str(exc) if isinstance(exc, HeaderError) else f"{path}: {exc.strerror}") from None
+        for reference in references:
+            target = Path(reference) if Path(reference).is_absolute() else Path(path).parent / reference
+            if str(target.resolve()) not in allowed:
+                raise ImageReadError(f"{path}: its header names a data file that was not found inside the "
+                                     "set's folder when the set was read; it is not followed")
+
+
+def _reader(path: str) -> sitk.ImageFileReader:
+    reader = sitk.ImageFileReader()
+    reader.SetImageIO(image_io(path))
+    reader.SetFileName(path)
+    return reader
+
+
+def _series_reader(files) -> sitk.ImageSeriesReader:
+    reader = sitk.ImageSeriesReader()
+    reader.SetImageIO("GDCMImageIO")
+    reader.SetFileNames(list(files))
+    return reader
 
 
 @dataclass(frozen=True)
@@ -37,9 +94,9 @@ class ImageInfo:
 def probe(item: ImageItem) -> ImageInfo:
     """Read only the header: size and channels. Raises ImageReadError for bad files."""
     path = item.files[0]
+    check_references(item)
     try:
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(path)
+        reader = _reader(path)
         reader.ReadImageInformation()
         size = tuple(int(s) for s in reader.GetSize())
         components = int(reader.GetNumberOfComponents())
@@ -60,14 +117,16 @@ def read_image(item: ImageItem) -> tuple[sitk.Image, str | None]:
     path = item.files[0]
     try:
         if len(item.files) > 1:
-            reader = sitk.ImageSeriesReader()
-            reader.SetFileNames(list(item.files))
+            check_references(item)
+            reader = _series_reader(item.files)
             reader.SetOutputPixelType(sitk.sitkFloat32)
             return reader.Execute(), None
         info = probe(item)
+        reader = _reader(path)
         if info.components == 1:
-            return sitk.ReadImage(path, outputPixelType=sitk.sitkFloat32), None
-        image = sitk.ReadImage(path)
+            reader.SetOutputPixelType(sitk.sitkFloat32)
+            return reader.Execute(), None
+        image = reader.Execute()
     except RuntimeError as exc:
         raise ImageReadError(f"{path}: cannot read image ({_first_line(exc)})") from None
     return _to_luminance(image), (
@@ -77,12 +136,11 @@ def read_image(item: ImageItem) -> tuple[sitk.Image, str | None]:
 
 def read_mask(item: ImageItem) -> sitk.Image:
     """A mask in its stored pixel type (the reference's reading)."""
+    check_references(item)
     try:
         if len(item.files) > 1:
-            reader = sitk.ImageSeriesReader()
-            reader.SetFileNames(list(item.files))
-            return reader.Execute()
-        mask = sitk.ReadImage(item.files[0])
+            return _series_reader(item.files).Execute()
+        mask = _reader(item.files[0]).Execute()
     except RuntimeError as exc:
         raise ImageReadError(f"{item.files[0]}: cannot read mask ({_first_line(exc)})") from None
     if mask.GetNumberOfComponentsPerPixel() > 1:
