@@ -58,11 +58,35 @@ def finished_job(db, job_id: str, owner: str, kind: str, what: str):
     return job
 
 
-def submit(request: Request, owner: str, kind: str, params: dict, idempotency_key: str | None) -> JSONResponse:
-    """Queue a job (or, for a repeated Idempotency-Key, return the job it created)."""
+def library_options(options) -> "FRDOptions":
+    """The library's options from a request's ``Options``: every value, range and bound
+    is the library's own check (:class:`frd.errors.OptionError`), answered 422 here
+    before any job is made."""
+    from frd.errors import OptionError
+    from frd.options import FRDOptions
+
+    try:
+        return FRDOptions(**options.to_library())
+    except OptionError as exc:
+        raise ApiError(422, "invalid_options", exc.render(lambda name: f"options.{name}")) from None
+    except (ValueError, TypeError) as exc:
+        raise ApiError(422, "invalid_options", f"invalid options: {exc}") from None
+
+
+def submit(request: Request, owner: str, kind: str, params: dict, idempotency_key: str | None,
+           uses: tuple = ()) -> JSONResponse:
+    """Queue a job (or, for a repeated Idempotency-Key, return the job it created).
+
+    ``uses`` are the (table, id, what) the job reads: checked inside the transaction
+    that creates the job, so a concurrent delete either comes first (404 here) or sees
+    the job and refuses (409).
+    """
     db, _, runner, _ = services(request)
     request_hash = hashlib.sha256(json.dumps([kind, params], sort_keys=True).encode()).hexdigest()
     with db.transaction() as conn:
+        for table, resource_id, what in uses:
+            if conn.execute(f"SELECT 1 FROM {table} WHERE id = ? AND owner = ?", (resource_id, owner)).fetchone() is None:
+                raise ApiError(404, "not_found", f"no {what} {resource_id!r}")
         if idempotency_key:
             row = conn.execute("SELECT request_hash, job_id FROM idempotency WHERE owner = ? AND key = ?",
                                (owner, idempotency_key)).fetchone()
@@ -80,3 +104,9 @@ def submit(request: Request, owner: str, kind: str, params: dict, idempotency_ke
     runner.wake()
     job = db.one("SELECT * FROM jobs WHERE id = ?", job_id)
     return JSONResponse(job_view(job), status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})
+
+
+def dataset_use(dataset_id: str) -> tuple:
+    if dataset_id.startswith("st_"):
+        return ("reference_stats", dataset_id, "reference statistics")
+    return ("datasets", dataset_id, "dataset")
