@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS dataset_files (
     sha256 TEXT NOT NULL,
     size INTEGER NOT NULL,
     kind TEXT NOT NULL,            -- detected content type
+    value_span REAL,               -- max - min the header's integer pixel type holds (NULL: float)
     PRIMARY KEY (dataset_id, role, name)
 );
 CREATE TABLE IF NOT EXISTS jobs (
@@ -84,7 +85,11 @@ class Database:
         self.busy_timeout = busy_timeout
         self._local = threading.local()
         _DATABASES.add(self)
-        self.connect().executescript(SCHEMA)  # idempotent; executescript manages its own transaction
+        conn = self.connect()
+        conn.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
+        columns = {row["name"] for row in conn.execute("PRAGMA table_info(dataset_files)")}
+        if "value_span" not in columns:  # a data dir made before the column existed
+            conn.execute("ALTER TABLE dataset_files ADD COLUMN value_span REAL")
 
     def connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

@@ -36,6 +36,7 @@ class Accepted:
     size: int
     kind: str
     temp: TempWriter = field(repr=False)
+    value_span: float | None = None
 
 
 @dataclass
@@ -56,8 +57,8 @@ class IngestReport:
             a.temp.discard()
 
 
-def _check_image(path: Path, name: str, kind: str, settings: Settings) -> str | None:
-    """None when the file's header is acceptable, else the reason. Only headers are read
+def _check_image(path: Path, name: str, kind: str, settings: Settings):
+    """(None, header info) when the file's header is acceptable, else (the reason, None). Only headers are read
     here (a request thread): the pixels are decoded by the extraction workers, which
     report a file whose data turns out corrupt among the skipped images.
 
@@ -74,21 +75,21 @@ def _check_image(path: Path, name: str, kind: str, settings: Settings) -> str | 
         try:
             if detached_references(probe_path):
                 return ("its header names a separate data file; upload self-contained images "
-                        "(MetaImage with ElementDataFile = LOCAL, NRRD with attached data, single-file NIfTI)")
+                        "(MetaImage with ElementDataFile = LOCAL, NRRD with attached data, single-file NIfTI)"), None
         except HeaderError as exc:
-            return str(exc).split(": ", 1)[-1]
+            return str(exc).split(": ", 1)[-1], None
         info = probe(ImageItem(name=name, files=(str(probe_path),)))
         voxels = 1
         for s in info.size:
             voxels *= s
         if voxels > settings.max_image_voxels:
             return (f"image of {info.size} voxels exceeds the limit of {settings.max_image_voxels} "
-                    "(decompression-bomb guard)")
+                    "(decompression-bomb guard)"), None
     except ImageReadError as exc:
-        return str(exc).split(": ", 1)[-1]
+        return str(exc).split(": ", 1)[-1], None
     finally:
         probe_path.unlink(missing_ok=True)
-    return None
+    return None, info
 
 
 class Names:
@@ -139,14 +140,14 @@ def _accept(store: BlobStore, writer: TempWriter, role: str, raw_name: str, sett
         writer.discard()
         report.reject(name, problem)
         return
-    problem = _check_image(writer.path, name, kind, settings)
+    problem, info = _check_image(writer.path, name, kind, settings)
     if problem:
         writer.discard()
         report.reject(name, problem)
         return
     writer.finish()
     seen.add(role, name)
-    report.accepted.append(Accepted(role, name, writer.sha256, writer.size, kind, writer))
+    report.accepted.append(Accepted(role, name, writer.sha256, writer.size, kind, writer, info.value_span))
 
 
 def _archive_members(store: BlobStore, writer: TempWriter, settings: Settings, report: IngestReport):
@@ -228,8 +229,9 @@ def create_dataset(db: Database, store: BlobStore, owner: str, report: IngestRep
                 store.ensure(a.sha256, a.temp.path)
             conn.execute("INSERT INTO datasets (id, owner, created) VALUES (?, ?, ?)", (dataset_id, owner, now()))
             conn.executemany(
-                "INSERT INTO dataset_files (dataset_id, role, name, sha256, size, kind) VALUES (?, ?, ?, ?, ?, ?)",
-                [(dataset_id, a.role, a.name, a.sha256, a.size, a.kind) for a in report.accepted],
+                "INSERT INTO dataset_files (dataset_id, role, name, sha256, size, kind, value_span) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(dataset_id, a.role, a.name, a.sha256, a.size, a.kind, a.value_span) for a in report.accepted],
             )
     except BaseException:
         # A failed transaction may have linked blobs no row names: delete them (and if

@@ -64,6 +64,7 @@ def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None =
     """
     from .extract import MaskMismatch, SkipImage, rejected_by_pyradiomics
     from .imageio import ImageReadError
+    from .limits import GrayLevelLimit
 
     if identity is not None:
         mine = worker_identity(with_path=identity[2] is not None)
@@ -78,7 +79,7 @@ def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None =
         return "ok", _extractor(options)(item)
     except MaskMismatch as exc:
         return "error", str(exc)
-    except (SkipImage, ImageReadError) as exc:
+    except (SkipImage, ImageReadError, GrayLevelLimit) as exc:
         return "skip", str(exc)
     except EngineUnavailable as exc:
         return "error", str(exc)

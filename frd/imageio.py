@@ -84,6 +84,7 @@ def _series_reader(files) -> sitk.ImageSeriesReader:
 class ImageInfo:
     size: tuple[int, ...]  # SimpleITK order (x, y[, z])
     components: int
+    value_span: float | None = None  # max - min an integer pixel type can hold; None for floats
 
     @property
     def ndim(self) -> int:
@@ -100,6 +101,7 @@ def probe(item: ImageItem) -> ImageInfo:
         reader.ReadImageInformation()
         size = tuple(int(s) for s in reader.GetSize())
         components = int(reader.GetNumberOfComponents())
+        span = _INTEGER_SPANS.get(reader.GetPixelIDValue())
     except RuntimeError as exc:
         raise ImageReadError(f"{path}: cannot read image header ({_first_line(exc)})") from None
     if len(item.files) > 1:
@@ -109,7 +111,17 @@ def probe(item: ImageItem) -> ImageInfo:
     if int(np.prod(size, dtype=np.int64)) > MAX_VOXELS:
         raise ImageReadError(f"{path}: image of {size} voxels exceeds the limit of {MAX_VOXELS} "
                              "(decompression-bomb guard)")
-    return ImageInfo(size=size, components=components)
+    return ImageInfo(size=size, components=components, value_span=span)
+
+
+_INTEGER_SPANS = {
+    pixel_id: float(2 ** bits - 1)
+    for bits, names in ((8, ("UInt8", "Int8")), (16, ("UInt16", "Int16")), (32, ("UInt32", "Int32")),
+                        (64, ("UInt64", "Int64")))
+    for name in names
+    for prefix in ("sitk", "sitkVector")
+    if (pixel_id := getattr(sitk, prefix + name, None)) is not None and pixel_id >= 0
+}
 
 
 def read_image(item: ImageItem) -> tuple[sitk.Image, str | None]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from . import presets
+from .limits import check_option_limits
 
 NORM_TYPES = ("zscore", "minmax")
 NORM_REFS = ("d1", "joint", "independent")
@@ -69,6 +70,7 @@ class FRDOptions:
             raise ValueError(f"exclude groups must be among {EXCLUDE_GROUPS}, not {bad}")
         if self.params_file is not None and not Path(self.params_file).is_file():
             raise FileNotFoundError(f"pyradiomics parameter file not found: {self.params_file}")
+        check_option_limits(self)  # bounds that keep any run within the machine (frd.limits)
 
     # ----- resolved values -------------------------------------------------------------
     @property

@@ -15,7 +15,8 @@ from ..auth import require_owner
 from ..deps import job_view, owned, services
 from ..errors import ApiError
 from ..ingest import create_dataset, ingest
-from ..lifecycle import DatasetInUse, delete_dataset
+from ..lifecycle import DatasetInUse
+from .. import lifecycle
 from ..jobs import new_job
 from ..metrics import UPLOAD_BYTES
 from ..store import TooLarge
@@ -129,7 +130,7 @@ def delete_dataset(dataset_id: str, request: Request, owner: str = Depends(requi
     db, store, *_ = services(request)
     owned(db, "datasets", dataset_id, owner, "dataset")
     try:
-        delete_dataset(db, store, dataset_id)
+        lifecycle.delete_dataset(db, store, dataset_id)
     except DatasetInUse as exc:
         raise ApiError(409, "dataset_in_use", f"the dataset is {exc}; cancel them or wait for them to end",
                        jobs=exc.jobs) from None
