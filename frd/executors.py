@@ -109,11 +109,39 @@ _FORKSERVER_PRELOAD = ["numpy", "SimpleITK", "yaml", "pywt", "radiomics.featuree
                        "radiomics.ngtdm", "radiomics.gldm", "radiomics.shape", "radiomics.shape2D"]
 
 
-def _init_pool_worker(nice: int) -> None:
+def _init_pool_worker(nice: int, parent: int | None = None) -> None:
     # The pool already fills the cores; ITK's own threads would only oversubscribe them.
     _limit_itk_threads(1)
     if nice > 0:
         os.nice(nice)
+    if parent is not None:
+        _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when ``parent`` (the process that made the pool) ends, even by
+    kill -9, which leaves nobody to stop the pool: on Linux the kernel kills it when its
+    own parent (the fork server) goes, and a watcher thread checks ``parent`` itself."""
+    import signal
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the watcher alone
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+            threading.Event().wait(1.0)
+
+    threading.Thread(target=watch, name="frd-parent-watch", daemon=True).start()
 
 
 def _largest_first(items: list[ImageItem]) -> list[int]:
@@ -198,7 +226,7 @@ class LocalExecutor:
             ctx = multiprocessing.get_context("spawn")
         identity = worker_identity(with_path=True)
         with cf.ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx,
-                                    initializer=_init_pool_worker, initargs=(self.nice,)) as pool:
+                                    initializer=_init_pool_worker, initargs=(self.nice, os.getpid())) as pool:
             futures = {pool.submit(extract_task, items[i], options, None, identity): i
                        for i in _largest_first(items)}
             pending = set(futures.values())
