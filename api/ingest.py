@@ -161,7 +161,10 @@ def _archive_members(store: BlobStore, writer: TempWriter, settings: Settings, r
                                max_total_bytes=settings.max_request_bytes * 4,
                                max_member_bytes=settings.max_file_bytes,
                                max_ratio=settings.max_archive_ratio)
-        extract_zip(zip_path, workdir / "x", limits)
+        try:
+            extract_zip(zip_path, workdir / "x", limits)
+        except ArchiveError as exc:
+            raise ArchiveError(str(exc).replace(str(zip_path), "the archive")) from None
         root = workdir / "x"
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             rel = path.relative_to(root).as_posix()

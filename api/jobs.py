@@ -302,18 +302,23 @@ class JobRunner:
         masks = view / "masks" if any(r["role"] == "mask" for r in rows) else None
         return view / "images", masks
 
-    def _extract(self, lease: Lease, params: dict) -> dict:
+    def _warm_cache(self, lease: Lease, images: Path, masks: Path | None, options: FRDOptions):
+        """Extract a dataset into the tenant's feature cache, reporting progress (which is
+        also where cancellation and the lease are checked)."""
         from frd.cache import FeatureCache
         from frd.featureset import extract_sets
         from frd.inputs import load_set
 
-        images, masks = self.dataset_paths(params["dataset"])
         t = time.perf_counter()
         with FeatureCache(self.settings.cache_dir(lease.job["owner"])) as cache:
-            fs = extract_sets([load_set(images, masks)], FRDOptions(**params.get("options", {})),
-                              scheduler=service_executor(self.settings), cache=cache, progress=False,
-                              on_progress=self._progress(lease))[0]
+            fs = extract_sets([load_set(images, masks)], options, scheduler=service_executor(self.settings),
+                              cache=cache, progress=False, on_progress=self._progress(lease))[0]
         EXTRACTION_SECONDS.observe(time.perf_counter() - t)
+        return fs
+
+    def _extract(self, lease: Lease, params: dict) -> dict:
+        images, masks = self.dataset_paths(params["dataset"])
+        fs = self._warm_cache(lease, images, masks, FRDOptions(**params.get("options", {})))
         return public_result({"images": len(fs), "features": len(fs.names), "cache_hits": fs.cache_hits,
                               "skipped": [{"name": s.name, "reason": s.reason} for s in fs.skipped]},
                              self.settings.data_dir)
@@ -386,6 +391,8 @@ class JobRunner:
     def _stats(self, lease: Lease, params: dict) -> dict:
         options = FRDOptions(**params.get("options", {}))
         images, masks = self.dataset_paths(params["dataset"])
+        self._warm_cache(lease, images, masks, options)  # progress; the statistics then read the cache
+        lease.check()
         stats = frd.compute_reference_stats(images, masks, options=options,
                                             **run_kwargs(self.settings, lease.job["owner"]))
         stats_id = params["stats_id"]

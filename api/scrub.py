@@ -13,6 +13,7 @@ from pathlib import Path
 
 # A file inside a dataset view or a request's temp view: .../<view>/(images|masks)/<name>
 _VIEW_TAIL = r"/(?:datasets|tmp/[^/\s]+)/[^/\s'\"]+/(?:images|masks)/"
+_VIEW_FOLDER = r"/(?:datasets|tmp/[^/\s]+)/[^/\s'\"]+/(images|masks)\b"
 _ABSOLUTE = re.compile(r"(?<![\w.:/<>])/(?:[^\s/'\"<>]+/)*[^\s/'\"<>:,;)]*")
 
 
@@ -21,7 +22,8 @@ def scrub(text: str, data_dir: str | Path, *, any_path: bool = True) -> str:
     roots = {str(data_dir), os.path.abspath(data_dir), str(Path(data_dir).resolve())}
     for root in sorted(roots, key=len, reverse=True):
         text = re.sub(re.escape(root) + _VIEW_TAIL, "", text)
-        text = text.replace(root, "<data>")
+        text = re.sub(re.escape(root) + _VIEW_FOLDER, r"the uploaded \1", text)
+        text = re.sub(re.escape(root) + r"(?:/[^\s'\"<>:,;()]*)?", "<data>", text)
     if any_path:
         text = _ABSOLUTE.sub("<path>", text)
     return text
