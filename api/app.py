@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         janitor.stop()
         runner.stop()
+        if getattr(app.state, "sync_slots", None) is not None:
+            app.state.sync_slots.close()
         REGISTRY.unregister(collector)
 
     app = FastAPI(

@@ -374,40 +374,37 @@ def poll_loop(base_url: str, gate: Gate, interval: float, offset: float, out: Ti
                 time.sleep(interval)
 
 
-def upload_once(base_url: str, files: FileList, gate: Gate, delay: float, out: Timed) -> None:
-    """One uploading client: post one image set ``delay`` s after the window opens."""
-    with httpx.Client(base_url=base_url, timeout=120.0) as client:
+def post_once(base_url: str, path: str, files: FileList, gate: Gate, delay: float, out: Timed,
+              answered, codes: list | None = None, timeout: float = 120.0) -> None:
+    """One client posting ``files`` to ``path`` ``delay`` s after the window opens; a
+    response ``answered(r)`` accepts is timed, anything else is an error."""
+    with httpx.Client(base_url=base_url, timeout=timeout) as client:
         if not gate.enter(client):
             return
         time.sleep(delay)
         t0 = time.perf_counter()
         try:
-            r = client.post("/v1/datasets", files=files)
-            if r.status_code == 201:
+            r = client.post(path, files=files)
+            if codes is not None:
+                codes.append(r.status_code)
+            if answered(r):
                 out.ok(t0)
             else:
                 out.errors.append(f"HTTP {r.status_code}: {r.text[:200]}")
         except httpx.HTTPError as exc:
             out.errors.append(f"{type(exc).__name__}: {exc}")
+
+
+def upload_once(base_url: str, files: FileList, gate: Gate, delay: float, out: Timed) -> None:
+    """One uploading client: post one image set ``delay`` s after the window opens."""
+    post_once(base_url, "/v1/datasets", files, gate, delay, out, lambda r: r.status_code == 201)
 
 
 def sync_once(base_url: str, files: FileList, gate: Gate, delay: float, out: Timed, codes: list) -> None:
     """One synchronous comparison ``delay`` s after the window opens; 200 and 429 (shed,
     with Retry-After) are answers, anything else an error."""
-    with httpx.Client(base_url=base_url, timeout=300.0) as client:
-        if not gate.enter(client):
-            return
-        time.sleep(delay)
-        t0 = time.perf_counter()
-        try:
-            r = client.post("/v1/frd", files=files)
-            codes.append(r.status_code)
-            if r.status_code == 200 or (r.status_code == 429 and r.headers.get("retry-after")):
-                out.ok(t0)
-            else:
-                out.errors.append(f"HTTP {r.status_code}: {r.text[:200]}")
-        except httpx.HTTPError as exc:
-            out.errors.append(f"{type(exc).__name__}: {exc}")
+    post_once(base_url, "/v1/frd", files, gate, delay, out, codes=codes, timeout=300.0,
+              answered=lambda r: r.status_code == 200 or (r.status_code == 429 and bool(r.headers.get("retry-after"))))
 
 
 def phase(job: dict) -> str:

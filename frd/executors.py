@@ -118,6 +118,11 @@ def _init_pool_worker(nice: int, parent: int | None = None) -> None:
         _die_with(parent)
 
 
+# For other pools of worker processes (the service's synchronous comparisons): the same
+# set-up, ending with ``parent``.
+init_worker = _init_pool_worker
+
+
 def _die_with(parent: int) -> None:
     """End this worker when ``parent`` (the process that made the pool) ends, even by
     kill -9, which leaves nobody to stop the pool: on Linux the kernel kills it when its

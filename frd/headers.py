@@ -87,12 +87,7 @@ def _metaimage_references(path: Path) -> list[str]:
         value = match.group(2).decode("utf-8", "replace")
         if value == "LOCAL":
             return []
-        if value.upper().startswith("LIST"):
-            if len(head) > MAX_HEADER_BYTES:
-                raise HeaderError(f"{path}: its ElementDataFile LIST is longer than {MAX_HEADER_BYTES} bytes")
-            return [ln.decode("utf-8", "replace").strip() for ln in lines[index + 1:]
-                    if ln.strip()][:MAX_DATA_FILES + 1] or [value]
-        return _pattern_files(path, value)
+        return _data_file_value(path, value, head, lines[index + 1:])
     if len(head) > MAX_HEADER_BYTES:
         raise HeaderError(f"{path}: no ElementDataFile within the first {MAX_HEADER_BYTES} bytes of its header")
     raise HeaderError(f"{path}: its MetaImage header has no ElementDataFile field")
@@ -115,16 +110,21 @@ def _nrrd_references(path: Path) -> list[str]:
             continue
         name = re.sub(rb"[\s_\-]", b"", field).lower()
         if name == b"datafile":
-            text = value.decode("utf-8", "replace").strip()
-            if text.upper().startswith("LIST"):
-                if len(head) > MAX_HEADER_BYTES:
-                    raise HeaderError(f"{path}: its data file LIST is longer than {MAX_HEADER_BYTES} bytes")
-                return [ln.decode("utf-8", "replace").strip() for ln in lines[index + 1:]
-                        if ln.strip()][:MAX_DATA_FILES + 1] or [text]
-            return _pattern_files(path, text)
+            return _data_file_value(path, value.decode("utf-8", "replace").strip(), head, lines[index + 1:])
     if len(head) > MAX_HEADER_BYTES:
         raise HeaderError(f"{path}: its NRRD header does not end within {MAX_HEADER_BYTES} bytes")
     return []  # the whole file is a header without data: reading it fails, nothing else is opened
+
+
+def _data_file_value(path: Path, value: str, head: bytes, rest: list[bytes]) -> list[str]:
+    """The files a data-file field names: LIST (the names on the lines after it, which
+    both formats use), a ``format min max step`` pattern, or one file."""
+    if value.upper().startswith("LIST"):
+        if len(head) > MAX_HEADER_BYTES:
+            raise HeaderError(f"{path}: its data file LIST is longer than {MAX_HEADER_BYTES} bytes")
+        names = [ln.decode("utf-8", "replace").strip() for ln in rest if ln.strip()]
+        return names[:MAX_DATA_FILES + 1] or [value]
+    return _pattern_files(path, value)
 
 
 def _pattern_files(path: Path, value: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import uuid
 
@@ -17,7 +18,7 @@ from frd.inputs import InputError
 from ..auth import require_owner
 from ..deps import library_options, services
 from ..errors import ApiError
-from ..jobs import public_message, public_result, run_kwargs
+from ..jobs import public_message, public_result
 from ..schemas import Options
 from ..uploads import ParsedForm
 from .datasets import check_files, receive_files
@@ -37,14 +38,33 @@ SYNC_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data"
 
 
 class SyncSlots:
-    """Admission to synchronous comparisons: ``slots`` run at once (each with its pool of
-    FRD_WORKERS processes), ``queue`` more wait; beyond that a request is answered 429 at
-    once, before its body is read. Lives on the event loop (no lock needed)."""
+    """Synchronous comparisons share one pool of ``slots`` worker processes (each
+    compares one request's sets, extracting in that process); ``queue`` more requests
+    may wait; beyond that a request is answered 429 at once, before its body is read.
+    Nothing of a comparison runs in the service process, whose interpreter lock the
+    event loop needs. Admission lives on the event loop (no lock needed)."""
 
-    def __init__(self, slots: int, queue: int):
-        self.slots, self.limit = max(1, slots), max(1, slots) + max(0, queue)
+    def __init__(self, slots: int, queue: int, nice: int):
+        self.slots, self.limit, self.nice = max(1, slots), max(1, slots) + max(0, queue), nice
         self.admitted = 0
         self.running = asyncio.Semaphore(self.slots)
+        self._pool = None
+
+    @property
+    def pool(self):
+        if self._pool is None:
+            import concurrent.futures as cf
+            import multiprocessing
+
+            from frd.executors import init_worker
+
+            self._pool = cf.ProcessPoolExecutor(self.slots, mp_context=multiprocessing.get_context("forkserver"),
+                                                initializer=init_worker, initargs=(self.nice, os.getpid()))
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def admit(self) -> None:
         if self.admitted >= self.limit:
@@ -60,8 +80,15 @@ class SyncSlots:
 def sync_slots(request: Request) -> SyncSlots:
     state = request.app.state
     if getattr(state, "sync_slots", None) is None:
-        state.sync_slots = SyncSlots(state.settings.sync_slots, state.settings.sync_queue)
+        state.sync_slots = SyncSlots(state.settings.sync_slots, state.settings.sync_queue, state.settings.worker_nice)
     return state.sync_slots
+
+
+def _compare_in_child(paths: dict, options, cache_dir) -> dict:
+    """In a worker of the shared pool: the comparison, extracting in this process."""
+    (ref, ref_masks), (cand, cand_masks) = paths["reference"], paths["candidate"]
+    return frd.compare(ref, cand, reference_masks=ref_masks, candidate_masks=cand_masks, options=options,
+                       workers=1, cache_dir=cache_dir, progress=False).to_dict()
 
 
 @router.post("/v1/frd", summary="FRD of two small uploaded sets, answered directly", openapi_extra=SYNC_BODY,
@@ -105,20 +132,18 @@ async def _compare_uploads(request: Request, owner: str):
                 p.field = "masks" if p.field.endswith("_masks") else "files"
             report = await check_files(request, ParsedForm(files=parts))
             reports.append(report)
-            view = store.dataset_view(f"sync-{uuid.uuid4().hex}", report.files(), where=store.tmp)
+            view = await run_in_threadpool(store.dataset_view, f"sync-{uuid.uuid4().hex}", report.files(),
+                                           where=store.tmp)
             views.append(view)
             paths[group] = (view / "images", view / "masks" if any(a.role == "mask" for a in report.accepted) else None)
 
-        def run():
-            (ref, ref_masks), (cand, cand_masks) = paths["reference"], paths["candidate"]
-            return frd.compare(ref, cand, reference_masks=ref_masks, candidate_masks=cand_masks,
-                               options=library, **run_kwargs(settings, owner))
-
+        pool = sync_slots(request).pool
         try:
-            result = await run_in_threadpool(run)
+            result = await asyncio.wrap_future(pool.submit(_compare_in_child, paths, library,
+                                                           settings.cache_dir(owner)))
         except (InputError, ExtractionError, ValueError) as exc:
             raise ApiError(422, "cannot_compare", public_message(exc, settings.data_dir)) from None
-        return public_result(result.to_dict(), settings.data_dir)
+        return public_result(result, settings.data_dir)
     finally:
         for view in views:
             shutil.rmtree(view, ignore_errors=True)
