@@ -514,3 +514,31 @@ def test_kill_9_leaves_no_process_and_restart_cleans_temp_files(tmp_path):
         assert temp_files(data) == []
     finally:
         again.stop()
+
+
+def test_an_exception_in_the_runner_fails_the_job_and_the_runner_goes_on(tmp_path):
+    """A job the runner cannot even start (its row is damaged) ends failed, not stranded
+    in 'running', and the runner keeps serving other jobs."""
+    from api.db import Database
+    from api.jobs import JobRunner
+    from api.settings import Settings
+    from api.store import BlobStore
+
+    settings = Settings(data_dir=tmp_path, lease_seconds=3.0)
+    db = Database(tmp_path / "frd.sqlite3")
+    runner = JobRunner(db, BlobStore(tmp_path), settings)
+    db.execute("INSERT INTO jobs (id, owner, kind, state, params, created) VALUES "
+               "('job_bad', 'o', 'compare', 'queued', '{not json', 1), ('job_odd', 'o', 'nonsense', 'queued', '{}', 2)")
+    runner.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            rows = {r["id"]: r for r in db.all("SELECT id, state, error, lease_owner FROM jobs")}
+            if all(r["state"] != "queued" and r["state"] != "running" for r in rows.values()):
+                break
+            time.sleep(0.1)
+        assert {k: r["state"] for k, r in rows.items()} == {"job_bad": "failed", "job_odd": "failed"}
+        assert all(r["lease_owner"] is None and r["error"] for r in rows.values())
+        assert runner.alive
+    finally:
+        runner.stop()
