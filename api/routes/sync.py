@@ -137,10 +137,13 @@ async def _compare_uploads(request: Request, owner: str):
             views.append(view)
             paths[group] = (view / "images", view / "masks" if any(a.role == "mask" for a in report.accepted) else None)
 
-        pool = sync_slots(request).pool
+        slots = sync_slots(request)
         try:
-            result = await asyncio.wrap_future(pool.submit(_compare_in_child, paths, library,
-                                                           settings.cache_dir(owner)))
+            # Submitting may start the pool's processes (through the fork server), which
+            # blocks: never on the event loop.
+            future = await run_in_threadpool(lambda: slots.pool.submit(_compare_in_child, paths, library,
+                                                                       settings.cache_dir(owner)))
+            result = await asyncio.wrap_future(future)
         except (InputError, ExtractionError, ValueError) as exc:
             raise ApiError(422, "cannot_compare", public_message(exc, settings.data_dir)) from None
         return public_result(result, settings.data_dir)
