@@ -362,8 +362,11 @@ class JobRunner:
         import concurrent.futures as cf
         import multiprocessing
 
+        from frd.executors import init_worker
+
         want_report = bool(params.get("report")) and _has_matplotlib()
-        with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"),
+                                    initializer=init_worker, initargs=(0, os.getpid())) as pool:
             result, html = pool.submit(_enrich_in_child, result, options, params.get("bootstrap") or 0,
                                        want_report, options.seed or 0).result()
         if html is not None:
