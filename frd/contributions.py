@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..distance import sqrt_product
+from .distance import sqrt_product
 
 
 def _root_product_diagonal(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -61,7 +61,7 @@ class FRDOptions:
     norm_ref: str | None = None
     means_only: bool = False
     paper_log: bool = False
-    robust: bool = False  # drop features with a negligible reference std (frd.analysis.degenerate)
+    robust: bool = False  # drop features with a negligible reference std (frd.degenerate)
     # --- guard ---
     max_skipped: float = 0.1  # largest share of a set that may be skipped before the run fails
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis.contributions import feature_class, image_filter
+from .contributions import feature_class, image_filter
 from .extras import require
 from .results import FRDResult
 

@@ -52,7 +52,7 @@ class ReferenceStats:
         normalizer: Normalizer | None = None,
         versions: dict | None = None,
     ) -> "ReferenceStats":
-        """Statistics of D1's prepared features (see :func:`frd.compare.prepare_rows`).
+        """Statistics of D1's prepared features (see :func:`frd.rows.prepare_rows`).
 
         ``normalizer`` defaults to one fitted on D1 itself (norm_ref "d1"/"independent").
         """

@@ -14,7 +14,7 @@ import SimpleITK as sitk
 
 import frd
 from conftest import missing_tool
-from frd.analysis.contributions import feature_class, image_filter
+from frd.contributions import feature_class, image_filter
 from frd.analysis.ood import detect
 from frd.analysis.uncertainty import bootstrap_ci, sample_size_curve
 from frd.featureset import FeatureSet

@@ -110,14 +110,14 @@ def ood(reference, test, *, reference_masks=None, test_masks=None, options=None,
 
     Options and running arguments are :func:`frd.compare`'s.
     """
-    from ..compare import _compare_sets, _is_stats_path, _make_options
+    from ..compare import compare_sets, is_stats_source, make_options
     from ..stats import ReferenceStats
 
     check_ood_options(assumption, val_frac)
-    if isinstance(reference, ReferenceStats) or _is_stats_path(reference):
+    if isinstance(reference, ReferenceStats) or is_stats_source(reference):
         raise InputError("out-of-domain screening needs the reference images' features, not reference statistics")
-    result = _compare_sets(reference, test, reference_masks=reference_masks, candidate_masks=test_masks,
-                           options=_make_options(options, overrides), workers=workers, use_cache=use_cache,
+    result = compare_sets(reference, test, reference_masks=reference_masks, candidate_masks=test_masks,
+                           options=make_options(options, overrides), workers=workers, use_cache=use_cache,
                            cache_dir=cache_dir, progress=progress, strict=strict, on_progress=on_progress,
                            scheduler=scheduler, chunk_rows=None, labels=("reference", "test"), min_candidate=1)
     screening = detect(result.analysis, assumption=assumption, use_val_set=use_val_set, val_frac=val_frac, seed=seed)
