@@ -378,18 +378,14 @@ class JobRunner:
         return result
 
     def _ood(self, lease: Lease, params: dict) -> dict:
-        from frd.analysis.ood import detect
-
         options = FRDOptions(**params.get("options", {}))
         reference, ref_masks = self.dataset_paths(params["reference"])
         test, test_masks = self.dataset_paths(params["test"])
-        result = frd.compare(reference, test, reference_masks=ref_masks, candidate_masks=test_masks,
-                             options=options, on_progress=self._progress(lease),
-                             **run_kwargs(self.settings, lease.job["owner"]))
-        ood = detect(result.analysis, assumption=params["assumption"], use_val_set=params["use_val_set"],
-                     val_frac=params["val_frac"], seed=params.get("seed"))
-        return public_result({**ood.to_dict(), "frd": result.value, "warnings": result.warnings},
-                             self.settings.data_dir)
+        screening = frd.ood(reference, test, reference_masks=ref_masks, test_masks=test_masks, options=options,
+                            assumption=params["assumption"], use_val_set=params["use_val_set"],
+                            val_frac=params["val_frac"], seed=params.get("seed"),
+                            on_progress=self._progress(lease), **run_kwargs(self.settings, lease.job["owner"]))
+        return public_result(screening.to_dict(), self.settings.data_dir)
 
     def _stats(self, lease: Lease, params: dict) -> dict:
         options = FRDOptions(**params.get("options", {}))
@@ -430,9 +426,9 @@ def run_kwargs(settings: Settings, owner: str) -> dict:
 
 
 def _has_matplotlib() -> bool:
-    import importlib.util
+    from frd.extras import missing
 
-    return importlib.util.find_spec("matplotlib") is not None
+    return not missing("report")
 
 
 def _enrich_in_child(result, options, bootstrap: int, report: bool, seed: int):

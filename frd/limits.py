@@ -23,18 +23,13 @@ MAX_LOG_SIGMAS = 10
 MAX_LOG_SIGMA = 20.0  # mm; larger kernels see nothing but the image's edges
 MAX_NORMALIZE_SCALE = 10_000.0
 MAX_ABS_SHIFT = 1e6  # voxel_array_shift, norm_range
-MAX_SEED = 2**32 - 1  # numpy's RandomState
 # A normalised image spans a few standard deviations; 8 of them must fit in the bins.
 NORMALISED_SPREAD = 8.0
 
 
-def _number(option: str, value, *, low=None, high=None, low_open=False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise OptionError(option, f"must be a finite number, not {value!r}")
-    if low is not None and (value <= low if low_open else value < low):
-        raise OptionError(option, f"must be {'above' if low_open else 'at least'} {low:g}, not {value!r}")
-    if high is not None and value > high:
-        raise OptionError(option, f"must be at most {high:g}, not {value!r}")
+def _at_most(option: str, value, high: float) -> None:
+    if abs(value) > high:
+        raise OptionError(option, f"must be at most {high:g} in size, not {value!r}")
 
 
 def _list(option: str, values, most: int) -> None:
@@ -45,37 +40,25 @@ def _list(option: str, values, most: int) -> None:
 
 
 def check_option_limits(options) -> None:
-    """:class:`OptionError` for the first option of ``options`` outside its bounds."""
+    """:class:`OptionError` for the first option of ``options`` beyond its bound. Runs
+    after :class:`~frd.options.FRDOptions` checked types, ranges and allowed values."""
     if options.resize is not None:
-        if len(options.resize) != 2:
-            raise OptionError("resize", f"must be two sides (width, height), not {list(options.resize)!r}")
         for side in options.resize:
-            if isinstance(side, bool) or not isinstance(side, int):
-                raise OptionError("resize", f"sides must be whole numbers of pixels, not {side!r}")
-            _number("resize", side, low=1, high=MAX_RESIZE)
+            _at_most("resize", side, MAX_RESIZE)
     if options.log_sigma is not None:
-        if not options.log_sigma:
-            raise OptionError("log_sigma", "must hold at least one sigma")
         _list("log_sigma", list(options.log_sigma), MAX_LOG_SIGMAS)
         for sigma in options.log_sigma:
-            _number("log_sigma", sigma, low=0, high=MAX_LOG_SIGMA, low_open=True)
-    for option, values in (("feature_classes", options.feature_classes), ("image_types", options.image_types),
-                           ("exclude", options.exclude)):
+            _at_most("log_sigma", sigma, MAX_LOG_SIGMA)
+    for option in ("feature_classes", "image_types", "exclude"):
+        values = getattr(options, option)
         if values is not None:
             _list(option, list(values), 16)
     if options.normalize_scale is not None:
-        _number("normalize_scale", options.normalize_scale, low=0, high=MAX_NORMALIZE_SCALE, low_open=True)
+        _at_most("normalize_scale", options.normalize_scale, MAX_NORMALIZE_SCALE)
     if options.voxel_array_shift is not None:
-        _number("voxel_array_shift", options.voxel_array_shift, low=-MAX_ABS_SHIFT, high=MAX_ABS_SHIFT)
-    if options.norm_range is not None:
-        for bound in options.norm_range:
-            _number("norm_range", bound, low=-MAX_ABS_SHIFT, high=MAX_ABS_SHIFT)
-    if options.seed is not None:
-        if isinstance(options.seed, bool) or not isinstance(options.seed, int):
-            raise OptionError("seed", f"must be a whole number, not {options.seed!r}")
-        _number("seed", options.seed, low=0, high=MAX_SEED)
-    if options.bin_width is not None:
-        _number("bin_width", options.bin_width, low=0, low_open=True)
+        _at_most("voxel_array_shift", options.voxel_array_shift, MAX_ABS_SHIFT)
+    for bound in options.norm_range or ():
+        _at_most("norm_range", bound, MAX_ABS_SHIFT)
     if options.params_file is None:
         _check_normalised_bins(options)
 
@@ -89,7 +72,7 @@ def _check_normalised_bins(options) -> None:
     scale, width = setting.get("normalizeScale", 1), setting.get("binWidth", 25)
     levels = NORMALISED_SPREAD * scale / width
     if levels > MAX_GRAY_LEVELS:
-        raise OptionError("bin_width", f"{width:g} with {{normalize_scale}} {scale:g} gives about {levels:,.0f} "
+        raise OptionError("bin_width", f"{width:g} with {{option:normalize_scale}} {scale:g} gives about {levels:,.0f} "
                                        f"gray levels (at most {MAX_GRAY_LEVELS}); choose a bin width of at least "
                                        f"{NORMALISED_SPREAD * scale / MAX_GRAY_LEVELS:.3g}")
 
