@@ -53,13 +53,12 @@ class SyncSlots:
     @property
     def pool(self):
         if self._pool is None:
-            import concurrent.futures as cf
-            import multiprocessing
+            # loky, as the library's own workers: fresh interpreters that import the same frd.
+            from loky import ProcessPoolExecutor
 
             from frd.executors import init_worker
 
-            self._pool = cf.ProcessPoolExecutor(self.slots, mp_context=multiprocessing.get_context("forkserver"),
-                                                initializer=init_worker, initargs=(self.nice, os.getpid()))
+            self._pool = ProcessPoolExecutor(self.slots, initializer=init_worker, initargs=(self.nice, os.getpid()))
         return self._pool
 
     def close(self) -> None:
