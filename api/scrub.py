@@ -19,6 +19,8 @@ _ABSOLUTE = re.compile(r"(?<![\w.:/<>])/(?:[^\s/'\"<>]+/)*[^\s/'\"<>:,;)]*")
 
 def scrub(text: str, data_dir: str | Path, *, any_path: bool = True) -> str:
     """``text`` without server paths (see the module docstring)."""
+    if "/" not in text:
+        return text  # no path without a slash (most strings of a result: feature names)
     roots = {str(data_dir), os.path.abspath(data_dir), str(Path(data_dir).resolve())}
     for root in sorted(roots, key=len, reverse=True):
         text = re.sub(re.escape(root) + _VIEW_TAIL, "", text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import threading
 import uuid
 
 from fastapi import APIRouter, Depends, Request
@@ -49,9 +50,14 @@ class SyncSlots:
         self.admitted = 0
         self.running = asyncio.Semaphore(self.slots)
         self._pool = None
+        self._making = threading.Lock()
 
     @property
     def pool(self):
+        with self._making:
+            return self._make_pool()
+
+    def _make_pool(self):
         if self._pool is None:
             # loky, as the library's own workers: fresh interpreters that import the same frd.
             from loky import ProcessPoolExecutor
@@ -63,7 +69,7 @@ class SyncSlots:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=False, kill_workers=True)
 
     def admit(self) -> None:
         if self.admitted >= self.limit:
@@ -145,7 +151,7 @@ async def _compare_uploads(request: Request, owner: str):
             result = await asyncio.wrap_future(future)
         except (InputError, ExtractionError, ValueError) as exc:
             raise ApiError(422, "cannot_compare", public_message(exc, settings.data_dir)) from None
-        return public_result(result, settings.data_dir)
+        return await run_in_threadpool(public_result, result, settings.data_dir)
     finally:
         for view in views:
             shutil.rmtree(view, ignore_errors=True)
