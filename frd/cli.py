@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .errors import FRDError, OptionError
 from .options import FRDOptions
 from .optionspec import Spec, defaults, describe, specs
@@ -213,7 +213,7 @@ def cmd_compare(args) -> int:
     result = compare(args.reference, args.candidate, reference_masks=ref_masks,
                      candidate_masks=cand_masks, options=options, **_run_kwargs(args))
     if args.bootstrap or args.report:
-        from .report import enrich_result
+        from .analysis.report import enrich_result
 
         html = enrich_result(result, options, bootstrap=args.bootstrap or 0, report=bool(args.report),
                              seed=args.seed or 0)

@@ -60,6 +60,6 @@ def library_versions() -> dict:
 
 
 def _frd_version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return f"frd-radiomics=={__version__}"
