@@ -26,6 +26,7 @@ from .results import FRDResult
 from .stats import ReferenceStats
 
 __all__ = [
+    "__version__",
     "FRDOptions",
     "FRDResult",
     "Normalizer",

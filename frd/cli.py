@@ -200,6 +200,7 @@ def _dumps(payload: dict) -> str:
 
 
 def cmd_compare(args) -> int:
+    """frd compare: the FRD of two sets (JSON, CI and report on request)."""
     from .compare import compare
 
     ref_masks, cand_masks = args.masks if args.masks else (args.reference_masks, args.candidate_masks)
@@ -239,6 +240,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_ood(args) -> int:
+    """frd ood: per-image out-of-domain screening against a reference."""
     from .analysis.ood import check_ood_options, ood
 
     options = _options(args)
@@ -260,6 +262,7 @@ def cmd_ood(args) -> int:
 
 
 def cmd_stats(args) -> int:
+    """frd stats: save a reference set's statistics."""
     from .compare import compute_reference_stats
 
     out = Path(args.output)
@@ -274,6 +277,7 @@ def cmd_stats(args) -> int:
 
 
 def cmd_features(args) -> int:
+    """frd features: export the per-image features."""
     from .compare import extract_features
     from .export import require_parquet, write_features
 
@@ -288,6 +292,7 @@ def cmd_features(args) -> int:
 
 
 def cmd_batch(args) -> int:
+    """frd batch: the container's evaluation mode (INPUT/{reference,candidate} → OUTPUT/metrics.json)."""
     from .compare import compare
 
     root, out = Path(args.input), Path(args.output)
@@ -306,6 +311,7 @@ def cmd_batch(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    """frd serve: run the REST service with uvicorn."""
     import ipaddress
 
     from .extras import require
@@ -358,6 +364,7 @@ def _writable_file(path: str | None, option: str) -> None:
 
 
 def main(argv=None) -> int:
+    """Run the ``frd`` command; returns the exit status (0 done, 2 a user's mistake, 1 a bug)."""
     parser, commands = build_parser(with_commands=True)
     args = parser.parse_args(argv)
     if getattr(args, "verbose", False):

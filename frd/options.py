@@ -107,18 +107,22 @@ class FRDOptions:
     # ----- resolved values -------------------------------------------------------------
     @property
     def rules(self) -> presets.PipelineRules:
+        """The version's facts of the pipeline around pyradiomics (frd.presets)."""
         return presets.pipeline_rules(self.version)
 
     @property
     def resolved_norm_type(self) -> str:
+        """norm_type, or the version's default."""
         return self.norm_type or self.rules.norm_type
 
     @property
     def resolved_norm_range(self) -> tuple[float, float]:
+        """norm_range, or the version's default."""
         return tuple(self.norm_range) if self.norm_range is not None else self.rules.norm_range
 
     @property
     def resolved_norm_ref(self) -> str:
+        """norm_ref, or the version's default."""
         return self.norm_ref or self.rules.norm_ref
 
     def pyradiomics_params(self, ndim: int) -> dict:
@@ -193,6 +197,7 @@ class FRDOptions:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
 
     def with_changes(self, **changes) -> "FRDOptions":
+        """A copy with ``changes`` applied (and checked)."""
         return replace(self, **changes)
 
 

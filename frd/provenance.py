@@ -50,6 +50,7 @@ def pyradiomics_version() -> str:
 
 
 def library_versions() -> dict:
+    """Versions of Python, frd, pyradiomics, numpy and SimpleITK, for a result's provenance."""
     return {
         "python": platform.python_version(),
         "frd": _frd_version(),

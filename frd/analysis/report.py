@@ -182,6 +182,7 @@ def enrich_result(result: FRDResult, options, *, bootstrap: int = 0, report: boo
 
 
 def write_report(result: FRDResult, path: str | Path, *, curve: list[dict] | None = None) -> Path:
+    """Write the HTML report of ``result`` to ``path``."""
     path = Path(path)
     path.write_text(build_report(result, curve=curve), encoding="utf-8")
     return path
