@@ -228,8 +228,8 @@ def cmd_compare(args) -> int:
     else:
         _print_notes(result.skipped, result.notices, args.quiet)
         for warning in result.warnings:
-            print(f"warning: {warning['message']}: " + ", ".join(
-                f"{f['feature']} ({f['share_of_d2']:.1%} of d²)" for f in warning["features"][:5]), file=sys.stderr)
+            features = ", ".join(f"{f['feature']} ({f['share_of_d2']:.1%} of d²)" for f in warning["features"][:5])
+            print(f"warning: {warning['message']}" + (f": {features}" if features else ""), file=sys.stderr)
         line = str(result)
         if result.ci:
             line += f"  [{result.ci['level']:.0%} CI {result.ci['low']:.6g} – {result.ci['high']:.6g}]"

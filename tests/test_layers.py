@@ -28,7 +28,8 @@ LAYERS = [
     # sets of images
     {"frd.featureset"},
     # rows and statistics objects
-    {"frd.stats", "frd.rows", "frd.aggregate", "frd.contributions", "frd.degenerate", "frd.results"},
+    {"frd.stats", "frd.rows", "frd.aggregate", "frd.contributions", "frd.degenerate", "frd.intensity",
+     "frd.results"},
     {"frd.statistics"},
     {"frd.scoring"},
     # the pipeline's entry points
