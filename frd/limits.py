@@ -1,10 +1,14 @@
-"""Bounds on options and on what an image may cost: no option value, and no image under
-the chosen options, may exhaust the machine (memory above all).
+"""The gray-level bound: no choice of bin width, and no image under it, may exhaust the
+machine (memory above all). Each option's own bounds (resize, LoG sigmas, list lengths,
+numbers) are declared with the option (:mod:`frd.optionspec`); this module holds the one
+bound that depends on several options and on the data:
 
-The limits are declared once, here. :class:`frd.options.FRDOptions` checks its values
-against them (:func:`check_option_limits`, raising :class:`~frd.errors.OptionError`),
-the service answers those errors 422 before any job is made, and extraction refuses an
-image whose intensities would span more gray levels than :data:`MAX_GRAY_LEVELS`.
+* :func:`check_gray_level_bounds` — from the options alone (a bin width against the
+  normalisation scale), checked by :class:`frd.options.FRDOptions`;
+* :func:`gray_levels_for_span` — from what a header tells (the service checks the pixel
+  types of the uploaded images and answers 422 before any job is made);
+* :func:`check_gray_levels` — per (filtered) image at extraction, where the actual
+  intensities are known: such an image is skipped with the reason.
 
 Why gray levels: the texture matrices are Ng × Ng (GLCM, per direction) or Ng × run
 lengths, so memory grows with the square of the number of bins a bin width gives. The
@@ -18,47 +22,14 @@ import math
 from .errors import OptionError
 
 MAX_GRAY_LEVELS = 2048  # a 3D GLCM of 2048² bins × 13 directions is already 436 MB
-MAX_RESIZE = 2048  # pixels per side
-MAX_LOG_SIGMAS = 10
-MAX_LOG_SIGMA = 20.0  # mm; larger kernels see nothing but the image's edges
-MAX_NORMALIZE_SCALE = 10_000.0
-MAX_ABS_SHIFT = 1e6  # voxel_array_shift, norm_range
 # A normalised image spans a few standard deviations; 8 of them must fit in the bins.
 NORMALISED_SPREAD = 8.0
 
 
-def _at_most(option: str, value, high: float) -> None:
-    if abs(value) > high:
-        raise OptionError(option, f"must be at most {high:g} in size, not {value!r}")
-
-
-def _list(option: str, values, most: int) -> None:
-    if len(values) > most:
-        raise OptionError(option, f"holds {len(values)} values; at most {most} are accepted")
-    if len(set(values)) != len(values):
-        raise OptionError(option, "lists a value twice")
-
-
-def check_option_limits(options) -> None:
-    """:class:`OptionError` for the first option of ``options`` beyond its bound. Runs
-    after :class:`~frd.options.FRDOptions` checked types, ranges and allowed values."""
-    if options.resize is not None:
-        for side in options.resize:
-            _at_most("resize", side, MAX_RESIZE)
-    if options.log_sigma is not None:
-        _list("log_sigma", list(options.log_sigma), MAX_LOG_SIGMAS)
-        for sigma in options.log_sigma:
-            _at_most("log_sigma", sigma, MAX_LOG_SIGMA)
-    for option in ("feature_classes", "image_types", "exclude"):
-        values = getattr(options, option)
-        if values is not None:
-            _list(option, list(values), 16)
-    if options.normalize_scale is not None:
-        _at_most("normalize_scale", options.normalize_scale, MAX_NORMALIZE_SCALE)
-    if options.voxel_array_shift is not None:
-        _at_most("voxel_array_shift", options.voxel_array_shift, MAX_ABS_SHIFT)
-    for bound in options.norm_range or ():
-        _at_most("norm_range", bound, MAX_ABS_SHIFT)
+def check_gray_level_bounds(options) -> None:
+    """:class:`OptionError` when the options themselves imply too many gray levels
+    (bin width against normalisation); each option's own bounds are declared with it
+    (:mod:`frd.optionspec`) and checked before this."""
     if options.params_file is None:
         _check_normalised_bins(options)
 

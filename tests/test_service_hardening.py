@@ -156,17 +156,17 @@ def test_options_that_would_take_the_machine_get_422_before_any_job(server, tmp_
         ds = upload(c, images(tmp_path, 3)).json()["id"]
         before = len(c.get("/v1/jobs").json()["jobs"])
         for options, word in (
-            ({"resize": [100000, 100000]}, "options.resize"),
-            ({"log_sigma": [1.0] * 3 + [float(i) for i in range(2, 60)]}, "options.log_sigma"),
-            ({"log_sigma": [500.0]}, "options.log_sigma"),
+            ({"resize": [100000, 100000]}, "resize"),
+            ({"log_sigma": [float(i) for i in range(1, 60)]}, "log_sigma"),
+            ({"log_sigma": [500.0]}, "log_sigma"),
             ({"bin_width": 0.0001}, "gray levels"),  # v1: normalised intensities
             ({"version": "v0", "bin_width": 0.001}, "gray levels"),  # 8-bit headers: 255 / 0.001 bins
-            ({"seed": -5}, "options.seed"),
-            ({"normalize_scale": 1e12}, "options.normalize_scale"),
+            ({"seed": -5}, "seed"),
+            ({"normalize_scale": 1e12}, "normalize_scale"),
         ):
             r = c.post("/v1/comparisons", json={"reference": ds, "candidate": ds, "options": options})
             assert r.status_code == 422, (options, r.text)
-            assert word in r.json()["error"]["message"], (options, r.text)
+            assert word in r.text, (options, r.text)
         r = c.post("/v1/frd", files=[("reference", ("a.png", b"x")), ("candidate", ("b.png", b"x"))],
                    data={"options": json.dumps({"resize": [99999, 2]})})
         assert r.status_code == 422
