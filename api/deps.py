@@ -63,10 +63,13 @@ def library_options(options) -> "FRDOptions":
     is the library's own check (:class:`frd.errors.OptionError`), answered 422 here
     before any job is made."""
     from frd.errors import OptionError
+    from frd.limits import check_gray_level_bounds
     from frd.options import FRDOptions
 
     try:
-        return FRDOptions(**options.to_library())
+        library = FRDOptions(**options.to_library())
+        check_gray_level_bounds(library)
+        return library
     except OptionError as exc:
         raise ApiError(422, "invalid_options", exc.render(lambda name: f"options.{name}")) from None
     except (ValueError, TypeError) as exc:

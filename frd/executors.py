@@ -118,16 +118,10 @@ init_worker = _init_pool_worker
 
 def _die_with(parent: int) -> None:
     """End this worker when ``parent`` (the process that made the pool) ends, even by
-    kill -9, which leaves nobody to stop the pool: on Linux the kernel kills it when its
-    own parent (the fork server) goes, and a watcher thread checks ``parent`` itself."""
-    import signal
-
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: the watcher alone
+    kill -9, which leaves nobody to stop the pool. A watcher thread checks the parent
+    every second (not the kernel's parent-death signal, which follows the parent's
+    *thread* that started the worker: a pool started from a short-lived thread would
+    lose its workers with that thread)."""
 
     def watch() -> None:
         while True:

@@ -4,7 +4,9 @@ numbers) are declared with the option (:mod:`frd.optionspec`); this module holds
 bound that depends on several options and on the data:
 
 * :func:`check_gray_level_bounds` — from the options alone (a bin width against the
-  normalisation scale), checked by :class:`frd.options.FRDOptions`;
+  normalisation scale), checked by the service before any job is made (the library and
+  the command line accept each option within its declared bounds; an image they make
+  too large is skipped by the next check);
 * :func:`gray_levels_for_span` — from what a header tells (the service checks the pixel
   types of the uploaded images and answers 422 before any job is made);
 * :func:`check_gray_levels` — per (filtered) image at extraction, where the actual

@@ -20,7 +20,6 @@ import yaml
 
 from . import presets
 from .errors import OptionError
-from .limits import check_gray_level_bounds
 from .optionspec import check, option, specs
 
 NORM_TYPES = ("zscore", "minmax")
@@ -104,7 +103,6 @@ class FRDOptions:
             object.__setattr__(self, name, check(name, spec, getattr(self, name)))
         if self.params_file is not None:
             _check_params_file(self.params_file)
-        check_gray_level_bounds(self)  # bin width against normalisation: frd.limits
 
     # ----- resolved values -------------------------------------------------------------
     @property
