@@ -6,8 +6,8 @@
 #
 # Needs BuildKit (build secrets and mounts): the default builder since Docker 23; on
 # Docker 20.10 (Debian bookworm's docker.io) set DOCKER_BUILDKIT=1, without which the
-# build stops at its first `RUN --mount` with "Unknown flag: mount". There is no
-# `# syntax=` line on purpose: that would pull a frontend image from a registry.
+# build stops at its first `RUN --mount` ("the --mount option requires BuildKit"). There
+# is no `# syntax=` line on purpose: that would pull a frontend image from a registry.
 #
 # BASE_IMAGE: any Debian bookworm image whose `python3` is Python 3.11 (docker/build-base.sh
 # makes one from the Debian archive alone, for machines without an image registry). The
@@ -73,6 +73,10 @@ RUN groupadd --gid 10001 frd \
     && chown frd:frd /data /output
 
 COPY --from=builder /opt/frd /opt/frd
+# Every compiled module loads on this base: a system library BASE_IMAGE lacks fails the
+# build here rather than a run later.
+RUN --mount=type=bind,from=builder,source=/src/docker/build-venv.sh,target=/tmp/build-venv.sh \
+    sh /tmp/build-venv.sh check /opt/frd
 # Executable in the repository; COPY keeps the mode (COPY --chmod would need BuildKit's
 # newer Dockerfile syntax).
 COPY docker/entrypoint.sh docker/healthcheck.py /opt/frd/docker/
