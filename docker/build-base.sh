@@ -13,24 +13,27 @@
 #   DOCKER_BUILDKIT=1 docker build --build-arg BASE_IMAGE=frd-base:bookworm -t frd-radiomics .
 #
 # An image TAG built from this same recipe (this file and docker/base.Dockerfile, by hash)
-# is reused, not rebuilt; FRD_BASE_REBUILD=1 rebuilds it (e.g. for newer security
-# updates). Mirrors: FRD_DEBIAN_MIRROR and FRD_DEBIAN_SECURITY_MIRROR, else the first
+# less than FRD_BASE_MAX_AGE_DAYS ago (default 30, so that security updates come in) is
+# reused, not rebuilt; FRD_BASE_REBUILD=1 rebuilds it anyway. Mirrors: FRD_DEBIAN_MIRROR and FRD_DEBIAN_SECURITY_MIRROR, else the first
 # `bookworm` and `bookworm-security` sources of apt here, else deb.debian.org. Needs root
 # (debootstrap), debootstrap and Debian's archive keyring. Prints TAG last, on stdout.
 set -eu
 
 tag=${1:-frd-base:bookworm}
 root=$(cd "$(dirname "$0")/.." && pwd)
-recipe="$root/docker/build-base.sh $root/docker/base.Dockerfile"
 say() { echo "build-base: $*" >&2; }
 
-# shellcheck disable=SC2086  # $recipe is a list of two paths without spaces in their names
-recipe_hash=$(cat $recipe | sha256sum | cut -c1-16)
+recipe_hash=$(cat "$root/docker/build-base.sh" "$root/docker/base.Dockerfile" | sha256sum | cut -c1-16)
 if [ "${FRD_BASE_REBUILD:-0}" != 1 ] \
     && [ "$(docker image inspect --format '{{ index .Config.Labels "org.frd.base.recipe" }}' "$tag" 2>/dev/null)" = "$recipe_hash" ]; then
-    say "reusing $tag (recipe $recipe_hash, built $(docker image inspect --format '{{.Created}}' "$tag" | cut -c1-10))"
-    echo "$tag"
-    exit 0
+    created=$(docker image inspect --format '{{.Created}}' "$tag")
+    age_days=$(( ($(date +%s) - $(date -d "$created" +%s)) / 86400 ))
+    if [ "$age_days" -lt "${FRD_BASE_MAX_AGE_DAYS:-30}" ]; then
+        say "reusing $tag (recipe $recipe_hash, built $age_days days ago)"
+        echo "$tag"
+        exit 0
+    fi
+    say "$tag is $age_days days old: rebuilding it with the current updates"
 fi
 
 [ "$(id -u)" = 0 ] || { say "debootstrap needs root"; exit 1; }
@@ -105,7 +108,8 @@ EOF
 
 say "docker import -> $tag-minbase ($(du -sh "$rootfs" | cut -f1))"
 tar -C "$rootfs" --numeric-owner -cf - . \
-    | docker import --change 'CMD ["bash"]' --change 'ENV LANG=C.UTF-8' - "$tag-minbase" >/dev/null
+    | docker import --change 'CMD ["bash"]' --change 'ENV LANG=C.UTF-8' --change "LABEL org.frd.base.recipe=$recipe_hash" \
+        - "$tag-minbase" >/dev/null
 
 say "Python 3.11 from Debian on top (docker/base.Dockerfile) -> $tag"
 DOCKER_BUILDKIT=1 docker build --quiet --build-arg "MINBASE=$tag-minbase" \

@@ -50,8 +50,10 @@ cleanup() {
     docker ps -aq --filter "name=$run_id" | xargs -r docker rm -f -v >/dev/null 2>&1
     docker volume ls -q --filter "name=$run_id" | xargs -r docker volume rm >/dev/null 2>&1
     if docker info >/dev/null 2>&1; then
-        # Earlier builds' images left without a tag, and build cache unused for a week.
+        # Earlier builds' images and base images left without a tag, and build cache unused
+        # for a week.
         docker image prune -f --filter "label=org.opencontainers.image.title=frd-radiomics" >/dev/null 2>&1
+        docker image prune -f --filter "label=org.frd.base.recipe" >/dev/null 2>&1
         docker builder prune -f --filter until=168h >/dev/null 2>&1
     fi
     if [ -n "$dockerd_pid" ]; then
@@ -98,6 +100,10 @@ readme_has() {
 }
 
 # ---------------------------------------------------------------------------------------
+command -v frd >/dev/null && python3 -c 'import httpx, SimpleITK' 2>/dev/null \
+    || fail "run this from the project's virtual environment (pip install -e '.[test]'): the host side uses frd, httpx and SimpleITK"
+[ "$(id -u)" = 0 ] || fail "run this as root: it installs packages, starts dockerd and runs debootstrap"
+
 step "1/7 Docker engine"
 missing=()
 [ -x /usr/bin/docker ] && [ -x /usr/sbin/dockerd ] || missing+=(docker.io)
