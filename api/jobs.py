@@ -250,16 +250,14 @@ class JobRunner:
         return result
 
     def _ood(self, job: dict, params: dict) -> dict:
-        from frd.analysis.ood import detect
-
         options = FRDOptions(**params.get("options", {}))
         reference, ref_masks = self.dataset_paths(params["reference"])
         test, test_masks = self.dataset_paths(params["test"])
-        result = frd.compare(reference, test, reference_masks=ref_masks, candidate_masks=test_masks,
-                             options=options, on_progress=self._progress(job["id"]), **self._run_kwargs)
-        ood = detect(result.analysis, assumption=params["assumption"], use_val_set=params["use_val_set"],
-                     val_frac=params["val_frac"], seed=params.get("seed"))
-        return {**ood.to_dict(), "frd": result.value, "warnings": result.warnings}
+        screening = frd.ood(reference, test, reference_masks=ref_masks, test_masks=test_masks, options=options,
+                            assumption=params["assumption"], use_val_set=params["use_val_set"],
+                            val_frac=params["val_frac"], seed=params.get("seed"),
+                            on_progress=self._progress(job["id"]), **self._run_kwargs)
+        return public_result(screening.to_dict())
 
     def _stats(self, job: dict, params: dict) -> dict:
         options = FRDOptions(**params.get("options", {}))
@@ -298,9 +296,9 @@ def run_kwargs(settings: Settings) -> dict:
 
 
 def _has_matplotlib() -> bool:
-    import importlib.util
+    from frd.extras import missing
 
-    return importlib.util.find_spec("matplotlib") is not None
+    return not missing("report")
 
 
 def _enrich_in_child(result, options, bootstrap: int, report: bool, seed: int):

@@ -10,20 +10,25 @@ Typical use::
     stats.save("real_mri.frdstats")
     frd.compare("real_mri.frdstats", "other_model/")
 
+    screening = frd.ood("real_mri/", "new_scans/")           # per-image out-of-domain scores
+
 The stages are public too: :func:`extract_features`, :class:`Normalizer`,
 :func:`frechet_distance`, :class:`ReferenceStats`.
 """
 
-from .compare import FRDResult, compare, compare_features, compute_reference_stats, extract_features
+from .analysis.ood import OODResult, ood
+from .compare import compare, compare_features, compute_reference_stats, extract_features
 from .distance import frd_value, frechet_distance, trace_sqrt_product
 from .normalize import Normalizer
 from .options import FRDOptions
+from .results import FRDResult
 from .stats import ReferenceStats
 
 __all__ = [
     "FRDOptions",
     "FRDResult",
     "Normalizer",
+    "OODResult",
     "ReferenceStats",
     "compare",
     "compare_features",
@@ -31,6 +36,7 @@ __all__ = [
     "extract_features",
     "frd_value",
     "frechet_distance",
+    "ood",
     "trace_sqrt_product",
 ]
 __version__ = "0.1.0"

@@ -1,4 +1,9 @@
-"""The ``frd`` command: parses arguments, calls the library, prints. No logic of its own."""
+"""The ``frd`` command: parses arguments, calls the library, prints. No logic of its own.
+
+Every option is checked before any work starts (argparse for the flags' own syntax, then
+:class:`~frd.options.FRDOptions` and the library's preflight checks); a user's mistake is
+one line on stderr naming the flag (exit status 2), never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,41 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import FRDError
-from .options import EXCLUDE_GROUPS, NORM_REFS, NORM_TYPES, FRDOptions
+from .errors import FRDError, OptionError
+from .options import ENGINES, EXCLUDE_GROUPS, NORM_REFS, NORM_TYPES, FRDOptions
+from .presets import VERSIONS
 
-USER_ERRORS = (FRDError, FileNotFoundError, ValueError)
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (its usage block is what --help is for)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"takes a whole number, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+    return parse
+
+
+def _share(text: str) -> float:
+    """0.2 or 20% → 0.2 (the range is FRDOptions' to check)."""
+    try:
+        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes a share such as 0.2 or 20%, not {text!r}") from None
 
 
 def _add_option_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("FRD definition (defaults: the version's published settings)")
-    g.add_argument("--frd-version", dest="version", choices=("v1", "v0"), default="v1",
+    g.add_argument("--frd-version", dest="version", choices=VERSIONS[::-1], default="v1",
                    help="v1 (default; Konz, Osuala et al. 2026) or v0 (Osuala et al. 2024)")
     g.add_argument("-f", "--feature-classes", nargs="+", metavar="CLASS",
                    help="pyradiomics feature classes, e.g. firstorder glcm glrlm glszm ngtdm")
@@ -35,7 +66,7 @@ def _add_option_flags(p: argparse.ArgumentParser) -> None:
                    help="drop feature groups after extraction")
     g.add_argument("--match-sample-count", action="store_true",
                    help="subsample the larger set to the smaller one's size (seeded)")
-    g.add_argument("--seed", type=int, help="seed for --match-sample-count (printed in --json)")
+    g.add_argument("--seed", type=_count(0), help="seed for --match-sample-count and --bootstrap (printed in --json)")
     g.add_argument("--norm-type", choices=NORM_TYPES, help="zscore (v1) or minmax (v0)")
     g.add_argument("--norm-range", nargs=2, type=float, metavar=("LO", "HI"))
     g.add_argument("--norm-ref", choices=NORM_REFS,
@@ -47,22 +78,26 @@ def _add_option_flags(p: argparse.ArgumentParser) -> None:
                    help="drop features whose reference std is at round-off level (≤ 1e-6 × their magnitude)")
 
     r = p.add_argument_group("running")
-    r.add_argument("-w", "--workers", type=int, help="extraction processes (default: all cores)")
-    r.add_argument("--engine", choices=("frd", "pyradiomics"), default="frd",
-                   help="frd (default: bins each filtered image once; identical values) or plain pyradiomics")
+    r.add_argument("-w", "--workers", type=_count(1), help="extraction processes (default: all cores)")
+    r.add_argument("--engine", choices=ENGINES, default="frd",
+                   help="frd (default: the same values, faster) or plain pyradiomics")
     r.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="extract on a Dask cluster (default: $FRD_DASK_ADDRESS, else local processes)")
     r.add_argument("--cache-dir", help="feature cache folder (default: $FRD_CACHE_DIR or the user cache)")
     r.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
     r.add_argument("--strict", action="store_true", help="fail on the first unreadable image instead of skipping it")
+    r.add_argument("--max-skipped", type=_share, default=0.1, metavar="SHARE",
+                   help="fail when more than this share of a set is skipped (default 0.1 = 10%%; 1 = never)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notices")
+    r.add_argument("-v", "--verbose", action="store_true",
+                   help="let pyradiomics' and ITK's own messages through; tracebacks for internal errors")
 
 
 def _options(args) -> FRDOptions:
     resize = None
     if args.resize:
         if len(args.resize) not in (1, 2):
-            raise ValueError("--resize takes N (square) or W H")
+            raise OptionError("resize", f"takes N (square) or W H, not {len(args.resize)} numbers")
         resize = (args.resize[0], args.resize[-1])
     return FRDOptions(
         version=args.version,
@@ -84,19 +119,24 @@ def _options(args) -> FRDOptions:
         paper_log=args.paper_log,
         robust=args.robust,
         engine=args.engine,
+        max_skipped=args.max_skipped,
     )
 
 
 def _run_kwargs(args) -> dict:
+    if args.scheduler or os.environ.get("FRD_DASK_ADDRESS"):
+        from .extras import require
+
+        require("dask", "--scheduler (extraction on a Dask cluster)")
     return dict(workers=args.workers, use_cache=not args.no_cache, cache_dir=args.cache_dir,
                 progress=not args.quiet, strict=args.strict, scheduler=args.scheduler)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="frd", description="Fréchet Radiomic Distance between sets of medical images.")
+def build_parser(with_commands: bool = False):
+    """The ``frd`` parser (and, with ``with_commands``, its sub-command parsers by name)."""
+    parser = _Parser(prog="frd", description="Fréchet Radiomic Distance between sets of medical images.")
     parser.add_argument("--version", action="version", version=f"frd {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     c = sub.add_parser("compare", help="FRD between a reference and a candidate set",
                        description="Print the FRD between REFERENCE (a folder, .zip, or .frdstats "
@@ -109,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--candidate-masks", metavar="DIR")
     c.add_argument("--json", action="store_true", help="print the full result as JSON")
     c.add_argument("-o", "--output", metavar="FILE", help="also write the JSON result to FILE")
-    c.add_argument("--bootstrap", type=int, metavar="B",
+    c.add_argument("--bootstrap", type=_count(1), metavar="B",
                    help="percentile bootstrap CI from B resamples (reported as 'ci'; seeded by --seed)")
     c.add_argument("--report", metavar="FILE.html",
                    help="write a self-contained HTML report (charts, top features, CI, sample-size curve)")
@@ -121,11 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Also prints the dataset-level nFRD = 2·|AUC − 0.5|.")
     o.add_argument("reference")
     o.add_argument("test")
+    o.add_argument("--reference-masks", metavar="DIR")
+    o.add_argument("--test-masks", metavar="DIR")
     o.add_argument("--assumption", choices=("gaussian", "t", "counting"), default="gaussian",
                    help="distribution assumed for the reference scores (threshold and p-values)")
     o.add_argument("--use-val-set", action="store_true",
                    help="estimate the threshold on a held-out share of the reference (seeded)")
-    o.add_argument("--val-frac", type=float, default=0.1)
+    o.add_argument("--val-frac", type=float, default=0.1, help="the held-out share (default 0.1)")
     o.add_argument("--output-dir", default="ood-output", metavar="DIR",
                    help="where ood_predictions.csv is written (default ./ood-output)")
     o.add_argument("--json", action="store_true")
@@ -157,12 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(FRD_API_KEYS) it only binds to loopback unless "
                                    "--allow-unauthenticated is given.")
     v.add_argument("--host", default="127.0.0.1")
-    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--port", type=_count(1), default=8000)
     v.add_argument("--data-dir", help="service data folder (default: $FRD_DATA_DIR or ./frd-data)")
     v.add_argument("--allow-unauthenticated", action="store_true",
                    help="serve non-loopback clients even though no API keys are configured")
-    v.add_argument("--log-level", default="info")
-    return parser
+    v.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    v.add_argument("-v", "--verbose", action="store_true", help="tracebacks for internal errors")
+    commands = {"compare": c, "ood": o, "stats": s, "features": f, "batch": b, "serve": v}
+    return (parser, commands) if with_commands else parser
 
 
 def _print_notes(skipped, notices, quiet: bool) -> None:
@@ -174,11 +218,22 @@ def _print_notes(skipped, notices, quiet: bool) -> None:
             print(f"note: {notice}", file=sys.stderr)
 
 
+def _dumps(payload: dict) -> str:
+    # allow_nan=False: the library's results are JSON-safe; anything else is a bug to catch.
+    return json.dumps(payload, indent=2, allow_nan=False)
+
+
 def cmd_compare(args) -> int:
     from .compare import compare
 
     ref_masks, cand_masks = args.masks if args.masks else (args.reference_masks, args.candidate_masks)
     options = _options(args)
+    _writable_file(args.output, "output")
+    _writable_file(args.report, "report")
+    if args.report:
+        from .extras import require
+
+        require("report", "--report")
     result = compare(args.reference, args.candidate, reference_masks=ref_masks,
                      candidate_masks=cand_masks, options=options, **_run_kwargs(args))
     if args.bootstrap or args.report:
@@ -190,9 +245,9 @@ def cmd_compare(args) -> int:
             Path(args.report).write_text(html, encoding="utf-8")
     payload = result.to_dict()
     if args.output:
-        Path(args.output).write_text(json.dumps(payload, indent=2) + "\n")
+        Path(args.output).write_text(_dumps(payload) + "\n")
     if args.json:
-        print(json.dumps(payload, indent=2))
+        print(_dumps(payload))
     else:
         _print_notes(result.skipped, result.notices, args.quiet)
         for warning in result.warnings:
@@ -208,19 +263,22 @@ def cmd_compare(args) -> int:
 
 
 def cmd_ood(args) -> int:
-    from .analysis.ood import detect
-    from .compare import compare
+    from .analysis.ood import check_ood_options, ood
 
-    result = compare(args.reference, args.test, options=_options(args), **_run_kwargs(args))
-    ood = detect(result.analysis, assumption=args.assumption, use_val_set=args.use_val_set,
-                 val_frac=args.val_frac, seed=args.seed)
-    path = ood.write_csv(args.output_dir)
+    options = _options(args)
+    check_ood_options(args.assumption, args.val_frac)
+    screening = ood(args.reference, args.test, reference_masks=args.reference_masks, test_masks=args.test_masks,
+                    options=options, assumption=args.assumption, use_val_set=args.use_val_set,
+                    val_frac=args.val_frac, seed=args.seed, **_run_kwargs(args))
+    path = screening.write_csv(args.output_dir)
     if args.json:
-        print(json.dumps({**ood.to_dict(), "csv": str(path), "frd": result.value}, indent=2))
+        print(_dumps({**screening.to_dict(), "csv": str(path)}))
     else:
-        _print_notes(result.skipped, result.notices, args.quiet)
-        print(f"threshold {ood.threshold:.6g} ({ood.assumption}); out of domain: "
-              f"{int(ood.predictions.sum())}/{len(ood.scores)} images; nFRD {ood.nfrd:.4f} (AUC {ood.auc:.4f})")
+        _print_notes(screening.skipped, screening.result.notices, args.quiet)
+        frd_text = f"; FRD {screening.frd}" if screening.frd is not None else ""
+        print(f"threshold {screening.threshold:.6g} ({screening.assumption}); out of domain: "
+              f"{int(screening.predictions.sum())}/{len(screening.scores)} images; nFRD {screening.nfrd:.4f} "
+              f"(AUC {screening.auc:.4f}){frd_text}")
         print(f"per-image scores: {path}")
     return 0
 
@@ -229,9 +287,11 @@ def cmd_stats(args) -> int:
     from .compare import compute_reference_stats
 
     out = Path(args.output)
+    options = _options(args)
     if out.exists() and not args.force:
-        raise ValueError(f"{out} exists; use --force to overwrite it")
-    stats = compute_reference_stats(args.reference, args.masks, options=_options(args), **_run_kwargs(args))
+        raise OptionError("output", f"{out} exists; use --force to overwrite it")
+    _writable_file(args.output, "output")
+    stats = compute_reference_stats(args.reference, args.masks, options=options, **_run_kwargs(args))
     stats.save(out)
     print(f"saved statistics of {stats.n} images × {int(stats.kept.sum())} features to {out}")
     return 0
@@ -239,9 +299,12 @@ def cmd_stats(args) -> int:
 
 def cmd_features(args) -> int:
     from .compare import extract_features
-    from .export import write_features
+    from .export import require_parquet, write_features
 
-    features = extract_features(args.source, args.masks, options=_options(args), **_run_kwargs(args))
+    options = _options(args)
+    _writable_file(args.output, "output")
+    require_parquet(args.output)
+    features = extract_features(args.source, args.masks, options=options, **_run_kwargs(args))
     path = write_features(features, args.output)
     _print_notes([s.to_dict() for s in features.skipped], features.notices, args.quiet)
     print(f"wrote {len(features)} images × {len(features.names)} features to {path}")
@@ -283,7 +346,7 @@ def cmd_batch(args) -> int:
                      options=_options(args), **_run_kwargs(args))
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    tmp.write_text(_dumps(result.to_dict()) + "\n")
     tmp.replace(out / "metrics.json")
     _print_notes(result.skipped, result.notices, args.quiet)
     print(result)
@@ -293,13 +356,14 @@ def cmd_batch(args) -> int:
 def cmd_serve(args) -> int:
     import ipaddress
 
-    try:
-        import uvicorn
+    from .extras import require
 
-        from api.app import create_app
-        from api.settings import Settings
-    except ImportError as exc:
-        raise ValueError(f"the service needs its extra: pip install 'frd-radiomics[service]' ({exc})") from None
+    require("service", "frd serve")
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import Settings
+
     overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
     if args.allow_unauthenticated:
         overrides["allow_public_without_keys"] = True
@@ -309,8 +373,8 @@ def cmd_serve(args) -> int:
     except ValueError:
         loopback = args.host == "localhost"
     if not settings.api_keys and not loopback and not settings.allow_public_without_keys:
-        raise ValueError(f"refusing to listen on {args.host} without API keys: set FRD_API_KEYS, "
-                         "or pass --allow-unauthenticated to serve everyone on the network")
+        raise OptionError("host", f"{args.host}: refusing to listen on a non-loopback address without API keys: "
+                                  "set FRD_API_KEYS, or pass --allow-unauthenticated to serve everyone on the network")
     if not settings.api_keys:
         print(f"frd serve: no API keys configured — {'loopback clients only' if not settings.allow_public_without_keys else 'ALL clients served, unauthenticated'}",
               file=sys.stderr)
@@ -320,21 +384,53 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def _flag_speller(command: argparse.ArgumentParser):
+    """Spells an option's field name as the command's flag (``bin_width`` → ``--bin-width``)."""
+    flags: dict[str, str] = {}
+    for action in command._actions:
+        longs = [s for s in action.option_strings if s.startswith("--")]
+        if longs:
+            flags.setdefault(action.dest, longs[0])
+    return lambda name: flags.get(name, name)
+
+
+def _writable_file(path: str | None, option: str) -> None:
+    """Before any work: an output file's folder exists and can be written."""
+    if path is None:
+        return
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise OptionError(option, f"{path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise OptionError(option, f"{path}: the folder {folder} is not writable")
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser, commands = build_parser(with_commands=True)
+    args = parser.parse_args(argv)
+    if getattr(args, "verbose", False):
+        os.environ["FRD_VERBOSE"] = "1"  # extraction workers read it (frd.extract.verbose)
     handler = {"compare": cmd_compare, "stats": cmd_stats, "features": cmd_features, "ood": cmd_ood,
                "batch": cmd_batch, "serve": cmd_serve}[args.command]
     try:
         return handler(args)
-    except USER_ERRORS as exc:
+    except FRDError as exc:
+        print(f"frd: error: {exc.render(_flag_speller(commands[args.command]))}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `frd ... | head`: the reader has gone; leave quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:  # a file or folder the user named, a full disk
         print(f"frd: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("frd: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # the reason stays the last stderr line, even for the unexpected
-        import traceback
+    except Exception as exc:  # a bug: the reason stays the last stderr line
+        if getattr(args, "verbose", False):
+            import traceback
 
-        traceback.print_exc()
-        print(f"frd: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            traceback.print_exc()
+        print(f"frd: internal error: {type(exc).__name__}: {exc} (please report it; --verbose shows where)",
+              file=sys.stderr)
         return 1

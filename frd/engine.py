@@ -194,6 +194,9 @@ _KERNEL_MATRICES = ("glcm", "glrlm", "ngtdm")
 def _engine_class(name: str, cls):
     mixins = (*_EXTRA_MIXINS.get(name, ()), _SharedBinning)
     own = {"_calculateMatrix": using_kernels(cls._calculateMatrix)} if name in _KERNEL_MATRICES else {}
+    # pyradiomics names each class's logger after its module: keep the engine's classes in
+    # pyradiomics' logger tree, which frd.extract keeps quiet.
+    own["__module__"] = cls.__module__
     return type(f"Shared{cls.__name__}", (*mixins, cls), own)
 
 

@@ -7,9 +7,27 @@ This module imports nothing from the package, so every layer can raise these err
 
 from __future__ import annotations
 
+import re
+
 
 class FRDError(Exception):
-    """Base class: a problem with the input, the options or the environment, not a bug."""
+    """Base class: a problem with the input, the options or the environment, not a bug.
+
+    A message may name options as ``{option:field_name}``; :meth:`render` spells them as
+    each surface does (``bin_width`` in Python, ``--bin-width`` on the command line,
+    ``options.bin_width`` in the service), and ``str()`` gives the Python spelling.
+    """
+
+    def render(self, spell) -> str:
+        """The message with every option name spelled by ``spell(field_name)``."""
+        return _spell_options(super().__str__(), spell)
+
+    def __str__(self) -> str:
+        return self.render(lambda name: name)
+
+
+def _spell_options(text: str, spell) -> str:
+    return re.sub(r"\{option:([a-z][a-z0-9_]*)\}", lambda m: spell(m.group(1)), text)
 
 
 class InputError(FRDError, ValueError):
@@ -37,30 +55,18 @@ class EngineUnavailable(FRDError, RuntimeError):
     """The chosen extraction engine cannot run in this installation."""
 
 
+class MissingExtra(FRDError, ImportError):
+    """A feature needs an optional dependency (a package extra) that is not installed."""
+
+
 class OptionError(FRDError, ValueError):
     """An option has a value it cannot take.
 
     ``option`` is the :class:`~frd.options.FRDOptions` field (or run argument) at fault;
-    ``problem`` is the rest of the sentence. The message is rendered with the option's
-    name as each surface spells it: ``bin_width`` in Python, ``--bin-width`` on the
-    command line, ``options.bin_width`` in the service (see :meth:`render`).
-    ``problem`` may refer to other options as ``{name_of_field}`` placeholders.
+    ``problem`` is the rest of the sentence, which may name other options as
+    ``{option:field_name}`` (see :meth:`FRDError.render`).
     """
 
     def __init__(self, option: str, problem: str):
         self.option, self.problem = option, problem
-        super().__init__(self.render(lambda name: name))
-
-    def render(self, spell) -> str:
-        """The message with every option name spelled by ``spell(field_name)``."""
-        names = _Spelled(spell)
-        return f"{spell(self.option)} {self.problem.format_map(names)}"
-
-
-class _Spelled(dict):
-    def __init__(self, spell):
-        super().__init__()
-        self._spell = spell
-
-    def __missing__(self, key: str) -> str:
-        return self._spell(key)
+        super().__init__(f"{{option:{option}}} {problem}")

@@ -8,7 +8,7 @@ input first so that a few slow volumes start early and do not leave a core idle 
 end.
 
 * :class:`InlineExecutor` — one image after the other, in this process.
-* :class:`LocalExecutor` — a process pool (forkserver), one pyradiomics extractor per worker.
+* :class:`LocalExecutor` — a process pool (loky), one pyradiomics extractor per worker.
 * :class:`DaskExecutor` — a Dask ``distributed`` cluster (``tcp://host:port`` of a
   scheduler, e.g. started by dask-jobqueue on SLURM or the Dask Helm chart). Workers must
   see the image files at the same paths (a shared filesystem). A worker that dies
@@ -18,10 +18,11 @@ end.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from typing import Iterator
 
-from .errors import EngineUnavailable, ExtractionError
+from .errors import EngineUnavailable, ExtractionError, OptionError
 from .inputs import ImageItem
 from .options import FRDOptions
 
@@ -78,7 +79,9 @@ def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None =
         return "ok", _extractor(options)(item)
     except MaskMismatch as exc:
         return "error", str(exc)
-    except (SkipImage, ImageReadError) as exc:
+    except ImageReadError as exc:
+        return "skip", exc.reason  # the caller knows the file
+    except SkipImage as exc:
         return "skip", str(exc)
     except EngineUnavailable as exc:
         return "error", str(exc)
@@ -96,16 +99,6 @@ def _limit_itk_threads(threads: int) -> None:
 
     if sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() != threads:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
-
-
-# Heavy third-party modules the fork server imports once, so that every worker forks with
-# them loaded. Never frd itself: the fork server starts as `python -c`, with the current
-# folder first on its import path (CPython 3.11 does not give it the parent's sys.path),
-# so from a source checkout it would import that tree instead of the installed package.
-# Each worker imports frd after multiprocessing has restored the parent's sys.path.
-_FORKSERVER_PRELOAD = ["numpy", "SimpleITK", "yaml", "pywt", "radiomics.featureextractor",
-                       "radiomics.firstorder", "radiomics.glcm", "radiomics.glrlm", "radiomics.glszm",
-                       "radiomics.ngtdm", "radiomics.gldm", "radiomics.shape", "radiomics.shape2D"]
 
 
 def _init_pool_worker(nice: int) -> None:
@@ -137,12 +130,37 @@ def missing_kernel_error() -> EngineUnavailable:
         "with `pip install -e .` (needs a C compiler), or choose --engine pyradiomics")
 
 
-def check_engine(engine: str) -> None:
-    """Before any work: the chosen engine can run in this installation (no heavy import)."""
+def check_can_extract(options: FRDOptions) -> None:
+    """Before any work: what extraction with ``options`` needs is installed here (found
+    without importing it): the frd engine's kernel, OpenCV for resizing."""
     import importlib.util
 
-    if engine == "frd" and importlib.util.find_spec(f"{__package__}._kernels") is None:
+    from .extras import require
+
+    if options.engine == "frd" and importlib.util.find_spec(f"{__package__}._kernels") is None:
         raise missing_kernel_error()
+    if options.resize is not None:
+        require("resize", "--resize (OpenCV's bilinear resize, as the reference)")
+    if options.params_file is not None:
+        _check_params_file(options)
+
+
+def _check_params_file(options: FRDOptions) -> None:
+    """pyradiomics' own validation of a custom parameter file, here rather than once per
+    image in the workers."""
+    import logging
+
+    from radiomics.featureextractor import RadiomicsFeatureExtractor
+
+    logging.getLogger("pykwalify").setLevel(logging.CRITICAL)
+    try:
+        RadiomicsFeatureExtractor(options.pyradiomics_params(2))
+    except Exception as exc:  # pykwalify's SchemaError and friends
+        lines = [re.sub(r"\.?:? *Path: '/'>$", "", ln.strip(" -")) for ln in str(exc).splitlines()
+                 if ln.strip().startswith("- ")]
+        reason = "; ".join(lines) or str(exc).splitlines()[0]
+        raise OptionError("params_file", f"is not a valid pyradiomics parameter file: {options.params_file} "
+                                         f"({reason})") from None
 
 
 def default_workers() -> int:
@@ -157,7 +175,7 @@ class InlineExecutor:
     name = "inline"
 
     def run(self, items: list[ImageItem], options: FRDOptions) -> Iterator[tuple[int, tuple]]:
-        check_engine(options.engine)
+        check_can_extract(options)
         for i in range(len(items)):
             yield i, extract_task(items[i], options)
 
@@ -183,42 +201,49 @@ class LocalExecutor:
         if (self.workers == 1 or len(items) == 1) and not self.isolate:
             yield from InlineExecutor().run(items, options)
             return
-        import concurrent.futures as cf  # imported here: a fully cached run never needs a pool
-        import multiprocessing
+        check_can_extract(options)
+        # loky starts each worker as a fresh interpreter (fork + exec: no inherited threads
+        # or SQLite handles) that takes the parent's import path before it imports anything,
+        # so it runs the same frd whatever the current folder; unlike multiprocessing's
+        # spawn and forkserver it does not re-run the caller's script in each worker, so a
+        # script calling frd.compare() at its top level needs no __main__ guard.
+        import concurrent.futures as cf
 
-        check_engine(options.engine)
+        from loky import ProcessPoolExecutor
+        from loky.process_executor import BrokenProcessPool
 
-        if "forkserver" in multiprocessing.get_all_start_methods():
-            # Workers start from a clean process (no inherited threads or SQLite handles)
-            # and find the heavy imports already done in the fork server.
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(_FORKSERVER_PRELOAD)
-        else:
-            ctx = multiprocessing.get_context("spawn")
         identity = worker_identity(with_path=True)
-        with cf.ProcessPoolExecutor(max_workers=min(self.workers, len(items)), mp_context=ctx,
-                                    initializer=_init_pool_worker, initargs=(self.nice,)) as pool:
-            futures = {pool.submit(extract_task, items[i], options, None, identity): i
-                       for i in _largest_first(items)}
-            pending = set(futures.values())
-            try:
-                for future in cf.as_completed(futures):
-                    try:
-                        outcome = future.result()
-                    except cf.process.BrokenProcessPool:
-                        names = [items[i].name for i in sorted(pending)]
-                        raise ExtractionError(
-                            "an extraction worker process died (killed by the system, most often for "
-                            f"lack of memory) while {len(names)} image(s) were left, among them "
-                            f"{', '.join(names[:5])}; fewer workers (--workers) need less memory") from None
-                    pending.discard(futures[future])
-                    yield futures[future], outcome
-            finally:
-                for future in futures:
-                    future.cancel()
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(items)), initializer=_init_pool_worker,
+                                   initargs=(self.nice,))
+        futures = {pool.submit(extract_task, items[i], options, None, identity): i for i in _largest_first(items)}
+        pending = set(futures.values())
+        finished = False
+        try:
+            for future in cf.as_completed(futures):
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool as exc:
+                    raise _worker_died(exc, [items[i].name for i in sorted(pending)]) from None
+                pending.discard(futures[future])
+                yield futures[future], outcome
+            finished = True
+        finally:
+            for future in futures:
+                future.cancel()
+            # After an error (or an interrupted caller) the workers are stopped, not awaited.
+            pool.shutdown(wait=finished, kill_workers=not finished)
 
     def close(self) -> None:
         pass
+
+
+def _worker_died(exc: Exception, left: list[str]) -> ExtractionError:
+    codes = re.search(r"exit codes of the workers are (\{[^}]*\})", str(exc))
+    how = f" (exit status {codes.group(1)})" if codes else ""
+    return ExtractionError(
+        f"an extraction worker process died{how} — most often the system killed it for lack of "
+        f"memory — with {len(left)} image(s) left, among them {', '.join(left[:5])}; fewer workers "
+        "(--workers) need less memory")
 
 
 class DaskExecutor:
@@ -227,11 +252,11 @@ class DaskExecutor:
     name = "dask"
 
     def __init__(self, address):
-        try:
-            from distributed import Client
-        except ImportError:
-            raise RuntimeError("a Dask scheduler was given but Dask is not installed: "
-                               "pip install 'frd-radiomics[dask]'") from None
+        from .extras import require
+
+        require("dask", "extraction on a Dask cluster (--scheduler, FRD_DASK_ADDRESS)")
+        from distributed import Client
+
         if isinstance(address, Client):
             self.client, self._owned = address, False
         else:

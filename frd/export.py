@@ -5,7 +5,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from .extras import require
 from .featureset import FeatureSet
+
+
+def require_parquet(path: str | Path = ".parquet") -> None:
+    """Before any work: a .parquet output needs pyarrow."""
+    if str(path).lower().endswith(".parquet"):
+        require("parquet", "Parquet export")
 
 
 def write_features(features: FeatureSet, path: str | Path) -> Path:
@@ -17,11 +24,10 @@ def write_features(features: FeatureSet, path: str | Path) -> Path:
         for item, row in zip(features.items, features.values)
     ]
     if path.suffix.lower() == ".parquet":
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise RuntimeError("Parquet export needs pyarrow: pip install 'frd-radiomics[parquet]'") from None
+        require_parquet()
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         columns = {h: [r[i] for r in rows] for i, h in enumerate(header[:3])}
         for j, name in enumerate(features.names):
             columns[name] = features.values[:, j]

@@ -7,7 +7,7 @@ never loads pyradiomics).
 
 from __future__ import annotations
 
-import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +16,7 @@ import SimpleITK as sitk
 from .imageio import read_image, read_mask, same_geometry
 from .inputs import ImageItem
 from .options import FRDOptions
+from .quiet import quiet_libraries, verbose
 
 
 class SkipImage(Exception):
@@ -54,13 +55,6 @@ def rejected_by_pyradiomics(exc: BaseException) -> str | None:
     return f"pyradiomics cannot use this image and mask: {first}"
 
 
-def _silence_pyradiomics() -> None:
-    import radiomics
-
-    radiomics.setVerbosity(logging.ERROR + 10)
-    logging.getLogger("radiomics").setLevel(logging.ERROR)
-
-
 class Extractor:
     """Builds pyradiomics extractors (one per dimensionality) for a set of options."""
 
@@ -72,7 +66,7 @@ class Extractor:
         if ndim not in self._extractors:
             from .engine import extractor_class
 
-            _silence_pyradiomics()
+            quiet_libraries()
             cls = extractor_class(self.options.engine)
             self._extractors[ndim] = cls(self.options.pyradiomics_params(ndim))
         return self._extractors[ndim]
@@ -81,7 +75,11 @@ class Extractor:
         image, notice = read_image(item)
         ndim = 2 if image.GetDimension() == 2 or image.GetSize()[2] == 1 else 3
         image, mask = prepare(image, item, self.options)
-        output = self._pyradiomics(ndim).execute(image, mask)
+        extractor = self._pyradiomics(ndim)
+        with warnings.catch_warnings():
+            if not verbose():  # pyradiomics' formulas divide by zero on flat images (NaN features)
+                warnings.simplefilter("ignore", RuntimeWarning)
+            output = extractor.execute(image, mask)
         names, values = feature_vector(output, self.options.rules.numeric_diagnostics)
         return FeatureVector(names=names, values=values, ndim=ndim, notice=notice)
 
@@ -124,12 +122,7 @@ def _as_single_slice_volume(image: sitk.Image, spacing_xy) -> sitk.Image:
 
 def _resize(image: sitk.Image, mask: sitk.Image, size: tuple[int, int]):
     """Bilinear in-plane resize (OpenCV, as the reference), then the mask re-thresholded."""
-    try:
-        import cv2
-    except ImportError:
-        raise RuntimeError(
-            "resizing needs OpenCV, as the reference uses it: pip install opencv-python-headless"
-        ) from None
+    import cv2  # the 'resize' extra, checked before any work (frd.executors.check_can_extract)
 
     def resize_array(array: np.ndarray) -> np.ndarray:
         width, height = size

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cache import FeatureCache, cache_key
-from .errors import ExtractionError
+from .errors import ExtractionError, OptionError
 from .executors import make_executor
 from .inputs import ImageItem, InputError
 from .options import FRDOptions
@@ -90,8 +90,11 @@ def extract_sets(
     on_progress=None,
     scheduler=None,
     keep_values: bool = True,
+    labels: tuple[str, ...] | None = None,
 ) -> list[FeatureSet]:
     """Feature matrices of ``sets`` (see the module docstring for the rules).
+
+    ``labels`` name the sets in messages ("reference", "candidate"); default "the set".
 
     ``scheduler`` (or ``$FRD_DASK_ADDRESS``) sends extraction to a Dask cluster instead of
     a local pool of ``workers`` processes (default: all cores). With ``keep_values=False``
@@ -100,12 +103,13 @@ def extract_sets(
     """
     if not keep_values and cache is None:
         raise ValueError("keep_values=False needs a feature cache to hold the vectors")
+    labels = tuple(labels) if labels is not None else ("set",) * len(sets)
     fingerprint = options.extraction_fingerprint()
     engine = pyradiomics_version()
     jobs: list[tuple[int, int, ImageItem, str]] = []  # (set index, row, item, cache key)
     for s, items in enumerate(sets):
         if not items:
-            raise InputError(f"set {s + 1} holds no images")
+            raise InputError(f"the {labels[s]} set holds no images")
         for row, item in enumerate(items):
             key = cache_key(
                 item.content_hash(),
@@ -162,10 +166,11 @@ def extract_sets(
         if executor is not None and executor is not scheduler:  # a caller's executor stays open
             executor.close()
 
-    return [_assemble(s, items, results, strict, keep_values) for s, items in enumerate(sets)]
+    return [_assemble(s, labels[s], items, results, strict, keep_values) for s, items in enumerate(sets)]
 
 
-def _assemble(s: int, items: list[ImageItem], results: dict, strict: bool, keep_values: bool) -> FeatureSet:
+def _assemble(s: int, label: str, items: list[ImageItem], results: dict, strict: bool,
+              keep_values: bool) -> FeatureSet:
     kept_items, rows, skipped, notices = [], [], [], []
     names_seen: dict[tuple[str, ...], int] = {}
     ndims = set()
@@ -186,12 +191,12 @@ def _assemble(s: int, items: list[ImageItem], results: dict, strict: bool, keep_
         extracted += not hit
     if not rows:
         reasons = "; ".join(f"{k.name}: {k.reason}" for k in skipped[:5])
-        raise ExtractionError(f"set {s + 1}: no image gave features ({reasons})")
+        raise ExtractionError(f"the {label} set: no image gave features ({reasons})")
     dims = {d for d, _ in ndims}
     if len(dims) > 1:
         example = {d: f for d, f in sorted(ndims)}
         raise ExtractionError(
-            f"set {s + 1} mixes 2D and 3D images (e.g. {example[2]} is 2D, {example[3]} is 3D); "
+            f"the {label} set mixes 2D and 3D images (e.g. {example[2]} is 2D, {example[3]} is 3D); "
             "compare 2D and 3D images separately"
         )
     # Every vector must have the same features; a rare image whose filter output differs
@@ -219,3 +224,23 @@ def _assemble(s: int, items: list[ImageItem], results: dict, strict: bool, keep_
         cache_hits=hits,
         extracted=extracted,
     )
+
+
+# ----- guards on a set's size -------------------------------------------------------------
+def require_images(count: int, label: str, minimum: int = 2, *, usable: bool = False) -> None:
+    """A set needs two images for a covariance: checked on discovery, before any work, and
+    again on the images left after skipping (``usable``)."""
+    if count < minimum:
+        what = "usable image" if usable else "image"
+        raise ExtractionError(f"the {label} set has {count} {what}{'s' if count != 1 else ''}; "
+                              f"FRD needs at least {minimum}")
+
+
+def check_skipped(label: str, total: int, skipped: list[Skipped], options: FRDOptions) -> None:
+    """Refuse a silent subset: more than ``options.max_skipped`` of a set left out."""
+    if total and len(skipped) / total > options.max_skipped:
+        listed = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:10])
+        more = f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        raise OptionError("max_skipped", (
+            f"allows {options.max_skipped:.0%} of a set to be skipped, but {len(skipped)} of {total} images "
+            f"of the {label} set were ({listed}{more}); fix or remove those files, or raise {{option:max_skipped}}"))

@@ -7,20 +7,31 @@ A DICOM series is read as one volume with SimpleITK's series reader.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
 
+from .errors import FRDError
 from .inputs import ImageItem
+from .quiet import c_stderr_silenced
 
 LUMINANCE_WEIGHTS = (0.299, 0.587, 0.114)
 # Decompression-bomb guard: refuse headers announcing more voxels than this.
 MAX_VOXELS = 2_000_000_000
 
 
-class ImageReadError(ValueError):
-    """The file is unreadable, truncated, empty or not an image; the message says why."""
+class ImageReadError(FRDError, ValueError):
+    """The file is unreadable, truncated, empty or not an image: ``reason`` says why (in
+    words, without ITK's internals), the message is ``path: reason``."""
+
+    def __init__(self, path: str, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(f"{path}: {reason}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.reason)
 
 
 @dataclass(frozen=True)
@@ -40,18 +51,19 @@ def probe(item: ImageItem) -> ImageInfo:
     try:
         reader = sitk.ImageFileReader()
         reader.SetFileName(path)
-        reader.ReadImageInformation()
+        with c_stderr_silenced():  # libpng prints its own "libpng error" lines
+            reader.ReadImageInformation()
         size = tuple(int(s) for s in reader.GetSize())
         components = int(reader.GetNumberOfComponents())
     except RuntimeError as exc:
-        raise ImageReadError(f"{path}: cannot read image header ({_first_line(exc)})") from None
+        raise ImageReadError(path, f"cannot read the image header: {_itk_reason(exc)}") from None
     if len(item.files) > 1:
         size = (*size[:2], len(item.files))
     if 0 in size:
-        raise ImageReadError(f"{path}: the header announces an empty image {size}")
+        raise ImageReadError(path, f"the header announces an empty image {size}")
     if int(np.prod(size, dtype=np.int64)) > MAX_VOXELS:
-        raise ImageReadError(f"{path}: image of {size} voxels exceeds the limit of {MAX_VOXELS} "
-                             "(decompression-bomb guard)")
+        raise ImageReadError(path, f"an image of {size} voxels exceeds the limit of {MAX_VOXELS} "
+                                   "(decompression-bomb guard)")
     return ImageInfo(size=size, components=components)
 
 
@@ -63,13 +75,15 @@ def read_image(item: ImageItem) -> tuple[sitk.Image, str | None]:
             reader = sitk.ImageSeriesReader()
             reader.SetFileNames(list(item.files))
             reader.SetOutputPixelType(sitk.sitkFloat32)
-            return reader.Execute(), None
+            with c_stderr_silenced():
+                return reader.Execute(), None
         info = probe(item)
-        if info.components == 1:
-            return sitk.ReadImage(path, outputPixelType=sitk.sitkFloat32), None
-        image = sitk.ReadImage(path)
+        with c_stderr_silenced():
+            if info.components == 1:
+                return sitk.ReadImage(path, outputPixelType=sitk.sitkFloat32), None
+            image = sitk.ReadImage(path)
     except RuntimeError as exc:
-        raise ImageReadError(f"{path}: cannot read image ({_first_line(exc)})") from None
+        raise ImageReadError(path, f"cannot read the image: {_itk_reason(exc)}") from None
     return _to_luminance(image), (
         f"{item.name}: {image.GetNumberOfComponentsPerPixel()}-channel image converted to luminance"
     )
@@ -78,13 +92,14 @@ def read_image(item: ImageItem) -> tuple[sitk.Image, str | None]:
 def read_mask(item: ImageItem) -> sitk.Image:
     """A mask in its stored pixel type (the reference's reading)."""
     try:
-        if len(item.files) > 1:
-            reader = sitk.ImageSeriesReader()
-            reader.SetFileNames(list(item.files))
-            return reader.Execute()
-        mask = sitk.ReadImage(item.files[0])
+        with c_stderr_silenced():
+            if len(item.files) > 1:
+                reader = sitk.ImageSeriesReader()
+                reader.SetFileNames(list(item.files))
+                return reader.Execute()
+            mask = sitk.ReadImage(item.files[0])
     except RuntimeError as exc:
-        raise ImageReadError(f"{item.files[0]}: cannot read mask ({_first_line(exc)})") from None
+        raise ImageReadError(item.files[0], f"cannot read the mask {item.files[0]}: {_itk_reason(exc)}") from None
     if mask.GetNumberOfComponentsPerPixel() > 1:
         mask = sitk.VectorIndexSelectionCast(mask, 0)
     return mask
@@ -112,8 +127,15 @@ def same_geometry(image: sitk.Image, mask: sitk.Image, tolerance: float = 1e-3) 
     return None
 
 
-def _first_line(exc: Exception) -> str:
+def _itk_reason(exc: Exception) -> str:
+    """What went wrong, in words: SimpleITK's message without its source locations,
+    object addresses and error-class prefixes."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    # ITK messages end with the useful sentence; drop the source-file locations.
-    useful = [ln for ln in lines if not ln.startswith(("/", "sitk::ERROR")) and "itk::" not in ln]
-    return (useful or lines or ["unknown error"])[-1][:300]
+    useful = [ln for ln in lines if not ln.startswith("Exception thrown in SimpleITK")]
+    text = (useful or lines or ["unknown error"])[-1]
+    text = re.sub(r"^(sitk::ERROR|ITK ERROR)(: \w+\(0x[0-9a-fA-F]+\))?:\s*", "", text)
+    if text.startswith("Unable to determine ImageIO reader"):
+        return "not an image SimpleITK can read (an unknown format, an empty or a damaged file)"
+    if re.search(r"critical error|Error while reading|Read Error|unexpected end", text, re.I):
+        return "the image data cannot be decoded (a truncated or damaged file)"
+    return text[:300]

@@ -13,17 +13,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import yaml
 
 from . import presets
+from .errors import OptionError
 
 NORM_TYPES = ("zscore", "minmax")
 NORM_REFS = ("d1", "joint", "independent")
 EXCLUDE_GROUPS = ("textural", "wavelet", "firstorder", "shape")
 ENGINES = ("frd", "pyradiomics")  # see frd.engine
+# What pyradiomics 3.1 offers (radiomics.getFeatureClasses() / getImageTypes()), listed
+# here so that options are checked before any work without importing pyradiomics.
+FEATURE_CLASSES = ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape", "shape2D")
+IMAGE_TYPES = ("Original", "LoG", "Wavelet", "Square", "SquareRoot", "Logarithm", "Exponential",
+               "Gradient", "LBP2D", "LBP3D")
 
 # Bump when our per-image preprocessing changes in a way that changes feature values, so
 # that cached features from an older frd are not reused.
@@ -54,21 +61,49 @@ class FRDOptions:
     norm_ref: str | None = None
     means_only: bool = False
     paper_log: bool = False
-    robust: bool = False  # drop features with a negligible reference std (frd.analysis.degenerate)
+    robust: bool = False  # drop features with a negligible reference std (frd.degenerate)
+    # --- guard ---
+    max_skipped: float = 0.1  # largest share of a set that may be skipped before the run fails
 
     def __post_init__(self) -> None:
-        presets.pipeline_rules(self.version)  # validates the version
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, not {self.engine!r}")
-        if self.norm_type is not None and self.norm_type not in NORM_TYPES:
-            raise ValueError(f"norm_type must be one of {NORM_TYPES}, not {self.norm_type!r}")
-        if self.norm_ref is not None and self.norm_ref not in NORM_REFS:
-            raise ValueError(f"norm_ref must be one of {NORM_REFS}, not {self.norm_ref!r}")
-        bad = [g for g in self.exclude if g not in EXCLUDE_GROUPS]
-        if bad:
-            raise ValueError(f"exclude groups must be among {EXCLUDE_GROUPS}, not {bad}")
-        if self.params_file is not None and not Path(self.params_file).is_file():
-            raise FileNotFoundError(f"pyradiomics parameter file not found: {self.params_file}")
+        """Checks every value (:class:`~frd.errors.OptionError` names the first bad one)
+        and stores sequences as tuples, so that options are hashable and compare equal
+        however they were given (lists from JSON, tuples from Python)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+        _choice("version", self.version, presets.VERSIONS)
+        _choice("engine", self.engine, ENGINES)
+        _optional_choice("norm_type", self.norm_type, NORM_TYPES)
+        _optional_choice("norm_ref", self.norm_ref, NORM_REFS)
+        _names("feature_classes", self.feature_classes, FEATURE_CLASSES)
+        _names("image_types", self.image_types, IMAGE_TYPES)
+        _names("exclude", self.exclude, EXCLUDE_GROUPS, may_be_empty=True)
+        if self.log_sigma is not None:
+            _numbers("log_sigma", self.log_sigma, positive=True)
+        for name in ("bin_width", "normalize_scale"):
+            if getattr(self, name) is not None:
+                _numbers(name, (getattr(self, name),), positive=True, one=True)
+        if self.voxel_array_shift is not None:
+            _numbers("voxel_array_shift", (self.voxel_array_shift,), one=True)
+        if self.resize is not None:
+            if len(self.resize) != 2 or not all(_is_int(v) and v > 0 for v in self.resize):
+                raise OptionError("resize", f"takes two positive whole numbers (width, height), not {self.resize!r}")
+        if self.norm_range is not None:
+            _numbers("norm_range", self.norm_range)
+            if len(self.norm_range) != 2 or not self.norm_range[0] < self.norm_range[1]:
+                raise OptionError("norm_range", f"takes two numbers LO < HI, not {list(self.norm_range)!r}")
+        if self.seed is not None and not (_is_int(self.seed) and 0 <= self.seed < 2**63):
+            raise OptionError("seed", f"must be a whole number from 0 to 2**63 − 1, not {self.seed!r}")
+        for name in ("match_sample_count", "means_only", "paper_log", "robust"):
+            if not isinstance(getattr(self, name), bool):
+                raise OptionError(name, f"must be true or false, not {getattr(self, name)!r}")
+        if isinstance(self.max_skipped, bool) or not isinstance(self.max_skipped, (int, float)) \
+                or not 0.0 <= self.max_skipped <= 1.0:
+            raise OptionError("max_skipped", f"must be a share from 0 to 1 (0.1 = 10 %), not {self.max_skipped!r}")
+        if self.params_file is not None:
+            _check_params_file(self.params_file)
 
     # ----- resolved values -------------------------------------------------------------
     @property
@@ -160,6 +195,56 @@ class FRDOptions:
 
     def with_changes(self, **changes) -> "FRDOptions":
         return replace(self, **changes)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise OptionError(name, f"must be one of {', '.join(allowed)}, not {value!r}")
+
+
+def _optional_choice(name: str, value, allowed) -> None:
+    if value is not None:
+        _choice(name, value, allowed)
+
+
+def _names(name: str, values, allowed, *, may_be_empty: bool = False) -> None:
+    if values is None:
+        return
+    if isinstance(values, str) or not isinstance(values, tuple):
+        raise OptionError(name, f"takes a list of names among {', '.join(allowed)}, not {values!r}")
+    if not values and not may_be_empty:
+        raise OptionError(name, f"needs at least one of {', '.join(allowed)}")
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise OptionError(name, f"takes names among {', '.join(allowed)}, not {', '.join(map(repr, bad))}")
+
+
+def _numbers(name: str, values, *, positive: bool = False, one: bool = False) -> None:
+    what = "a number" if one else "numbers"
+    if not isinstance(values, tuple) or not values:
+        raise OptionError(name, f"takes {what}, not {values!r}")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise OptionError(name, f"takes finite {what}, not {v!r}")
+        if positive and v <= 0:
+            raise OptionError(name, f"must be greater than 0, not {v!r}")
+
+
+def _check_params_file(path: str) -> None:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise OptionError("params_file", f"cannot be read: {path} ({exc.strerror or exc})") from None
+    try:
+        params = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise OptionError("params_file", f"is not valid YAML: {path} ({str(exc).splitlines()[0]})") from None
+    if params is not None and not isinstance(params, dict):
+        raise OptionError("params_file", f"must hold a pyradiomics parameter mapping: {path}")
 
 
 def _digest(payload: dict) -> str:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis.contributions import feature_class, image_filter
-from .compare import FRDResult
+from .contributions import feature_class, image_filter
+from .extras import require
+from .results import FRDResult
 
 
 def _figure_png(draw, size=(6.4, 3.6)) -> str:
@@ -167,6 +168,8 @@ def enrich_result(result: FRDResult, options, *, bootstrap: int = 0, report: boo
     they are not (statistics file, chunked statistics), a notice says so."""
     from .analysis.uncertainty import bootstrap_ci, sample_size_curve
 
+    if report:
+        require("report", "the HTML report")
     curve = None
     if bootstrap or report:
         drop = result.analysis.negligible if options.robust else None

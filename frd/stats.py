@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StatsMismatch
+from .errors import InputError, OptionError, StatsMismatch
 from .normalize import Normalizer
 from .options import FRDOptions
 
@@ -52,7 +52,7 @@ class ReferenceStats:
         normalizer: Normalizer | None = None,
         versions: dict | None = None,
     ) -> "ReferenceStats":
-        """Statistics of D1's prepared features (see :func:`frd.compare.prepare_rows`).
+        """Statistics of D1's prepared features (see :func:`frd.rows.prepare_rows`).
 
         ``normalizer`` defaults to one fitted on D1 itself (norm_ref "d1"/"independent").
         """
@@ -105,6 +105,8 @@ class ReferenceStats:
         finite2 = np.isfinite(z2).all(axis=0)
         keep = self._columns(finite2, options, drop)
         z2k = z2[:, keep]
+        if len(z2k) < 2:  # one image has no covariance (OOD screening of a single image)
+            return self._pieces(keep, np.mean(z2k, axis=0), np.full((z2k.shape[1],) * 2, np.nan))
         return self._pieces(keep, np.mean(z2k, axis=0), np.atleast_2d(np.cov(z2k, rowvar=False)))
 
     def compare_moments(self, moments, options: FRDOptions, drop: np.ndarray | None = None):
@@ -133,7 +135,7 @@ class ReferenceStats:
         keys = ("version", "feature_classes", "image_types", "log_sigma", "bin_width",
                 "normalize_scale", "voxel_array_shift", "params_file", "resize", "exclude",
                 "norm_type", "norm_range", "norm_ref")
-        diffs = [f"{k}: file has {self.options.get(k)!r}, requested {wanted.get(k)!r}"
+        diffs = [f"{{option:{k}}}: file has {self.options.get(k)!r}, requested {wanted.get(k)!r}"
                  for k in keys if self.options.get(k) != wanted.get(k)]
         if not diffs:
             diffs = ["the extraction pipeline or pyradiomics parameters differ"]
@@ -174,16 +176,23 @@ class ReferenceStats:
 
     @classmethod
     def load(cls, path: str | Path) -> "ReferenceStats":
+        """Read a ``.frdstats`` file; :class:`~frd.errors.InputError` says why one cannot be."""
         path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such statistics file")
+        what = f"{path}: not an frd statistics file (made by `frd stats`)"
         try:
             with np.load(path, allow_pickle=False) as data:
                 header = json.loads(str(data["header"]))
                 arrays = {k: data[k] for k in ("centre", "scale", "kept", "mu", "sigma")}
                 raw = {k: data[k] if k in data and data[k].size else None for k in ("raw_mean", "raw_std")}
-        except (OSError, ValueError, KeyError) as exc:
-            raise ValueError(f"{path}: not an frd statistics file ({exc})") from None
-        if header.get("format") != FORMAT:
-            raise ValueError(f"{path}: unsupported statistics format {header.get('format')!r}")
+        except KeyError as exc:
+            raise InputError(f"{what}: it has no {exc} entry") from None
+        except (OSError, ValueError, EOFError):  # not a zip of arrays, truncated, or pickled data
+            raise InputError(f"{what}: it is not a readable NumPy archive") from None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            found = header.get("format") if isinstance(header, dict) else None
+            raise InputError(f"{path}: unsupported statistics format {found!r} (this frd reads {FORMAT!r})")
         norm = header["normalizer"]
         return cls(
             names=header["names"],
@@ -205,12 +214,11 @@ class ReferenceStats:
 def check_stats_options(options: FRDOptions) -> None:
     """Refuse options that reference statistics cannot serve: both need the candidate's rows."""
     if options.resolved_norm_ref == "joint":
-        raise StatsMismatch(
-            "joint normalisation depends on the candidate set, so reference statistics cannot "
-            "hold it; use norm_ref 'd1' (the v1 default) or 'independent'"
-        )
+        default = " (v0's default)" if options.norm_ref is None else ""
+        raise OptionError("norm_ref", f"joint{default} depends on the candidate set, so reference statistics "
+                                      "cannot hold it; use {option:norm_ref} d1 (v1's default) or independent")
     if options.match_sample_count:
-        raise StatsMismatch("match_sample_count needs both sets' images; it cannot be used with stats")
+        raise OptionError("match_sample_count", "needs both sets' images; it cannot be used with reference statistics")
 
 
 def fit_normalizer(base: np.ndarray, options: FRDOptions) -> Normalizer:

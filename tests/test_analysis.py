@@ -13,7 +13,8 @@ import pytest
 import SimpleITK as sitk
 
 import frd
-from frd.analysis.contributions import feature_class, image_filter
+from conftest import missing_tool
+from frd.contributions import feature_class, image_filter
 from frd.analysis.ood import detect
 from frd.analysis.uncertainty import bootstrap_ci, sample_size_curve
 from frd.featureset import FeatureSet
@@ -153,7 +154,7 @@ def test_report_renders_in_headless_chromium_with_every_image(fixtures_2d, tmp_p
     assert n_images >= 6
     browser = _chromium()
     if browser is None:
-        pytest.skip("chromium is not installed (.ci/run installs it)")
+        missing_tool("chromium", "apt-get install chromium")
     # Count the images the browser actually decoded, after load, into the page title.
     probe = tmp_path / "probe.html"
     probe.write_text(text.replace("</body>", "<script>window.addEventListener('load',()=>{const i=[...document.images];"

@@ -111,6 +111,22 @@ def test_sync_endpoint_and_its_size_limit(server, fixtures_2d, fixture_value):
         assert r.status_code == 413 and "/v1/comparisons" in r.json()["error"]["message"]
 
 
+def test_identical_sets_are_a_valid_answer_not_a_server_error(server, fixtures_2d, uploaded):
+    d1, _ = fixtures_2d
+    files = [(group, (p.name, p.read_bytes())) for group in ("reference", "candidate")
+             for p in sorted(d1.glob("*.png"))]
+    with server.client() as c:
+        r = c.post("/v1/frd", files=files)
+        assert r.status_code == 200, r.text
+        body = json.loads(r.text, parse_constant=lambda token: pytest.fail(f"{token} is not JSON"))
+        assert body["identical"] is True and body["d2"] == 0.0 and body["frd"] is None
+        ref, _ = uploaded
+        job = wait_job(c, c.post("/v1/comparisons", json={"reference": ref, "candidate": ref}).headers["location"])
+        assert job["state"] == "succeeded", job
+        result = c.get(job["links"]["result"])
+        assert result.status_code == 200 and result.json()["identical"] is True
+
+
 def _png_header_only(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     chunk = b"IHDR" + ihdr

@@ -5,13 +5,12 @@ Tolerances from the core issue: v1 |ΔFRD| ≤ 1e-3 on the ln scale, v0 relative
 
 from __future__ import annotations
 
+import frd_score
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 import frd
-
-frd_score = pytest.importorskip("frd_score")
 
 
 def reference_value(d1, d2, **kwargs) -> float:

@@ -78,14 +78,14 @@ def test_corrupt_and_empty_files_are_skipped_and_named(small_sets, tmp_path):
     (cand / "truncated.png").write_bytes(good[: len(good) // 2])
     (cand / "empty.png").write_bytes(b"")
     (cand / "text.png").write_text("this is not a PNG")
-    result = frd.compare(a, cand, cache_dir=tmp_path, progress=False)
+    result = frd.compare(a, cand, cache_dir=tmp_path, progress=False, max_skipped=0.5)
     skipped = {s["name"]: s["reason"] for s in result.skipped}
     assert set(skipped) == {"truncated.png", "empty.png", "text.png"}
     assert all(s["set"] == "candidate" for s in result.skipped)
     assert result.n_candidate == 5
     assert all(str(cand) in s["path"] for s in result.skipped)
     with pytest.raises(ExtractionError, match="strict"):
-        frd.compare(a, cand, cache_dir=tmp_path, progress=False, strict=True)
+        frd.compare(a, cand, cache_dir=tmp_path, progress=False, strict=True, max_skipped=0.5)
 
 
 def test_masks_with_wrong_geometry_are_an_error_naming_both(small_sets, tmp_path):
@@ -104,7 +104,7 @@ def test_masks_change_features_and_empty_masks_skip(small_sets, tmp_path):
         mask = np.zeros((40, 40), np.uint8)
         mask[5:35, 5:35] = 255 if i < 4 else 0  # 0/255 masks are read as 0/1
         write_png(tmp_path / "m" / f"i{i}.png", mask)
-    with_masks = frd.extract_features(a, tmp_path / "m", cache_dir=tmp_path, progress=False)
+    with_masks = frd.extract_features(a, tmp_path / "m", cache_dir=tmp_path, progress=False, max_skipped=0.2)
     without = frd.extract_features(a, cache_dir=tmp_path, progress=False)
     assert len(with_masks) == 4 and with_masks.skipped[0].name == "i4.png"
     assert "at most one labelled voxel" in with_masks.skipped[0].reason

@@ -8,7 +8,8 @@ import uuid
 from fastapi import APIRouter, Depends, Header, Request
 
 from frd.options import FRDOptions
-from frd.stats import StatsMismatch, check_stats_options
+from frd.errors import OptionError
+from frd.stats import check_stats_options
 
 from ..auth import require_owner
 from ..deps import owned, services, submit
@@ -26,8 +27,8 @@ def create_stats(body: StatsRequest, request: Request, owner: str = Depends(requ
     options = body.options.to_library()
     try:  # the library's rule, on the resolved options (v0 defaults to joint normalisation)
         check_stats_options(FRDOptions(**options))
-    except StatsMismatch as exc:
-        raise ApiError(422, "invalid_options", str(exc)) from None
+    except OptionError as exc:
+        raise ApiError(422, "invalid_options", exc.render(lambda name: f"options.{name}")) from None
     params = {"dataset": body.dataset, "options": options, "stats_id": "st_" + uuid.uuid4().hex[:20]}
     if idempotency_key:  # the stats id is random: hash the request without it
         params["stats_id"] = "st_" + uuid.uuid5(uuid.NAMESPACE_URL, f"{owner}/{idempotency_key}").hex[:20]

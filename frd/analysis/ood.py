@@ -15,13 +15,14 @@ of the reference scores (σ/√n), not by σ.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
 
-from ..compare import Analysis
+from ..errors import InputError, OptionError
+from ..results import Analysis, json_safe
 
 ASSUMPTIONS = ("gaussian", "t", "counting")
 
@@ -36,13 +37,21 @@ class OODResult:
     assumption: str
     reference_scores: np.ndarray
     auc: float
+    frd: float | None = None  # the sets' FRD, when the test set has two images or more
+    warnings: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    result: object = field(default=None, repr=False)  # the FRDResult the screening came from
 
     @property
     def nfrd(self) -> float:
         return 2.0 * abs(self.auc - 0.5)
 
     def to_dict(self) -> dict:
-        return {
+        """The JSON form (non-finite numbers as null), as `frd ood --json` and the service give it."""
+        return json_safe({
+            "frd": self.frd,
+            "warnings": self.warnings,
+            "skipped": self.skipped,
             "threshold": self.threshold,
             "assumption": self.assumption,
             "n_flagged": int(self.predictions.sum()),
@@ -51,7 +60,7 @@ class OODResult:
             "nfrd": self.nfrd,
             "images": [{"name": n, "score": float(s), "ood": bool(o), "p_value": float(p)}
                        for n, s, o, p in zip(self.names, self.scores, self.predictions, self.p_values)],
-        }
+        })
 
     def write_csv(self, folder: str | Path) -> Path:
         folder = Path(folder)
@@ -84,10 +93,43 @@ def auc_score(negatives: np.ndarray, positives: np.ndarray) -> float:
     return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
 
 
+def check_ood_options(assumption: str, val_frac: float) -> None:
+    """The screening's own options, checked before any work."""
+    if assumption not in ASSUMPTIONS:
+        raise OptionError("assumption", f"must be one of {', '.join(ASSUMPTIONS)}, not {assumption!r}")
+    if isinstance(val_frac, bool) or not isinstance(val_frac, (int, float)) or not 0 < val_frac < 1:
+        raise OptionError("val_frac", f"must be a share between 0 and 1 (exclusive), not {val_frac!r}")
+
+
+def ood(reference, test, *, reference_masks=None, test_masks=None, options=None, assumption: str = "gaussian",
+        use_val_set: bool = False, val_frac: float = 0.1, seed: int | None = None, workers: int | None = None,
+        use_cache: bool = True, cache_dir=None, progress: bool = True, strict: bool = False, on_progress=None,
+        scheduler=None, **overrides) -> OODResult:
+    """Screen every ``test`` image (folder, zip or files; one image is enough) against the
+    ``reference`` images, and give the sets' FRD when the test set has two images or more.
+
+    Options and running arguments are :func:`frd.compare`'s.
+    """
+    from ..compare import compare_sets, is_stats_source, make_options
+    from ..stats import ReferenceStats
+
+    check_ood_options(assumption, val_frac)
+    if isinstance(reference, ReferenceStats) or is_stats_source(reference):
+        raise InputError("out-of-domain screening needs the reference images' features, not reference statistics")
+    result = compare_sets(reference, test, reference_masks=reference_masks, candidate_masks=test_masks,
+                           options=make_options(options, overrides), workers=workers, use_cache=use_cache,
+                           cache_dir=cache_dir, progress=progress, strict=strict, on_progress=on_progress,
+                           scheduler=scheduler, chunk_rows=None, labels=("reference", "test"), min_candidate=1)
+    screening = detect(result.analysis, assumption=assumption, use_val_set=use_val_set, val_frac=val_frac, seed=seed)
+    screening.frd = result.value if result.n_candidate >= 2 else None
+    screening.warnings, screening.skipped, screening.result = result.warnings, result.skipped, result
+    return screening
+
+
 def detect(analysis: Analysis, *, assumption: str = "gaussian", use_val_set: bool = False,
            val_frac: float = 0.1, seed: int | None = None) -> OODResult:
-    if assumption not in ASSUMPTIONS:
-        raise ValueError(f"assumption must be one of {ASSUMPTIONS}")
+    """Scores, threshold, decisions and p-values of the candidate rows of ``analysis``."""
+    check_ood_options(assumption, val_frac)
     z1, z2 = normalised_rows(analysis)
     rng = np.random.default_rng(seed)
     if use_val_set:

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..distance import _psd_sqrt
+from .distance import sqrt_product
 
 
 def _root_product_diagonal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    root_a = _psd_sqrt(a)
-    return np.diag(_psd_sqrt(root_a @ b @ root_a))
+    u, s = sqrt_product(a, b)
+    return (u * u) @ s  # the diagonal of U·diag(s)·Uᵀ
 
 
 @dataclass
