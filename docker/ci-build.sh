@@ -100,8 +100,9 @@ readme_has() {
 }
 
 # ---------------------------------------------------------------------------------------
-command -v frd >/dev/null && python3 -c 'import httpx, SimpleITK' 2>/dev/null \
-    || fail "run this from the project's virtual environment (pip install -e '.[test]'): the host side uses frd, httpx and SimpleITK"
+if ! { command -v frd >/dev/null && python3 -c 'import httpx, SimpleITK' 2>/dev/null; }; then
+    fail "run this from the project's virtual environment (pip install -e '.[test]'): the host side uses frd, httpx and SimpleITK"
+fi
 [ "$(id -u)" = 0 ] || fail "run this as root: it installs packages, starts dockerd and runs debootstrap"
 
 step "1/7 Docker engine"
