@@ -27,11 +27,13 @@ from .provenance import pyradiomics_version
 
 @dataclass
 class Skipped:
+    """An image left out of the statistics, and why."""
     name: str
     path: str
     reason: str
 
     def to_dict(self) -> dict:
+        """The JSON form (name, path, reason)."""
         return {"name": self.name, "path": self.path, "reason": self.reason}
 
 

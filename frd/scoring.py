@@ -17,6 +17,7 @@ from .degenerate import warnings_for as degenerate_warnings
 from .distance import frd_value, frechet_distance
 from .errors import ExtractionError
 from .featureset import check_skipped, require_images
+from .intensity import intensity_warnings
 from .options import FRDOptions
 from .provenance import library_versions
 from .results import Analysis, FRDResult
@@ -66,6 +67,7 @@ def score(reference, candidate, options: FRDOptions, *, cache, chunk_rows: int |
     contributions = decompose(*pieces)
     shares = dict(zip(names, (contributions.total / (contributions.d2 or 1.0)).tolist()))
     warnings = degenerate_warnings(ref_stats.names, negligible, names, shares)
+    warnings += intensity_warnings(ref_stats.names, ref_stats.raw_mean, stats.cand_raw_mean, options, labels)
     robust = None
     flagged = [n for n, bad in zip(ref_stats.names, negligible) if bad and n in set(names)]
     if options.robust or flagged:

@@ -95,6 +95,7 @@ def rows_frd(ref: np.ndarray, cand: np.ndarray, names: list[str], options: FRDOp
 
 
 def kept_items(features: FeatureSet, dropped: list[Skipped]) -> list:
+    """The items of ``features`` that were not ``dropped`` (in order)."""
     gone = {d.name for d in dropped}
     return [item for item in features.items if item.name not in gone]
 
@@ -161,6 +162,7 @@ def streaming_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions, cache,
 
 
 def check_same_features(ref_names: list[str], cand_names: list[str]) -> None:
+    """Refuse two sets whose feature vectors differ (naming a few on each side)."""
     if list(ref_names) != list(cand_names):
         missing = sorted(set(ref_names) - set(cand_names))[:5]
         extra = sorted(set(cand_names) - set(ref_names))[:5]

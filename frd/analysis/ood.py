@@ -29,6 +29,7 @@ ASSUMPTIONS = ("gaussian", "t", "counting")
 
 @dataclass
 class OODResult:
+    """Per-image out-of-domain scores, decisions and p-values, and the sets' AUC, nFRD and FRD."""
     names: list[str]
     scores: np.ndarray
     p_values: np.ndarray
@@ -44,6 +45,7 @@ class OODResult:
 
     @property
     def nfrd(self) -> float:
+        """The dataset-level score 2·|AUC − 0.5|: 0 indistinguishable, 1 fully separated."""
         return 2.0 * abs(self.auc - 0.5)
 
     def to_dict(self) -> dict:
@@ -63,6 +65,7 @@ class OODResult:
         })
 
     def write_csv(self, folder: str | Path) -> Path:
+        """Write ``ood_predictions.csv`` (the reference tool's columns) into ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "ood_predictions.csv"
