@@ -76,7 +76,8 @@ def check_api(url: str, key: str, root: Path, scheduler_metrics: str | None) -> 
         for name in ("reference", "candidate"):
             paths = sorted((root / name).glob("*.png"))
             n_images += len(paths)
-            response = client.post("/v1/datasets", files=[("files", (p.name, p.read_bytes(), "image/png")) for p in paths])
+            files = [("files", (p.name, p.read_bytes(), "image/png")) for p in paths]
+            response = client.post("/v1/datasets", files=files)
             body = response.json()
             if response.status_code != 201 or len(body.get("accepted", [])) != len(paths) or body.get("rejected"):
                 fail(f"upload of {name}: {response.status_code} {response.text[:300]}")
@@ -112,7 +113,8 @@ def workers(metrics_url: str) -> int:
     import httpx
 
     text = httpx.get(metrics_url, timeout=10).text
-    return int(sum(float(n) for n in re.findall(r'^dask_scheduler_workers\{state="[^"]*"\} ([0-9.e+]+)$', text, re.MULTILINE)))
+    counts = re.findall(r'^dask_scheduler_workers\{state="[^"]*"\} ([0-9.e+]+)$', text, re.MULTILINE)
+    return int(sum(float(n) for n in counts))
 
 
 def frd_of(value: str) -> float:
@@ -154,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         # libraries of two installations may differ in the last bits.
         if not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12):
             fail(f"FRD {a!r} ({args.a}) differs from {b!r} ({args.b})")
-        print(f"same FRD: {a!r} ({args.a}) and {b!r} ({args.b})" + ("" if a == b else f", |difference| {abs(a - b):.3g}"))
+        difference = "" if a == b else f", |difference| {abs(a - b):.3g}"
+        print(f"same FRD: {a!r} ({args.a}) and {b!r} ({args.b}){difference}")
     return 0
 
 

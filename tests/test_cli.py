@@ -103,5 +103,6 @@ def test_batch_mode_checks_its_output_folder_before_any_work(generated_2d, tmp_p
     proc = run("batch", "--input", tmp_path / "input", "--output", tmp_path / "output", "--cache-dir",
                tmp_path / "cache", check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == f"frd: error: the output folder {tmp_path / 'output'} is a file: give --output a folder"
+    expected = f"frd: error: the output folder {tmp_path / 'output'} is a file: give --output a folder"
+    assert proc.stderr.strip().splitlines()[-1] == expected
     assert not (tmp_path / "cache").exists()  # nothing was extracted

@@ -5,8 +5,8 @@ running by docker/ci-build.sh (CI), not here."""
 from __future__ import annotations
 
 import http.server
-import socket
 import os
+import socket
 import subprocess
 import sys
 import threading
