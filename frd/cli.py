@@ -291,11 +291,35 @@ def cmd_features(args) -> int:
     return 0
 
 
+def _check_output_folder(out: Path) -> None:
+    """Batch mode writes its only result at the very end: a folder it cannot write must
+    stop it before any extraction, with the way out (typically a host folder mounted into
+    the container, owned by another uid than the container's)."""
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        if out.exists() and not out.is_dir():
+            raise FRDError(f"the output folder {out} is a file: give --output a folder") from None
+        uid = os.getuid()
+        try:
+            owner = f"it belongs to uid {out.stat().st_uid}, this process runs as uid {uid}"
+        except OSError:
+            owner = f"this process runs as uid {uid}"
+        raise FRDError(f"cannot write metrics.json to the output folder {out} ({exc.strerror or exc}; {owner}): "
+                       f"make it writable by uid {uid} (e.g. chown {uid} on it), or run the container as the "
+                       f"folder's owner (docker run --user \"$(id -u):$(id -g)\" ...)") from None
+
+
 def cmd_batch(args) -> int:
     """frd batch: the container's evaluation mode (INPUT/{reference,candidate} → OUTPUT/metrics.json)."""
     from .compare import compare
 
     root, out = Path(args.input), Path(args.output)
+    _check_output_folder(out)
     masks = {name: root / f"{name}_masks" for name in ("reference", "candidate")}
     result = compare(root / "reference", root / "candidate",
                      reference_masks=masks["reference"] if masks["reference"].is_dir() else None,
