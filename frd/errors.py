@@ -43,6 +43,10 @@ class ExtractionError(FRDError, RuntimeError):
     images, too many skipped, a worker that failed)."""
 
 
+class MaskMismatch(FRDError, ValueError):
+    """A given mask does not fit its image; always an error naming both."""
+
+
 class StatsMismatch(FRDError, ValueError):
     """Reference statistics cannot serve the requested comparison."""
 
