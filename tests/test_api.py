@@ -71,6 +71,18 @@ def test_reference_stats_then_compare(server, uploaded, fixture_value):
         assert c.get(job["links"]["result"]).json()["frd"] == fixture_value
 
 
+def test_reference_stats_can_be_deleted(server, uploaded):
+    with server.client() as c:
+        job = wait_job(c, c.post("/v1/reference-stats", json={"dataset": uploaded[0]}).headers["location"])
+        stats_id = job["links"]["result"].rsplit("/", 1)[1]
+        stored = list(server.data_dir.rglob(f"{stats_id}.frdstats"))
+        assert len(stored) == 1
+        assert c.delete(f"/v1/reference-stats/{stats_id}").status_code == 204
+        assert c.get(f"/v1/reference-stats/{stats_id}").status_code == 404
+        assert not stored[0].exists()
+        assert c.delete(f"/v1/reference-stats/{stats_id}").status_code == 404
+
+
 def test_idempotency_key_returns_the_same_job(server, uploaded):
     with server.client() as c:
         body = {"reference": uploaded[0], "candidate": uploaded[1], "options": {"version": "v0"}}

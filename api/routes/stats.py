@@ -12,7 +12,7 @@ from frd.stats import check_stats_options
 
 from ..auth import require_owner
 from ..deps import library_options, owned, services, submit
-from ..lifecycle import delete_stats
+from .. import lifecycle
 from ..errors import ApiError
 from ..schemas import StatsRequest
 
@@ -44,4 +44,4 @@ def get_stats(stats_id: str, request: Request, owner: str = Depends(require_owne
 def delete_stats(stats_id: str, request: Request, owner: str = Depends(require_owner)):
     db, store, *_ = services(request)
     owned(db, "reference_stats", stats_id, owner, "reference statistics")
-    delete_stats(db, store, stats_id)
+    lifecycle.delete_stats(db, store, stats_id)
