@@ -18,6 +18,7 @@ The stages are public too: :func:`extract_features`, :class:`Normalizer`,
 
 from ._version import __version__
 from .analysis.ood import OODResult, ood
+from .client import Client
 from .compare import compare, compare_features, compute_reference_stats, extract_features
 from .metric import FRDMetric
 from .distance import frd_value, frechet_distance, trace_sqrt_product
@@ -30,6 +31,7 @@ from .stats import ReferenceStats
 __all__ = [
     "__version__",
     "ArraySet",
+    "Client",
     "FRDMetric",
     "FRDOptions",
     "FRDResult",

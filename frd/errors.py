@@ -59,6 +59,10 @@ class EngineUnavailable(FRDError, RuntimeError):
     """The chosen extraction engine cannot run in this installation."""
 
 
+class ServerError(FRDError, RuntimeError):
+    """A remote ``frd serve`` refused a request or could not be reached; the message says why."""
+
+
 class MissingExtra(FRDError, ImportError):
     """A feature needs an optional dependency (a package extra) that is not installed."""
 

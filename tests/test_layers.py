@@ -36,7 +36,7 @@ LAYERS = [
     {"frd.compare"},
     # above the pipeline: understanding a value, exporting features, the streaming metric
     {"frd.analysis", "frd.analysis.uncertainty", "frd.analysis.ood", "frd.analysis.embedding",
-     "frd.analysis.report", "frd.export", "frd.metric"},
+     "frd.analysis.report", "frd.export", "frd.metric", "frd.client"},
     # the public facade of the library
     {"frd"},
     # the service, a thin layer over the library
