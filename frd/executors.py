@@ -45,7 +45,7 @@ def _extractor(options: FRDOptions):
 def worker_identity(*, with_path: bool) -> tuple:
     """What a worker must share with the process that sends it work: the frd release, the
     pyradiomics build and — for workers on this machine — the very package folder."""
-    from . import __version__
+    from ._version import __version__
     from .provenance import pyradiomics_version
 
     return (__version__, pyradiomics_version(), _PACKAGE_DIR if with_path else None)
@@ -65,6 +65,7 @@ def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None =
     """
     from .extract import MaskMismatch, SkipImage, rejected_by_pyradiomics
     from .imageio import ImageReadError
+    from .limits import GrayLevelLimit
 
     if identity is not None:
         mine = worker_identity(with_path=identity[2] is not None)
@@ -81,7 +82,7 @@ def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None =
         return "error", str(exc)
     except ImageReadError as exc:
         return "skip", exc.reason  # the caller knows the file
-    except SkipImage as exc:
+    except (SkipImage, GrayLevelLimit) as exc:
         return "skip", str(exc)
     except EngineUnavailable as exc:
         return "error", str(exc)
@@ -101,15 +102,44 @@ def _limit_itk_threads(threads: int) -> None:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
 
 
-def _init_pool_worker(nice: int) -> None:
+def _init_pool_worker(nice: int, parent: int | None = None) -> None:
     # The pool already fills the cores; ITK's own threads would only oversubscribe them.
     _limit_itk_threads(1)
     if nice > 0:
         os.nice(nice)
+    if parent is not None:
+        _die_with(parent)
+
+
+# For other pools of worker processes (the service's synchronous comparisons): the same
+# set-up, ending with ``parent``.
+init_worker = _init_pool_worker
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when ``parent`` (the process that made the pool) ends, even by
+    kill -9, which leaves nobody to stop the pool. A watcher thread checks the parent
+    every second (not the kernel's parent-death signal, which follows the parent's
+    *thread* that started the worker: a pool started from a short-lived thread would
+    lose its workers with that thread)."""
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+            threading.Event().wait(1.0)
+
+    threading.Thread(target=watch, name="frd-parent-watch", daemon=True).start()
 
 
 def _largest_first(items: list[ImageItem]) -> list[int]:
     def size(item: ImageItem) -> int:
+        if item.pixels is not None:
+            return item.pixels.nbytes
         total = 0
         for path in item.files:
             try:
@@ -189,16 +219,30 @@ class LocalExecutor:
     A service uses ``isolate=True`` (never extract on the calling process's threads, which
     would hold its interpreter lock while requests wait) and ``nice`` (lower the workers'
     priority so that requests are answered promptly while images are extracted).
+    ``reuse=True`` keeps the pool's workers between runs (a streaming metric's batches
+    then pay the workers' start-up once) until :meth:`close`.
     """
 
     name = "local"
 
-    def __init__(self, workers: int | None = None, *, nice: int = 0, isolate: bool = False):
+    def __init__(self, workers: int | None = None, *, nice: int = 0, isolate: bool = False, reuse: bool = False):
         self.workers = default_workers() if workers is None else max(1, int(workers))
-        self.nice, self.isolate = nice, isolate
+        self.nice, self.isolate, self.reuse = nice, isolate, reuse
+        self._pool = None  # the kept pool (reuse)
+
+    def _start_pool(self, n_items: int):
+        from loky import ProcessPoolExecutor
+
+        if self.reuse and self._pool is not None:
+            return self._pool
+        pool = ProcessPoolExecutor(max_workers=self.workers if self.reuse else min(self.workers, n_items),
+                                   initializer=_init_pool_worker, initargs=(self.nice, os.getpid()))
+        if self.reuse:
+            self._pool = pool
+        return pool
 
     def run(self, items, options):
-        if (self.workers == 1 or len(items) == 1) and not self.isolate:
+        if not self.isolate and (self.workers == 1 or (len(items) == 1 and not self.reuse)):
             yield from InlineExecutor().run(items, options)
             return
         check_can_extract(options)
@@ -209,12 +253,10 @@ class LocalExecutor:
         # script calling frd.compare() at its top level needs no __main__ guard.
         import concurrent.futures as cf
 
-        from loky import ProcessPoolExecutor
         from loky.process_executor import BrokenProcessPool
 
         identity = worker_identity(with_path=True)
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(items)), initializer=_init_pool_worker,
-                                   initargs=(self.nice,))
+        pool = self._start_pool(len(items))
         futures = {pool.submit(extract_task, items[i], options, None, identity): i for i in _largest_first(items)}
         pending = set(futures.values())
         finished = False
@@ -231,10 +273,15 @@ class LocalExecutor:
             for future in futures:
                 future.cancel()
             # After an error (or an interrupted caller) the workers are stopped, not awaited.
-            pool.shutdown(wait=finished, kill_workers=not finished)
+            if not finished or not self.reuse:
+                pool.shutdown(wait=finished, kill_workers=not finished)
+                self._pool = None
 
     def close(self) -> None:
-        pass
+        """Stop a kept pool's workers."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _worker_died(exc: Exception, left: list[str]) -> ExtractionError:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from .errors import MaskMismatch
 from .imageio import read_image, read_mask, same_geometry
 from .inputs import ImageItem
 from .options import FRDOptions
@@ -23,12 +24,9 @@ class SkipImage(Exception):
     """The image cannot contribute to the statistics (e.g. an empty mask); not fatal."""
 
 
-class MaskMismatch(ValueError):
-    """A given mask does not fit its image; always an error naming both files."""
-
-
 @dataclass(frozen=True)
 class FeatureVector:
+    """One image's features: names, values (float64), its dimensionality, an optional notice."""
     names: tuple[str, ...]
     values: np.ndarray  # float64
     ndim: int
@@ -72,6 +70,7 @@ class Extractor:
         return self._extractors[ndim]
 
     def __call__(self, item: ImageItem) -> FeatureVector:
+        """The features of one image (and its mask), prepared as the reference prepares them."""
         image, notice = read_image(item)
         ndim = 2 if image.GetDimension() == 2 or image.GetSize()[2] == 1 else 3
         image, mask = prepare(image, item, self.options)

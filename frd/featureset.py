@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cache import FeatureCache, cache_key
-from .errors import ExtractionError
+from .errors import ExtractionError, OptionError
 from .executors import make_executor
 from .inputs import ImageItem, InputError
 from .options import FRDOptions
@@ -27,11 +27,13 @@ from .provenance import pyradiomics_version
 
 @dataclass
 class Skipped:
+    """An image left out of the statistics, and why."""
     name: str
     path: str
     reason: str
 
     def to_dict(self) -> dict:
+        """The JSON form (name, path, reason)."""
         return {"name": self.name, "path": self.path, "reason": self.reason}
 
 
@@ -51,6 +53,23 @@ class FeatureSet:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @classmethod
+    def concat(cls, sets: list["FeatureSet"]) -> "FeatureSet":
+        """One set of the images of ``sets`` (in memory), in order; their features must agree."""
+        kept = [fs for fs in sets if len(fs)]
+        if not kept:
+            return sets[0]
+        names = kept[0].names
+        for fs in kept[1:]:
+            if fs.names != names or fs.ndim != kept[0].ndim:
+                raise ExtractionError("the batches do not have the same features (2D and 3D, or other settings?)")
+        return cls(
+            items=[i for fs in sets for i in fs.items], names=names,
+            values=np.vstack([fs.values for fs in kept]), ndim=kept[0].ndim,
+            keys=[k for fs in sets for k in fs.keys], skipped=[s for fs in sets for s in fs.skipped],
+            notices=[n for fs in sets for n in fs.notices], cache_hits=sum(fs.cache_hits for fs in sets),
+            extracted=sum(fs.extracted for fs in sets))
 
     def chunks(self, cache: FeatureCache, rows: int):
         """The rows in blocks of at most ``rows``: from memory, or read back from the cache."""
@@ -224,3 +243,23 @@ def _assemble(s: int, label: str, items: list[ImageItem], results: dict, strict:
         cache_hits=hits,
         extracted=extracted,
     )
+
+
+# ----- guards on a set's size -------------------------------------------------------------
+def require_images(count: int, label: str, minimum: int = 2, *, usable: bool = False) -> None:
+    """A set needs two images for a covariance: checked on discovery, before any work, and
+    again on the images left after skipping (``usable``)."""
+    if count < minimum:
+        what = "usable image" if usable else "image"
+        raise ExtractionError(f"the {label} set has {count} {what}{'s' if count != 1 else ''}; "
+                              f"FRD needs at least {minimum}")
+
+
+def check_skipped(label: str, total: int, skipped: list[Skipped], options: FRDOptions) -> None:
+    """Refuse a silent subset: more than ``options.max_skipped`` of a set left out."""
+    if total and len(skipped) / total > options.max_skipped:
+        listed = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:10])
+        more = f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        raise OptionError("max_skipped", (
+            f"allows {options.max_skipped:.0%} of a set to be skipped, but {len(skipped)} of {total} images "
+            f"of the {label} set were ({listed}{more}); fix or remove those files, or raise {{option:max_skipped}}"))

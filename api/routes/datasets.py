@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from frd.archive import ArchiveError
 from frd.inputs import InputError
@@ -14,14 +17,16 @@ from frd.inputs import InputError
 from ..auth import require_owner
 from ..deps import job_view, owned, services
 from ..errors import ApiError
-from ..ingest import create_dataset, ingest
-from ..db import now
+from ..ingest import KnownFileGone, add_known, create_dataset, ingest, known_files
+from ..lifecycle import DatasetInUse
+from .. import lifecycle
 from ..jobs import new_job
 from ..metrics import UPLOAD_BYTES
 from ..store import TooLarge
 from ..uploads import BadUpload, parse_multipart
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 # The body is parsed by our streaming parser (limits counted on the stream), so FastAPI
 # does not see it: it is described here for the OpenAPI document.
@@ -35,6 +40,10 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
                   "description": "masks, paired with images by name (case01.png ↔ case01[_mask].png)"},
         "archive": {"type": "string", "format": "binary",
                     "description": "one zip archive instead of files (masks in a top-level masks/ folder)"},
+        "existing": {"type": "string",
+                     "description": "files you uploaded before, by digest instead of bytes: a JSON list of "
+                                    "{\"name\", \"role\": \"image\"|\"mask\", \"sha256\"} (see POST "
+                                    "/v1/datasets/known-files)"},
     },
 }}}}}
 
@@ -46,6 +55,7 @@ async def receive_files(request: Request, file_fields: set[str], text_fields: se
     try:
         return await parse_multipart(
             request, store, file_fields=file_fields, text_fields=set(text_fields),
+            text_limits={"existing": settings.max_files * 512},
             max_request_bytes=settings.max_request_bytes, max_file_bytes=settings.max_file_bytes,
             max_files=max_files or settings.max_files,
         )
@@ -55,32 +65,75 @@ async def receive_files(request: Request, file_fields: set[str], text_fields: se
         raise ApiError(400, "bad_upload", str(exc)) from None
 
 
-async def store_files(request: Request, form):
+async def check_files(request: Request, form, owner: str | None = None):
+    """Validate the uploaded files (headers only); the accepted ones stay temp files
+    (the caller stores or releases them). With ``owner``, the form's ``existing`` files —
+    uploaded by that owner before, named by digest — are added without their bytes."""
     db, store, runner, settings = services(request)
+    existing = _existing_entries(form.fields.get("existing"), settings.max_files) if owner else []
     try:
         report = await run_in_threadpool(ingest, form, store, settings)
+        if existing:
+            await run_in_threadpool(add_known, db, owner, existing, report)
     except ArchiveError as exc:
-        form.discard()
         raise ApiError(422, "bad_archive", str(exc)) from None
     except TooLarge as exc:
-        form.discard()
         raise ApiError(413, "too_large", str(exc)) from None
-    UPLOAD_BYTES.inc(sum(a.size for a in report.accepted))
     if not any(a.role == "image" for a in report.accepted):
+        report.release()
         raise ApiError(422, "no_images", "no uploaded file was accepted as an image", rejected=report.rejected)
     return report
+
+
+def _existing_entries(text: str | None, max_files: int) -> list[dict]:
+    """The ``existing`` form field: a JSON list of {name, role, sha256}; 400 when malformed."""
+    if not text:
+        return []
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        raise ApiError(400, "bad_upload", "the existing field must be a JSON list") from None
+    if not isinstance(entries, list) or len(entries) > max_files:
+        raise ApiError(400, "bad_upload", f"the existing field must be a JSON list of at most {max_files} files")
+    for entry in entries:
+        if not (isinstance(entry, dict) and set(entry) == {"name", "role", "sha256"}
+                and isinstance(entry["name"], str) and entry["role"] in ("image", "mask")
+                and isinstance(entry["sha256"], str) and SHA256.fullmatch(entry["sha256"])):
+            raise ApiError(400, "bad_upload", 'each existing file is {"name": ..., "role": "image" or "mask", '
+                                              '"sha256": 64 lower-case hex digits}')
+    return entries
+
+
+class KnownFilesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: list[Annotated[str, StringConstraints(pattern=SHA256.pattern)]] = Field(max_length=10_000)
+
+
+@router.post("/known-files", summary="Which of these files (SHA-256 of their bytes) you have uploaded before")
+def known(body: KnownFilesRequest, request: Request, owner: str = Depends(require_owner)):
+    """A client sends only the files the service does not have yet, and names the others in
+    the upload's ``existing`` field. Only your own datasets count (other tenants' files are
+    never revealed)."""
+    db, *_ = services(request)
+    return {"known": sorted(known_files(db.connect(), owner, body.sha256))}
 
 
 @router.post("", status_code=201, summary="Upload an image set (files, optional masks, or one zip archive)",
              openapi_extra=UPLOAD_BODY)
 async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
     db, store, runner, settings = services(request)
-    form = await receive_files(request, {"files", "masks", "archive"})
-    report = await store_files(request, form)
+    form = await receive_files(request, {"files", "masks", "archive"}, {"existing"})
+    report = await check_files(request, form, owner)
     try:
         dataset_id = await run_in_threadpool(create_dataset, db, store, owner, report)
     except InputError as exc:
         raise ApiError(422, "bad_masks", str(exc), rejected=report.rejected) from None
+    except KnownFileGone as exc:
+        raise ApiError(409, "file_gone", str(exc)) from None
+    finally:
+        form.discard()
+    UPLOAD_BYTES.inc(report.uploaded_bytes)
     if settings.extract_on_upload:
         def queue_extraction():
             with db.transaction() as conn:
@@ -91,7 +144,9 @@ async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
         runner.wake()
     body = {
         "id": dataset_id,
-        "accepted": [{"name": a.name, "role": a.role, "size": a.size, "kind": a.kind} for a in report.accepted],
+        "accepted": [{"name": a.name, "role": a.role, "size": a.size, "kind": a.kind, "reused": a.reused}
+                     for a in report.accepted],
+        "uploaded_bytes": report.uploaded_bytes,
         "rejected": report.rejected,
         "links": {"self": f"/v1/datasets/{dataset_id}"},
     }
@@ -124,12 +179,10 @@ def get_dataset(dataset_id: str, request: Request, owner: str = Depends(require_
 @router.delete("/{dataset_id}", status_code=204, summary="Delete a dataset")
 def delete_dataset(dataset_id: str, request: Request, owner: str = Depends(require_owner)):
     db, store, *_ = services(request)
-    row = owned(db, "datasets", dataset_id, owner, "dataset")
-    with db.transaction() as conn:
-        if row["extraction_job"]:
-            conn.execute("UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ? AND state = 'queued'",
-                         (now(), row["extraction_job"]))
-            conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (row["extraction_job"],))
-        conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
-    store.drop_view(dataset_id)
+    owned(db, "datasets", dataset_id, owner, "dataset")
+    try:
+        lifecycle.delete_dataset(db, store, dataset_id)
+    except DatasetInUse as exc:
+        raise ApiError(409, "dataset_in_use", f"the dataset is {exc}; cancel them or wait for them to end",
+                       jobs=exc.jobs) from None
     return None
