@@ -16,7 +16,7 @@ import weakref
 from pathlib import Path
 
 log = logging.getLogger("frd.api")
-_DATABASES: "weakref.WeakSet[Database]" = weakref.WeakSet()
+_DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (

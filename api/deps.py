@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from .errors import ApiError
 from .jobs import new_job
+
+if TYPE_CHECKING:
+    from frd.options import FRDOptions
 
 
 def services(request: Request):
@@ -58,7 +62,7 @@ def finished_job(db, job_id: str, owner: str, kind: str, what: str):
     return job
 
 
-def library_options(options) -> "FRDOptions":
+def library_options(options) -> FRDOptions:
     """The library's options from a request's ``Options``: every value, range and bound
     is the library's own check (:class:`frd.errors.OptionError`), answered 422 here
     before any job is made."""

@@ -21,9 +21,9 @@ from frd.archive import ArchiveError, ArchiveLimits, extract_zip
 from frd.inputs import ImageItem, InputError, load_set
 
 from .db import Database, now
+from .scrub import scrub
 from .settings import Settings
 from .store import KINDS, BlobStore, TempWriter, UnsafeName, safe_relative_name, sniff, stored_name
-from .scrub import scrub
 from .uploads import ParsedForm
 
 log = logging.getLogger("frd.api")
@@ -53,7 +53,7 @@ class IngestReport:
 
     def files(self, store: BlobStore) -> list[tuple[str, str, Path]]:
         """(role, name, file) of the accepted files, for a view of them."""
-        return [(a.role, a.name, store.path(a.sha256) if a.reused else a.temp.path) for a in self.accepted]
+        return [(a.role, a.name, a.temp.path if a.temp is not None else store.path(a.sha256)) for a in self.accepted]
 
     @property
     def uploaded_bytes(self) -> int:
@@ -289,7 +289,7 @@ def create_dataset(db: Database, store: BlobStore, owner: str, report: IngestRep
             if reused and len(known_files(conn, owner, reused)) < len(set(reused)):
                 raise KnownFileGone("a file named by its digest was deleted meanwhile; upload it again")
             for a in report.accepted:
-                if not a.reused:
+                if a.temp is not None:  # sent in this request (a reused file is stored already)
                     store.ensure(a.sha256, a.temp.path)
             conn.execute("INSERT INTO datasets (id, owner, created) VALUES (?, ?, ?)", (dataset_id, owner, now()))
             conn.executemany(

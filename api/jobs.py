@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import frd
 from frd.options import FRDOptions
@@ -267,6 +268,7 @@ class JobRunner:
         job = lease.job
         params = json.loads(job["params"])
         started = time.perf_counter()
+        outcome: dict[str, Any]
         try:
             handler = {"extract": self._extract, "compare": self._compare, "stats": self._stats,
                        "ood": self._ood}[job["kind"]]
@@ -326,6 +328,7 @@ class JobRunner:
     def _compare(self, lease: Lease, params: dict) -> dict:
         options = FRDOptions(**params.get("options", {}))
         ref = params["reference"]
+        reference: frd.ReferenceStats | Path
         if ref.startswith("st_"):
             reference = frd.ReferenceStats.load(self.stats_path(ref))
             ref_masks = None

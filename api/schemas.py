@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -12,17 +12,20 @@ from frd.optionspec import Spec, defaults, describe, specs
 
 from .errors import ApiError
 
-def _field_type(spec: Spec):
-    """The pydantic type of one declared option: the same values and bounds as the library."""
-    bounds = {"gt" if spec.exclusive_minimum else "ge": spec.minimum, "le": spec.maximum}
-    bounds = {k: v for k, v in bounds.items() if v is not None}
+
+def _field_type(spec: Spec) -> Any:
+    """The pydantic type of one declared option: the same values and bounds as the library.
+    (Types made at run time from the declarations: nothing a static checker can follow.)"""
+    limits = {"gt" if spec.exclusive_minimum else "ge": spec.minimum, "le": spec.maximum}
+    bounds: dict[str, Any] = {k: v for k, v in limits.items() if v is not None}
     finite = Annotated[float, Field(allow_inf_nan=False, **bounds)]
     kind = spec.kind
+    names = Literal.__getitem__(spec.choices)  # Literal["v0", "v1"] from the declared choices
     if kind == "choice":
-        return Literal[spec.choices]
+        return names
     if kind == "names":
-        return Annotated[list[Literal[spec.choices]], Field(min_length=0 if spec.may_be_empty else 1,
-                                                             max_length=len(spec.choices))]
+        return Annotated[list[names], Field(min_length=0 if spec.may_be_empty else 1,  # type: ignore[valid-type]
+                                            max_length=len(spec.choices))]
     if kind == "numbers":
         return Annotated[list[finite], Field(min_length=1, max_length=spec.max_items)]
     if kind in ("number", "share"):
@@ -43,10 +46,11 @@ def _field_type(spec: Spec):
 class _OptionsModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    def to_library(self) -> dict:
+    def to_library(self) -> dict[str, Any]:
         """The options a client set (JSON-safe lists), checked by the library itself, so
         that what the schema cannot say (LO < HI, names given twice) is a 422 as well."""
-        options = {k: list(v) if isinstance(v, tuple) else v for k, v in self.model_dump(exclude_unset=True).items()}
+        options: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v
+                                   for k, v in self.model_dump(exclude_unset=True).items()}
         try:
             FRDOptions(**options)
         except OptionError as exc:
@@ -56,14 +60,16 @@ class _OptionsModel(BaseModel):
 
 # The FRD options of the service: made from FRDOptions' declarations (frd.optionspec), all
 # but what names a file of the server (params_file).
-Options = create_model(
-    "Options",
-    __base__=_OptionsModel,
-    __doc__="The library's FRD options; omitted fields take the version's published defaults.",
-    **{name: ((_field_type(spec) | None) if spec.nullable else _field_type(spec),
-              Field(default=defaults(FRDOptions)[name], description=f"{spec.help} ({describe(spec)})"))
-       for name, spec in specs(FRDOptions).items() if spec.service},
-)
+_FIELDS: dict[str, Any] = {
+    name: ((_field_type(spec) | None) if spec.nullable else _field_type(spec),
+           Field(default=defaults(FRDOptions)[name], description=f"{spec.help} ({describe(spec)})"))
+    for name, spec in specs(FRDOptions).items() if spec.service
+}
+if TYPE_CHECKING:
+    Options = _OptionsModel
+else:
+    Options = create_model("Options", __base__=_OptionsModel, __doc__="The library's FRD options; omitted fields "
+                           "take the version's published defaults.", **_FIELDS)
 
 
 class ComparisonRequest(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 MB = 1024 * 1024
 
@@ -47,10 +48,10 @@ class Settings:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, **overrides) -> "Settings":
+    def from_env(cls, **overrides) -> Settings:
         keys = tuple(k.strip() for k in os.environ.get("FRD_API_KEYS", "").split(",") if k.strip())
         workers = os.environ.get("FRD_WORKERS")
-        values = dict(
+        values: dict[str, Any] = dict(
             data_dir=Path(os.environ.get("FRD_DATA_DIR", "frd-data")),
             api_keys=keys,
             max_request_bytes=_int("FRD_MAX_REQUEST_MB", 4096) * MB,

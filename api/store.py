@@ -135,13 +135,13 @@ class BlobStore:
         for folder in (self.tmp, self.blobs, self.views):
             folder.mkdir(parents=True, exist_ok=True)
 
-    def new_temp(self) -> "TempWriter":
+    def new_temp(self) -> TempWriter:
         return TempWriter(self.tmp / uuid.uuid4().hex)
 
     def path(self, sha256: str) -> Path:
         return self.blobs / sha256[:2] / sha256
 
-    def commit(self, writer: "TempWriter") -> Blob:
+    def commit(self, writer: TempWriter) -> Blob:
         """Link a finished temp file into the store (fsync first); the temp file stays
         until the caller has recorded the blob, then ``writer.discard()``."""
         writer.finish()

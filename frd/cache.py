@@ -75,7 +75,7 @@ class FeatureCache:
         """Close this process's connection to the cache file."""
         self._db.close()
 
-    def __enter__(self) -> "FeatureCache":
+    def __enter__(self) -> FeatureCache:
         return self
 
     def __exit__(self, *exc) -> None:

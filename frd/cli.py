@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from ._version import __version__
 from .errors import FRDError, OptionError
@@ -67,7 +68,7 @@ def add_option_flags(p: argparse.ArgumentParser) -> None:
                    help="let pyradiomics' and ITK's own messages through; tracebacks for internal errors")
 
 
-_FLAG_SHAPES = {  # kind → how argparse reads it (values are checked by FRDOptions)
+_FLAG_SHAPES: dict[str, dict[str, Any]] = {  # kind → how argparse reads it (values are checked by FRDOptions)
     "choice": {}, "names": {"nargs": "+"}, "numbers": {"nargs": "+", "type": float}, "number": {"type": float},
     "integer": {"type": int}, "size": {"nargs": "+", "type": int}, "range": {"nargs": 2, "type": float},
     "flag": {"action": "store_true"}, "share": {"type": _share}, "path": {},
@@ -88,7 +89,7 @@ def _flag_kwargs(spec: Spec, default) -> dict:
 
 def _options(args) -> FRDOptions:
     """FRDOptions from the parsed flags (lists as tuples; --resize N means N × N)."""
-    values = {}
+    values: dict[str, Any] = {}
     for name, spec in specs(FRDOptions).items():
         value = getattr(args, name)
         if spec.kind == "size" and value is not None:
@@ -280,7 +281,7 @@ def cmd_ood(args) -> int:
     else:
         screening = ood(args.reference, args.test, reference_masks=args.reference_masks,
                         test_masks=args.test_masks, **how, **_run_kwargs(args))
-        payload, notices = screening.to_dict(), screening.result.notices
+        payload, notices = screening.to_dict(), screening.result.notices if screening.result else []
     path = write_csv(payload, args.output_dir)
     if args.json:
         print(_dumps({**payload, "csv": str(path)}))
@@ -379,7 +380,7 @@ def cmd_serve(args) -> int:
     from api.app import create_app
     from api.settings import Settings
 
-    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
+    overrides: dict[str, Any] = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
     if args.allow_unauthenticated:
         overrides["allow_public_without_keys"] = True
     settings = Settings.from_env(**overrides)

@@ -28,6 +28,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from .errors import ServerError
 from .extras import require
@@ -53,7 +54,7 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -124,7 +125,7 @@ class Client:
         bar = _bar(total, "uploading", "B", self.progress and total > 0)
 
         def send():  # files opened anew for every attempt
-            parts = [("masks" if role == "mask" else "files", (name, _Counting(open(path, "rb"), bar),
+            parts: list[Any] = [("masks" if role == "mask" else "files", (name, _Counting(open(path, "rb"), bar),
                                                                "application/octet-stream"))
                      for role, name, path in to_send]
             # a form field without a file name: multipart even when every file is known

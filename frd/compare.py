@@ -24,12 +24,12 @@ from .cache import FeatureCache
 from .errors import InputError, OptionError
 from .featureset import FeatureSet, check_skipped, extract_sets, require_images
 from .inputs import SetSource
-from .sources import load_source
 from .options import FRDOptions
 from .provenance import library_versions
 from .results import FRDResult
 from .rows import prepare_rows
 from .scoring import score
+from .sources import load_source
 from .stats import ReferenceStats, check_stats_options
 
 STATS_SUFFIX = ".frdstats"
@@ -174,6 +174,7 @@ def compare_sets(reference, candidate, *, reference_masks, candidate_masks, opti
     streaming = chunk_rows is not None or sum(len(s) for s in sets) > STREAM_ABOVE_ROWS
     chunk_rows = chunk_rows or DEFAULT_CHUNK_ROWS
     scratch = None
+    cache: FeatureCache | None
     if streaming and not use_cache:
         # Chunked statistics read the vectors back from a cache: use a throw-away one.
         scratch = tempfile.TemporaryDirectory(prefix="frd-rows-")

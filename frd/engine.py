@@ -37,12 +37,11 @@ import radiomics
 import SimpleITK as sitk
 from radiomics import base, featureextractor, getFeatureClasses, imageoperations
 
-from .errors import EngineUnavailable
-from .options import ENGINES
-
 from . import preparation
-from .formulas import FirstOrderFormulas, GLCMFormulas, with_fast_numpy
+from .errors import EngineUnavailable
+from .formulas import FirstOrderFormulas, GLCMFormulas, PyradiomicsMixin, with_fast_numpy
 from .matrices import MATRICES, digitize_masked, gray_level_zones, require_kernels
+from .options import ENGINES
 
 # The pyradiomics release series whose binning, matrix calls and post-processing this
 # engine reproduces (pyproject pins pyradiomics-bhklab 3.1.4; frd.featureset keys the
@@ -68,7 +67,7 @@ def bin_edges(values: np.ndarray, bin_width: float) -> np.ndarray:
     low = minimum - (minimum % bin_width)
     edges = np.arange(low, maximum + 2 * bin_width, bin_width)
     if len(edges) == 1:  # a flat region: one bin, as numpy.histogram would give
-        edges = [edges[0] - 0.5, edges[0] + 0.5]
+        edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
     return edges
 
 
@@ -88,7 +87,7 @@ def bin_image(matrix: np.ndarray, mask: np.ndarray, settings: dict) -> np.ndarra
     return binned
 
 
-class _SharedBinning:
+class _SharedBinning(PyradiomicsMixin):
     """Mixin for pyradiomics feature classes: binning computed once per filtered image."""
 
     @staticmethod
@@ -137,7 +136,7 @@ def _pyradiomics_layout(levels: int, all_levels: int, sizes: int, all_sizes: int
     return np.delete(stand_in, np.arange(sizes, sizes + extra_sizes), 2)
 
 
-class _CompactGLSZM:
+class _CompactGLSZM(PyradiomicsMixin):
     """The GLSZM with one column per zone size that occurs (what pyradiomics keeps after
     deleting the empty columns of its dense matrix), built from labelled zones."""
 
@@ -213,7 +212,7 @@ class _SharedInputs(base.RadiomicsFeaturesBase):
         self.imageArray, self.maskArray = arrays[3], arrays[4]
 
 
-class _KnownFeatureNames:
+class _KnownFeatureNames(PyradiomicsMixin):
     """pyradiomics lists a class's features by inspecting all its members for every
     instance; the list is a property of the class."""
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from .errors import EngineUnavailable, ExtractionError, OptionError
 from .inputs import ImageItem

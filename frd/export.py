@@ -21,16 +21,16 @@ def write_features(features: FeatureSet, path: str | Path) -> Path:
     header = ["image", "image_path", "mask_path", *features.names]
     rows = [
         [item.name, item.files[0], item.mask.files[0] if item.mask else "", *map(repr, row.tolist())]
-        for item, row in zip(features.items, features.values)
+        for item, row in zip(features.items, features.matrix)
     ]
     if path.suffix.lower() == ".parquet":
         require_parquet()
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns = {h: [r[i] for r in rows] for i, h in enumerate(header[:3])}
+        columns: dict[str, object] = {h: [r[i] for r in rows] for i, h in enumerate(header[:3])}
         for j, name in enumerate(features.names):
-            columns[name] = features.values[:, j]
+            columns[name] = features.matrix[:, j]
         pq.write_table(pa.table(columns), path)
         return path
     with open(path, "w", newline="") as fh:

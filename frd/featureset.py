@@ -54,8 +54,15 @@ class FeatureSet:
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def matrix(self) -> np.ndarray:
+        """The vectors held in memory (an error for a set kept in the cache only)."""
+        if self.values is None:
+            raise ValueError("this feature set keeps its vectors in the cache only (read them with chunks())")
+        return self.values
+
     @classmethod
-    def concat(cls, sets: list["FeatureSet"]) -> "FeatureSet":
+    def concat(cls, sets: list[FeatureSet]) -> FeatureSet:
         """One set of the images of ``sets`` (in memory), in order; their features must agree."""
         kept = [fs for fs in sets if len(fs)]
         if not kept:
@@ -66,7 +73,7 @@ class FeatureSet:
                 raise ExtractionError("the batches do not have the same features (2D and 3D, or other settings?)")
         return cls(
             items=[i for fs in sets for i in fs.items], names=names,
-            values=np.vstack([fs.values for fs in kept]), ndim=kept[0].ndim,
+            values=np.vstack([fs.matrix for fs in kept]), ndim=kept[0].ndim,
             keys=[k for fs in sets for k in fs.keys], skipped=[s for fs in sets for s in fs.skipped],
             notices=[n for fs in sets for n in fs.notices], cache_hits=sum(fs.cache_hits for fs in sets),
             extracted=sum(fs.extracted for fs in sets))
@@ -141,9 +148,10 @@ def extract_sets(
     results: dict[tuple[int, int], tuple] = {}
     todo = []
     if cache is not None and not keep_values:
-        hits = {k: (names, None, ndim) for k, (names, ndim) in cache.get_meta_many([j[3] for j in jobs]).items()}
+        hits: dict[str, tuple] = {k: (names, None, ndim)
+                                  for k, (names, ndim) in cache.get_meta_many([j[3] for j in jobs]).items()}
     else:
-        hits = cache.get_many([j[3] for j in jobs]) if cache is not None else {}
+        hits = dict(cache.get_many([j[3] for j in jobs])) if cache is not None else {}
     for s, row, item, key in jobs:
         if key in hits:
             names, values, ndim = hits[key]
@@ -220,7 +228,7 @@ def _assemble(s: int, label: str, items: list[ImageItem], results: dict, strict:
         )
     # Every vector must have the same features; a rare image whose filter output differs
     # (e.g. a volume too small for one LoG sigma) is skipped rather than misaligned.
-    names = max(names_seen, key=names_seen.get)
+    names = max(names_seen, key=lambda n: names_seen[n])
     final_items, final_rows, final_keys = [], [], []
     for item, (n, v, key) in zip(kept_items, rows):
         if n == names:

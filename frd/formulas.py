@@ -17,12 +17,21 @@ what pyradiomics' method of the same name computes, and keeps every rounding ste
 
 from __future__ import annotations
 
+import types
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
-import types
-
-from .matrices import (calculate_glcm, first_order_sums, glcm_feature_sums, glcm_marginals, glcm_means, max_over_levels,
-                       normalised_glcm, sum_over_levels)
+from .matrices import (
+    calculate_glcm,
+    first_order_sums,
+    glcm_feature_sums,
+    glcm_marginals,
+    glcm_means,
+    max_over_levels,
+    normalised_glcm,
+    sum_over_levels,
+)
 
 
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
@@ -33,7 +42,7 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
     any other input) numpy's own function answers."""
     if (axis == 1 and dtype is None and out is None and type(a) is np.ndarray and a.ndim == 2
             and a.shape[0] == 1 and a.shape[1] > 0 and a.dtype == np.float64 and a.flags.c_contiguous):
-        total = np.add.reduce(a, axis=1, keepdims=bool(keepdims))
+        total = np.add.reduce(a, axis=1, keepdims=True) if keepdims else np.add.reduce(a, axis=1)
         if not np.isnan(total).any():
             return total / a.shape[1]
     return np.nanmean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
@@ -45,6 +54,12 @@ def level_sum(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
     if axis == (1, 2) and dtype is None and out is None and not kwargs and type(a) is np.ndarray and a.ndim == 4:
         return sum_over_levels(a, keepdims=bool(keepdims))
     return np.sum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
+
+
+if TYPE_CHECKING:  # mixed into pyradiomics' feature classes, which carry no types
+    PyradiomicsMixin = Any
+else:
+    PyradiomicsMixin = object
 
 
 class _Numpy(types.ModuleType):
@@ -71,7 +86,7 @@ def with_fast_numpy(method, **names):
     return function
 
 
-class GLCMFormulas:
+class GLCMFormulas(PyradiomicsMixin):
     """GLCM coefficients and features: pyradiomics' formulas, with its sums over the gray
     level axes done by ``sum_over_levels`` (numpy's order, without numpy's per-position
     inner loop calls), the cluster powers taken once per distinct i + j, and the terms
@@ -195,7 +210,7 @@ class GLCMFormulas:
         return nanmean(max_over_levels(self.P_glcm), 1)
 
     def getJointEnergyFeatureValue(self):
-        return nanmean(self._memory_order(0, lambda: sum_over_levels((self.P_glcm ** 2))), 1)
+        return nanmean(self._memory_order(0, lambda: sum_over_levels(self.P_glcm ** 2)), 1)
 
     def getSumSquaresFeatureValue(self):
         i, ux = self.coefficients["i"], self.coefficients["ux"]
@@ -230,7 +245,7 @@ def _shared(self, key: str, compute):
     return c[key]
 
 
-class FirstOrderFormulas:
+class FirstOrderFormulas(PyradiomicsMixin):
     """First-order features sharing what pyradiomics computes several times: the mean, the
     shifted energy, the moments, minimum and maximum, and the order statistics, which are
     read off one partition of the voxels instead of one per percentile."""

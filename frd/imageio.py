@@ -146,10 +146,10 @@ def read_image(item: ImageItem) -> tuple[sitk.Image, str | None]:
     try:
         if len(item.files) > 1:
             check_references(item)
-            reader = _series_reader(item.files)
-            reader.SetOutputPixelType(sitk.sitkFloat32)
+            series = _series_reader(item.files)
+            series.SetOutputPixelType(sitk.sitkFloat32)
             with c_stderr_silenced():
-                return reader.Execute(), None
+                return series.Execute(), None
         info = probe(item)
         reader = _reader(path)
         with c_stderr_silenced():

@@ -16,9 +16,10 @@ import atexit
 import hashlib
 import shutil
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence, Union
+from typing import Any
 
 from .archive import extract_zip
 from .errors import InputError
@@ -28,7 +29,7 @@ IMAGE_EXTENSIONS_3D = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 DICOM_EXTENSIONS = (".dcm", ".dicom")
 MASK_SUFFIXES = ("", "_mask", "-mask", "_seg", "-seg", "_label", "-label", "_labels")
 
-SetSource = Union[str, Path, Sequence[Union[str, Path]]]
+SetSource = str | Path | Sequence[str | Path]
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class ImageItem:
 
     name: str  # path relative to the set's root, shown to users
     files: tuple[str, ...]
-    mask: "ImageItem | None" = field(default=None)
+    mask: ImageItem | None = field(default=None)
     # Detached pixel data named by the header (an .mhd's .raw), resolved inside the set's
     # folder at discovery; the only other files a read may open (frd.imageio checks it).
     data_files: tuple[str, ...] = ()
@@ -161,7 +162,7 @@ def _scan_folder(root: Path, recursive: bool) -> list[ImageItem]:
 def discover(source: SetSource, *, recursive: bool = True) -> list[ImageItem]:
     """The images of a set, sorted by name. Raises :class:`InputError` when there are none."""
     if isinstance(source, (list, tuple)):
-        items = []
+        items: list[ImageItem] = []
         for entry in source:
             path = Path(entry)
             if not path.exists():
@@ -177,6 +178,8 @@ def discover(source: SetSource, *, recursive: bool = True) -> list[ImageItem]:
         if not items:
             raise InputError("the file list is empty")
         return items
+    if not isinstance(source, (str, Path)):
+        raise InputError(f"a set is a folder, a .zip, or a list of files, not {type(source).__name__}")
     path = Path(source)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")

@@ -158,7 +158,7 @@ def glcm_means(P: np.ndarray, grey: np.ndarray, eps: float):
     return ux, uy, (-1) * hxy
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _columns_outer_after_deleting(deleted: int) -> bool:
     """Whether pyradiomics' two numpy.delete calls (gray levels absent from the image, from
     rows then columns) leave a matrix with its columns outermost in memory: it depends on

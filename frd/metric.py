@@ -97,7 +97,7 @@ class FRDMetric:
         self._background.shutdown(wait=True, cancel_futures=True)
         self._executor.close()
 
-    def __enter__(self) -> "FRDMetric":
+    def __enter__(self) -> FRDMetric:
         return self
 
     def __exit__(self, *exc) -> None:

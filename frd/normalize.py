@@ -28,7 +28,7 @@ class Normalizer:
     guarded: bool
 
     @classmethod
-    def fit(cls, base: np.ndarray, kind: str, lo: float, hi: float, guarded: bool) -> "Normalizer":
+    def fit(cls, base: np.ndarray, kind: str, lo: float, hi: float, guarded: bool) -> Normalizer:
         """Fit on ``base`` (rows × features): column mean/std (zscore) or min/max (minmax)."""
         if kind == "zscore":
             centre, scale = np.nanmean(base, axis=0), np.nanstd(base, axis=0)

@@ -118,7 +118,10 @@ class FRDOptions:
     @property
     def resolved_norm_range(self) -> tuple[float, float]:
         """norm_range, or the version's default."""
-        return tuple(self.norm_range) if self.norm_range is not None else self.rules.norm_range
+        if self.norm_range is None:
+            return self.rules.norm_range
+        low, high = self.norm_range
+        return low, high
 
     @property
     def resolved_norm_ref(self) -> str:
@@ -196,7 +199,7 @@ class FRDOptions:
         )
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
 
-    def with_changes(self, **changes) -> "FRDOptions":
+    def with_changes(self, **changes) -> FRDOptions:
         """A copy with ``changes`` applied (and checked)."""
         return replace(self, **changes)
 

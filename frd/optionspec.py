@@ -11,7 +11,8 @@ to the service from asking for unbounded work (a resize to 100,000², a thousand
 from __future__ import annotations
 
 import math
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from .errors import OptionError
 
@@ -69,8 +70,9 @@ def describe(spec: Spec) -> str:
     return text.replace("within the bounds", f"({bounds})" if bounds else "").replace("  ", " ").strip()
 
 
-def option(default, **spec) -> Field:
-    """A dataclass field with its :class:`Spec` (keyword arguments of Spec)."""
+def option(default, **spec) -> Any:
+    """A dataclass field with its :class:`Spec` (keyword arguments of Spec); typed as the
+    value it holds, as ``dataclasses.field`` is."""
     return field(default=default, metadata={"spec": Spec(**spec)})
 
 
@@ -159,10 +161,10 @@ def _is_number(value) -> bool:
 def _bounded(name: str, spec: Spec, value):
     if not _is_number(value) or not math.isfinite(value):
         raise OptionError(name, f"takes a finite number, not {value!r}")
-    low_ok = spec.minimum is None or (value > spec.minimum if spec.exclusive_minimum else value >= spec.minimum)
-    if not low_ok:
+    low = spec.minimum
+    if low is not None and not (value > low if spec.exclusive_minimum else value >= low):
         word = "greater than" if spec.exclusive_minimum else "at least"
-        raise OptionError(name, f"must be {word} {_number(spec.minimum)}, not {value!r}")
+        raise OptionError(name, f"must be {word} {_number(low)}, not {value!r}")
     if spec.maximum is not None and value > spec.maximum:
         raise OptionError(name, f"must be at most {_number(spec.maximum)}, not {value!r}")
     return value

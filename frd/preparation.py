@@ -42,7 +42,7 @@ class Diagnostics(generalinfo.GeneralInfo):
         info, p = self.generalInfo, self.generalInfo_prefix
         if prefix == "original":
             info[p + "Image-original_Hash"] = _hash(image)
-            info[p + "Image-original_Dimensionality"] = "%iD" % image.GetDimension()
+            info[p + "Image-original_Dimensionality"] = f"{image.GetDimension()}D"
         info[p + "Image-" + prefix + "_Spacing"] = image.GetSpacing()
         info[p + "Image-" + prefix + "_Size"] = image.GetSize()
         im_arr = sitk.GetArrayFromImage(image).astype("float")
@@ -79,7 +79,7 @@ class Diagnostics(generalinfo.GeneralInfo):
 def _hash(image: sitk.Image) -> str:
     if image.GetNumberOfComponentsPerPixel() != 1:
         return sitk.Hash(image)
-    return hashlib.sha1(np.ascontiguousarray(sitk.GetArrayViewFromImage(image))).hexdigest()
+    return hashlib.sha1(np.ascontiguousarray(sitk.GetArrayViewFromImage(image)).data).hexdigest()
 
 
 def _connected_parts(inside: np.ndarray) -> int:
@@ -148,7 +148,7 @@ def _parsed_schema(schema_files: tuple) -> dict:
         import yaml
 
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        merged = {}
+        merged: dict = {}
         for path in schema_files:
             with open(path, encoding="utf-8") as stream:
                 merged = dict(merged, **yaml.load(stream, Loader=loader))

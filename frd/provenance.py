@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 # (import name, distribution names that may provide it)
@@ -21,7 +21,7 @@ _PROVIDERS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def distribution_version(module: str) -> str | None:
     """``"<distribution>==<version>"`` of the installed package providing ``module``."""
     spec = importlib.util.find_spec(module)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .contributions import Contributions
 from .stats import ReferenceStats
 
 
@@ -50,7 +51,13 @@ class FRDResult:
     warnings: list[dict] = field(default_factory=list)
     robust: dict | None = None
     ci: dict | None = None
-    analysis: "Analysis | None" = field(default=None, repr=False)  # rows etc. for frd.analysis
+    analysis: Analysis | None = field(default=None, repr=False)  # rows etc. for frd.analysis
+
+    def rows(self) -> Analysis:
+        """What the analysis tools need (every result of the pipeline has it)."""
+        if self.analysis is None:
+            raise ValueError("this result carries no analysis data (it was not made by the pipeline)")
+        return self.analysis
 
     @property
     def identical(self) -> bool:
@@ -111,7 +118,7 @@ class Analysis:
     ref_stats: ReferenceStats
     names: list[str]
     pieces: tuple
-    contributions: object
+    contributions: Contributions | None  # None when there is no distance (one test image)
     negligible: np.ndarray
     ref_rows: np.ndarray | None = None
     cand_rows: np.ndarray | None = None

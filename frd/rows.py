@@ -52,7 +52,7 @@ def prepare_rows(features: FeatureSet, options: FRDOptions,
                  label: str = "image") -> tuple[np.ndarray, list[str], list[Skipped]]:
     """Steps 2–3 on a whole set held in memory: (rows, feature names, dropped images)."""
     keep = exclude_columns(list(features.names), options.exclude)
-    values, bad = prepare_chunk(features.values, keep, options)
+    values, bad = prepare_chunk(features.matrix, keep, options)
     dropped = [Skipped(item.name, item.files[0], NAN_ROW_REASON)
                for item, b in zip(features.items, bad) if b]
     if values.shape[0] == 0:

@@ -38,7 +38,9 @@ def score(reference, candidate, options: FRDOptions, *, cache, chunk_rows: int |
     ref_stats = reference if isinstance(reference, ReferenceStats) else None
     ref_fs = None if ref_stats is not None else reference
     cand_fs = candidate
-    _check_dimensions(ref_fs.ndim if ref_fs else ref_stats.ndim, cand_fs.ndim, ref_fs is None)
+    known = ref_fs if ref_fs is not None else ref_stats
+    assert known is not None
+    _check_dimensions(known.ndim, cand_fs.ndim, ref_fs is None)
     if chunk_rows is not None:
         stats = streaming_statistics(ref_fs, cand_fs, ref_stats, options, cache, chunk_rows)
     else:

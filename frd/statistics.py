@@ -9,6 +9,7 @@ and :func:`streaming_statistics` over blocks of rows read back from the feature 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,7 @@ class SetStatistics:
     with the ``drop`` columns (the robust variant's) left out."""
 
     ref_stats: ReferenceStats
-    pieces_for: object  # drop-mask → (names, mu1, sigma1, mu2, sigma2)
+    pieces_for: Callable[[np.ndarray | None], tuple]  # drop-mask → (names, mu1, sigma1, mu2, sigma2)
     n_candidate: int
     cand_raw_mean: np.ndarray
     cand_raw_std: np.ndarray
@@ -111,7 +112,7 @@ def streaming_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions, cache,
     dtype = np.float32 if options.rules.float32_drop_nan_rows else np.float64
     lo, hi = options.resolved_norm_range
     kind, guarded = options.resolved_norm_type, not options.rules.drop_nonfinite_columns
-    dropped = {"reference": [], "candidate": []}
+    dropped: dict[str, list[Skipped]] = {"reference": [], "candidate": []}
 
     def blocks(fs, label=None):
         offset = 0

@@ -52,7 +52,7 @@ class ReferenceStats:
         ndim: int,
         normalizer: Normalizer | None = None,
         versions: dict | None = None,
-    ) -> "ReferenceStats":
+    ) -> ReferenceStats:
         """Statistics of D1's prepared features (see :func:`frd.rows.prepare_rows`).
 
         ``normalizer`` defaults to one fitted on D1 itself (norm_ref "d1"/"independent").
@@ -83,7 +83,7 @@ class ReferenceStats:
 
     @classmethod
     def from_moments(cls, moments, n: int, names: list[str], options: FRDOptions, *, ndim: int,
-                     normalizer: Normalizer, raw=None, versions: dict | None = None) -> "ReferenceStats":
+                     normalizer: Normalizer, raw=None, versions: dict | None = None) -> ReferenceStats:
         """Statistics from chunk-accumulated moments of D1's normalised rows (see frd.aggregate)."""
         kept = moments.finite.copy() if options.rules.drop_nonfinite_columns else np.ones_like(moments.finite)
         return cls(
@@ -177,7 +177,7 @@ class ReferenceStats:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "ReferenceStats":
+    def load(cls, path: str | Path) -> ReferenceStats:
         """Read a ``.frdstats`` file; :class:`~frd.errors.InputError` says why one cannot be."""
         path = Path(path)
         if not path.is_file():

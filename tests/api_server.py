@@ -27,7 +27,7 @@ class Server:
         self.env = {**os.environ, "FRD_WORKERS": "1", "FRD_LEASE_SECONDS": "4", **(env or {})}
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60.0) -> "Server":
+    def start(self, timeout: float = 60.0) -> Server:
         self.log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "frd", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),

@@ -11,12 +11,12 @@ import sys
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from conftest import missing_tool
 
 import frd
-from conftest import missing_tool
-from frd.contributions import feature_class, image_filter
 from frd.analysis.ood import detect
 from frd.analysis.uncertainty import bootstrap_ci, sample_size_curve
+from frd.contributions import feature_class, image_filter
 from frd.featureset import FeatureSet
 from frd.inputs import ImageItem
 from frd.options import FRDOptions

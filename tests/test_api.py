@@ -10,10 +10,10 @@ import zlib
 
 import numpy as np
 import pytest
-
-import frd
 from api_server import Server, temp_files, upload, wait_job
 from conftest import textured, write_png
+
+import frd
 
 
 @pytest.fixture(scope="module")
@@ -312,7 +312,6 @@ def test_uvicorn_factory_entry_point(tmp_path):
     import time
 
     import httpx
-
     from api_server import free_port
 
     port = free_port()

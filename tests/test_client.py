@@ -14,9 +14,9 @@ import httpx
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from api_server import Server
 
 import frd
-from api_server import Server
 from frd.errors import ServerError
 
 

@@ -7,9 +7,9 @@ import shutil
 
 import distributed
 import pytest
+from conftest import texture_sets
 
 import frd
-from conftest import texture_sets
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from conftest import textured, write_png
+
 from frd.extract import Extractor
 from frd.inputs import load_set
 from frd.options import FRDOptions
@@ -302,7 +302,7 @@ def test_level_sums_match_numpy_in_every_layout():
     from frd.matrices import max_over_levels, sum_over_levels
 
     rng = np.random.default_rng(8)
-    for trial in range(60):
+    for _ in range(60):
         n, na = int(rng.integers(2, 40)), int(rng.choice([1, 2, 4, 13]))
         base = rng.random((1, n + 3, n + 3, na)) ** 3 * rng.choice([-1.0, 1.0], (1, n + 3, n + 3, na))
         column_outer = np.delete(np.delete(base, [0, 2], 1), [0, 2], 2)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+from conftest import texture_sets
 
 import frd
-from conftest import texture_sets
 
 REPO = Path(__file__).resolve().parents[1]
 

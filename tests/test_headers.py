@@ -9,9 +9,9 @@ import gzip
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from conftest import textured, write_png
 
 import frd
-from conftest import textured, write_png
 from frd.headers import HeaderError, detached_references
 from frd.imageio import ImageReadError, read_image
 from frd.inputs import InputError, discover

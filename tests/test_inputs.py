@@ -8,8 +8,8 @@ import zipfile
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from conftest import textured, write_png
+
 from frd.archive import ArchiveError, ArchiveLimits, extract_zip
 from frd.imageio import probe, read_image
 from frd.inputs import InputError, discover, load_set, pair_masks

@@ -117,3 +117,11 @@ def test_every_module_has_a_layer_and_imports_alone():
         if proc.returncode:
             failures.append(f"{module}: {proc.stderr.strip().splitlines()[-1]}")
     assert not failures, failures
+
+
+def test_the_facade_exports_what_it_lists():
+    import frd
+
+    assert set(frd.__all__) == {"__version__", *frd._EXPORTS}
+    for name in frd.__all__:
+        assert getattr(frd, name) is not None

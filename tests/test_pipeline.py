@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from conftest import texture_sets, textured, write_png
 
 import frd
-from conftest import texture_sets, textured, write_png
 from frd.cache import FeatureCache
 from frd.featureset import ExtractionError
 from frd.stats import StatsMismatch

@@ -24,7 +24,6 @@ import httpx
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from api_server import Server, temp_files, upload, wait_job
 from conftest import textured, write_png
 
@@ -479,9 +478,9 @@ def test_kill_9_leaves_no_process_and_restart_cleans_temp_files(tmp_path):
         wait_job(c, f"/v1/jobs/{c.get(body['links']['self']).json()['extraction']['id']}", states=("running",))
     # An upload interrupted half-way leaves a temp file behind ...
     sock = socket.create_connection(("127.0.0.1", srv.port))
-    head = (f"POST /v1/datasets HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
-            f"Content-Length: 10000000\r\n\r\n--B\r\nContent-Disposition: form-data; name=\"files\"; "
-            f"filename=\"p.png\"\r\n\r\n").encode()
+    head = (b"POST /v1/datasets HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+            b"Content-Length: 10000000\r\n\r\n--B\r\nContent-Disposition: form-data; name=\"files\"; "
+            b"filename=\"p.png\"\r\n\r\n")
     sock.sendall(head + b"\x89PNG" + b"\0" * 200000)
     deadline = time.monotonic() + 10
     while not temp_files(data) and time.monotonic() < deadline:

@@ -14,13 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from frd.archive import ArchiveError
 from frd.inputs import InputError
 
+from .. import lifecycle
 from ..auth import require_owner
 from ..deps import job_view, owned, services
 from ..errors import ApiError
 from ..ingest import KnownFileGone, add_known, create_dataset, ingest, known_files
-from ..lifecycle import DatasetInUse
-from .. import lifecycle
 from ..jobs import new_job
+from ..lifecycle import DatasetInUse
 from ..metrics import UPLOAD_BYTES
 from ..store import TooLarge
 from ..uploads import BadUpload, parse_multipart
@@ -48,7 +48,7 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
 }}}}}
 
 
-async def receive_files(request: Request, file_fields: set[str], text_fields: set[str] = frozenset(),
+async def receive_files(request: Request, file_fields: set[str], text_fields: frozenset[str] | set[str] = frozenset(),
                         max_files: int | None = None):
     """Stream a multipart upload to temp files, mapping limit and format problems to 4xx."""
     db, store, runner, settings = services(request)
@@ -73,7 +73,7 @@ async def check_files(request: Request, form, owner: str | None = None):
     existing = _existing_entries(form.fields.get("existing"), settings.max_files) if owner else []
     try:
         report = await run_in_threadpool(ingest, form, store, settings)
-        if existing:
+        if owner is not None and existing:
             await run_in_threadpool(add_known, db, owner, existing, report)
     except ArchiveError as exc:
         raise ApiError(422, "bad_archive", str(exc)) from None

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Header, Request
 from frd.errors import OptionError
 from frd.stats import check_stats_options
 
+from .. import lifecycle
 from ..auth import require_owner
 from ..deps import library_options, owned, services, submit
-from .. import lifecycle
 from ..errors import ApiError
 from ..schemas import StatsRequest
 

@@ -22,7 +22,7 @@ from statistics import NormalDist
 import numpy as np
 
 from ..errors import InputError, OptionError
-from ..results import Analysis, json_safe
+from ..results import Analysis, FRDResult, json_safe
 
 ASSUMPTIONS = ("gaussian", "t", "counting")
 
@@ -41,7 +41,7 @@ class OODResult:
     frd: float | None = None  # the sets' FRD, when the test set has two images or more
     warnings: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
-    result: object = field(default=None, repr=False)  # the FRDResult the screening came from
+    result: FRDResult | None = field(default=None, repr=False)  # the FRDResult the screening came from
 
     @property
     def nfrd(self) -> float:
@@ -85,8 +85,8 @@ def write_csv(payload: dict, folder: str | Path) -> Path:
 
 def normalised_rows(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
     """Both sets' rows normalised as for the FRD, restricted to the features it used."""
-    if analysis.ref_rows is None:
-        raise ValueError("OOD detection needs the reference images' features, not statistics")
+    if analysis.ref_rows is None or analysis.cand_rows is None:
+        raise ValueError("OOD detection needs both sets' features in memory, not statistics")
     stats = analysis.ref_stats
     columns = [stats.names.index(n) for n in analysis.names]
     z1 = stats.normalizer.apply(analysis.ref_rows)[:, columns]
@@ -129,7 +129,7 @@ def ood(reference, test, *, reference_masks=None, test_masks=None, options=None,
                            options=make_options(options, overrides), workers=workers, use_cache=use_cache,
                            cache_dir=cache_dir, progress=progress, strict=strict, on_progress=on_progress,
                            scheduler=scheduler, chunk_rows=None, labels=("reference", "test"), min_candidate=1)
-    screening = detect(result.analysis, assumption=assumption, use_val_set=use_val_set, val_frac=val_frac, seed=seed)
+    screening = detect(result.rows(), assumption=assumption, use_val_set=use_val_set, val_frac=val_frac, seed=seed)
     screening.frd = result.value if result.n_candidate >= 2 else None
     screening.warnings, screening.skipped, screening.result = result.warnings, result.skipped, result
     return screening

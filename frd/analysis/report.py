@@ -57,8 +57,10 @@ def build_report(result: FRDResult, *, curve: list[dict] | None = None) -> str:
     """The report as one HTML string (no external resources)."""
     from .embedding import paired_changes, pca_2d, tsne_2d
 
-    analysis = result.analysis
+    analysis = result.rows()
     contributions = analysis.contributions
+    if contributions is None:
+        raise ValueError("a report needs a distance (two images or more per set)")
     figures = []
     split = result.d2_split
 
@@ -172,10 +174,10 @@ def enrich_result(result: FRDResult, options, *, bootstrap: int = 0, report: boo
         require("report", "the HTML report")
     curve = None
     if bootstrap or report:
-        drop = result.analysis.negligible if options.robust else None
+        drop = result.rows().negligible if options.robust else None
         try:
-            result.ci = bootstrap_ci(result.analysis, options, resamples=bootstrap or 100, seed=seed, drop=drop)
-            curve = sample_size_curve(result.analysis, options, seed=seed) if report else None
+            result.ci = bootstrap_ci(result.rows(), options, resamples=bootstrap or 100, seed=seed, drop=drop)
+            curve = sample_size_curve(result.rows(), options, seed=seed) if report else None
         except ValueError as exc:
             result.notices.append(f"no confidence interval: {exc}")
     return build_report(result, curve=curve) if report else None

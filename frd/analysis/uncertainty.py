@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..options import FRDOptions
 from ..results import Analysis
 from ..statistics import rows_frd
-from ..options import FRDOptions
 
 
 def _rows(analysis: Analysis):
@@ -55,7 +55,6 @@ def sample_size_curve(analysis: Analysis, options: FRDOptions, *, points: int = 
             i = rng.choice(len(ref), size, replace=False)
             j = rng.choice(len(cand), size, replace=False)
             vals.append(rows_frd(ref[i], cand[j], names, options, ndim=analysis.ref_stats.ndim)[0])
-        vals = np.asarray(vals)
         curve.append({"size": size, "mean": float(np.mean(vals)), "std": float(np.std(vals)),
-                      "values": vals.tolist()})
+                      "values": [float(v) for v in vals]})
     return curve

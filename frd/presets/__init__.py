@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -33,7 +33,7 @@ class PipelineRules:
     log_output: bool
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(version: str) -> dict:
     if version not in VERSIONS:
         raise ValueError(f"unknown FRD version {version!r}; choose one of {', '.join(VERSIONS)}")
