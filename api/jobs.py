@@ -207,7 +207,7 @@ class JobRunner:
                               scheduler=service_executor(self.settings), cache=cache, progress=False,
                               on_progress=self._progress(job["id"]))[0]
         EXTRACTION_SECONDS.observe(time.perf_counter() - t)
-        return {"images": len(fs), "features": len(fs.names), "cache_hits": fs.cache_hits,
+        return {"images": len(fs), "features": len(fs.names), "cache_hits": fs.cache_hits, "ndim": fs.ndim,
                 "skipped": [{"name": s.name, "reason": s.reason} for s in fs.skipped]}
 
     def _compare(self, job: dict, params: dict) -> dict:

@@ -22,6 +22,15 @@ from ..store import TooLarge
 from ..uploads import BadUpload, parse_multipart
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+MAX_NAME = 200
+
+
+def dataset_name(raw: str | None) -> str | None:
+    """The optional label of an upload: control characters become spaces; 422 if too long."""
+    name = " ".join("".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in raw or "").split())
+    if len(name) > MAX_NAME:
+        raise ApiError(422, "invalid_name", f"the dataset name is longer than {MAX_NAME} characters")
+    return name or None
 
 # The body is parsed by our streaming parser (limits counted on the stream), so FastAPI
 # does not see it: it is described here for the OpenAPI document.
@@ -35,6 +44,8 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
                   "description": "masks, paired with images by name (case01.png ↔ case01[_mask].png)"},
         "archive": {"type": "string", "format": "binary",
                     "description": "one zip archive instead of files (masks in a top-level masks/ folder)"},
+        "name": {"type": "string", "maxLength": MAX_NAME,
+                 "description": "optional label shown in listings, e.g. the folder's name"},
     },
 }}}}}
 
@@ -75,12 +86,19 @@ async def store_files(request: Request, form):
              openapi_extra=UPLOAD_BODY)
 async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
     db, store, runner, settings = services(request)
-    form = await receive_files(request, {"files", "masks", "archive"})
+    form = await receive_files(request, {"files", "masks", "archive"}, {"name"})
+    try:
+        name = dataset_name(form.fields.get("name"))
+    except ApiError:
+        form.discard()
+        raise
     report = await store_files(request, form)
     try:
         dataset_id = await run_in_threadpool(create_dataset, db, store, owner, report)
     except InputError as exc:
         raise ApiError(422, "bad_masks", str(exc), rejected=report.rejected) from None
+    if name:
+        await run_in_threadpool(db.execute, "UPDATE datasets SET name = ? WHERE id = ?", name, dataset_id)
     if settings.extract_on_upload:
         def queue_extraction():
             with db.transaction() as conn:
@@ -91,6 +109,7 @@ async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
         runner.wake()
     body = {
         "id": dataset_id,
+        "name": name,
         "accepted": [{"name": a.name, "role": a.role, "size": a.size, "kind": a.kind} for a in report.accepted],
         "rejected": report.rejected,
         "links": {"self": f"/v1/datasets/{dataset_id}"},
@@ -113,6 +132,7 @@ def get_dataset(dataset_id: str, request: Request, owner: str = Depends(require_
                 extraction["result"] = json.loads(job["result"])
     return {
         "id": dataset_id,
+        "name": row["name"],
         "created": row["created"],
         "files": [dict(f) for f in files],
         "n_images": sum(f["role"] == "image" for f in files),
