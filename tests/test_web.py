@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -248,18 +249,25 @@ def test_a_comparison_with_its_report_from_sets_already_on_the_service(server, b
     assert_clean(b)
 
 
-def test_cancel_a_running_comparison(server, browser, state):
-    """Watch a job and cancel it: a v0 comparison with a long bootstrap runs long enough."""
+def test_watch_a_running_comparison_and_cancel_it(server, browser, state):
+    """Extraction with every filter (not in the feature cache yet) runs long enough to watch."""
     b = browser
     at(b, "comparisons")
     b.wait(lambda: len(b.all("#comparisons tbody tr")) >= 2, what="the history")
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY_A}"}) as c:
         summary = c.get(f"/v1/comparisons/{state['comparison']}/summary").json()
-        job = c.post("/v1/comparisons", json={"reference": summary["reference"]["id"], "candidate": summary["candidate"]["id"],
-                                               "bootstrap": 2000, "options": {"version": "v0", "norm_ref": "d1"}}).json()
+        options = {"image_types": ["Original", "LoG", "Wavelet", "Square", "SquareRoot", "Logarithm", "Exponential",
+                                   "Gradient"], "log_sigma": [1.0, 2.0, 3.0, 4.0, 5.0]}
+        job = c.post("/v1/comparisons", json={"reference": summary["reference"]["id"], "report": False,
+                                               "candidate": summary["candidate"]["id"], "options": options}).json()
     at(b, f"comparisons/{job['id']}")
-    b.wait(lambda: b.button("Cancel the comparison"), what="the cancel button").click()
+    progress = b.wait(lambda: re.search(r"Images extracted: (\d+) of 20", b.text("main")), what="the extraction's progress")
+    assert int(progress.group(1)) < 20
+    assert b.css("#job-state").text == "Running" and re.search(r"Elapsed: \d+ s", b.text("main"))
+    assert b.css("#job-progress").get_attribute("max") == "20"
+    b.click("Cancel the comparison")
     b.wait(lambda: "was cancelled" in b.text("main"), timeout=120, what="the cancellation")
+    assert b.css("#job-state").text == "Cancelled"
     assert_clean(b)
 
 
@@ -270,6 +278,8 @@ def test_history_lists_every_comparison_and_opens_one(browser, state):
                   what="three comparisons")
     text = b.text("#comparisons")
     assert "d1" in text and "d2" in text and "cancelled" in text
+    first = next(r for r in rows if state["comparison"] in r.find_element("css selector", "a").get_attribute("href"))
+    assert re.search(r"^[\d.]+ \[[\d.]+ – [\d.]+\]$", first.find_elements("css selector", "td")[-1].text)  # value [CI]
     link = b.css(f"#comparisons a[href='#/comparisons/{state['comparison']}']")
     link.click()
     b.wait(lambda: b.all("#frd-exact"), what="the opened comparison")
@@ -328,8 +338,8 @@ def test_hostile_names_render_as_text_and_rejected_files_show_why(browser, hosti
     assert_clean(b)
 
 
-def test_masks_are_paired_by_name(browser, tmp_path):
-    """A folder holding images/ and masks/ is split as an archive is; the service pairs them."""
+def test_masks_are_paired_by_name_in_a_folder_or_a_zip(browser, tmp_path):
+    """A folder or zip holding images/ and masks/ gives images and masks, paired by the service."""
     b = browser
     rng = np.random.default_rng(5)
     mask = np.zeros((48, 48), np.uint8)
@@ -338,6 +348,10 @@ def test_masks_are_paired_by_name(browser, tmp_path):
     for i in range(3):
         write_png(root / "images" / f"case{i}.png", textured(rng))
         write_png(root / "masks" / f"case{i}_mask.png", mask)
+    archive = tmp_path / "zipped-set.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted(root.rglob("*.png")):
+            z.write(path, path.relative_to(root).as_posix())
     at(b, "data")
     b.wait(lambda: b.css("h1").text == "Image sets", what="the image sets page")
     b.css(f"{card('set')} input[type=file]").send_keys(str(root))
@@ -345,6 +359,39 @@ def test_masks_are_paired_by_name(browser, tmp_path):
     b.click("Upload", card("set"))
     b.wait(lambda: "3 images and 3 masks accepted" in b.text(card("set")), what="the paired upload")
     b.wait(lambda: any("(+3 masks)" in td.text for td in b.all("#datasets tbody td")), what="the masks in the list")
+    b.click("Use another set", card("set"))
+    b.css(f"{card('set')} input[type=file]:not([webkitdirectory])").send_keys(str(archive))
+    b.wait(lambda: "One zip archive (zipped-set.zip)" in b.text(card("set")), what="the zip picked")
+    assert b.css(f"{card('set')} .set-name input").get_attribute("value") == "zipped-set"
+    b.click("Upload", card("set"))
+    b.wait(lambda: "zipped-set uploaded: 3 images and 3 masks accepted" in b.text(card("set")), what="the zip's verdicts")
+    b.click("Use another set", card("set"))
+    assert_clean(b)
+
+
+def test_files_dropped_on_the_page_are_a_set(browser, fixtures_2d):
+    """Drag and drop: files dropped on a set's drop zone are picked like chosen ones."""
+    import base64
+
+    b = browser
+    at(b, "data")
+    b.wait(lambda: b.css(f"{card('set')} .dropzone"), what="the drop zone")
+    files = [[p.name, base64.b64encode(p.read_bytes()).decode()] for p in sorted(fixtures_2d[0].glob("*.png"))[:3]]
+    b.js("""
+        const [zone, files] = arguments;
+        const data = new DataTransfer();
+        for (const [name, b64] of files) {
+          const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+          data.items.add(new File([bytes], name, {type: 'image/png'}));
+        }
+        zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: data, bubbles: true, cancelable: true}));
+        zone.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
+    """, b.css(f"{card('set')} .dropzone"), files)
+    b.wait(lambda: "3 image files" in b.text(card("set")), what="the dropped files")
+    name = b.css(f"{card('set')} .set-name input")
+    name.send_keys("dropped")
+    b.click("Upload", card("set"))
+    b.wait(lambda: "dropped uploaded: 3 images accepted" in b.text(card("set")), what="the dropped set's verdicts")
     b.click("Use another set", card("set"))
     assert_clean(b)
 
@@ -508,6 +555,7 @@ def test_no_serious_accessibility_violations_and_no_sideways_scrolling(browser, 
             time.sleep(0.3)
             for details in b.all("main details:not([open]) > summary"):
                 b.js("arguments[0].click()", details)  # what is folded away is checked too
+            time.sleep(0.2)  # a frame for what opened to be laid out
             problems[name] = b.axe()
             pages[name] = b.js("return document.documentElement.scrollWidth - window.innerWidth")
             if width < 600 and name in ("compare", "result"):
@@ -519,7 +567,7 @@ def test_no_serious_accessibility_violations_and_no_sideways_scrolling(browser, 
         overflow = {name: px for name, px in pages.items() if px and px > 0}
         assert not overflow, f"pages wider than the {width}px window: {overflow}"
     finally:
-        b.reset_size()
+        b.resize(None)
     assert_clean(b)
 
 

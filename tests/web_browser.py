@@ -132,17 +132,23 @@ class Browser:
                 time.sleep(0.3)  # the charts redraw at the new size
                 self.driver.save_screenshot(str(path))
             finally:
-                self.cdp("Emulation.clearDeviceMetricsOverride")
+                self.reset_size()
         else:
             self.driver.save_screenshot(str(path))
         return path
 
-    def resize(self, width: int, height: int) -> None:
-        self.cdp("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
-                 mobile=width < 600)
+    def resize(self, width: int | None, height: int | None = None) -> None:
+        """Show the page in a window of this size (None: the browser's own window again)."""
+        self.size = (width, height) if width else None
+        self.reset_size()
 
     def reset_size(self) -> None:
-        self.cdp("Emulation.clearDeviceMetricsOverride")
+        if getattr(self, "size", None):
+            width, height = self.size
+            self.cdp("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                     mobile=width < 600)
+        else:
+            self.cdp("Emulation.clearDeviceMetricsOverride")
 
     # ----- what the page did -----------------------------------------------------------------
     def csp_violations(self) -> list[str]:

@@ -1,7 +1,7 @@
 // Charts as inline SVG, drawn at the width they are shown at (redrawn when it changes), each
 // with a text alternative: a title and description for screen readers and a data table.
 
-import { h, percent, replace, s, uid, value } from "./dom.js";
+import { h, percent, replace, s, tableWrap, uid, value } from "./dom.js";
 
 export const COLORS = { mean: "#1d4ed8", covariance: "#c2410c" }; // ≥ 4.5:1 on white, told apart without colour vision
 
@@ -43,31 +43,36 @@ export function groupChart(title, description, groups) {
   const holder = h("div", { class: "chart" });
   const rows = [...groups].sort((a, b) => b.share - a.share);
   const max = Math.max(1e-300, ...rows.map((g) => Math.max(0, g.mean) + Math.max(0, g.covariance)));
-  const rowH = 28;
 
   responsive(holder, (width) => {
-    const labelW = Math.min(190, Math.floor(width * 0.38));
-    const valueW = 64;
+    // Wide: the label left of its bar. Narrow: the label above its bar, at full width.
+    const stacked = width < 520;
+    const labelW = stacked ? 0 : Math.min(200, Math.floor(width * 0.34));
+    const valueW = 56;
     const barW = width - labelW - valueW - 8;
+    const rowH = stacked ? 44 : 28;
     const height = rows.length * rowH + 4;
     const svg = s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": `${titleId} ${descId}` },
       s("title", { id: titleId }, title), s("desc", { id: descId }, description));
     rows.forEach((g, i) => {
-      const y = i * rowH + 2;
+      const top = i * rowH + 2;
+      const barY = stacked ? top + 20 : top + 4;
+      const barH = stacked ? 18 : rowH - 10;
       const wMean = (Math.max(0, g.mean) / max) * barW;
       const wCov = (Math.max(0, g.covariance) / max) * barW;
-      const text = fit(g.label, labelW - 10);
       svg.append(
-        s("text", { x: labelW - 8, y: y + rowH / 2 + 4, "text-anchor": "end", class: "chart-label" }, s("title", {}, g.label), text),
-        s("rect", { x: labelW, y: y + 4, width: Math.max(0, wMean), height: rowH - 10, fill: COLORS.mean }),
-        s("rect", { x: labelW + wMean, y: y + 4, width: Math.max(0, wCov), height: rowH - 10, fill: COLORS.covariance }),
-        s("text", { x: labelW + wMean + wCov + 6, y: y + rowH / 2 + 4, class: "chart-value" }, percent(g.share)));
+        stacked
+          ? s("text", { x: 0, y: top + 14, class: "chart-label" }, s("title", {}, g.label), fit(g.label, width))
+          : s("text", { x: labelW - 8, y: top + rowH / 2 + 4, "text-anchor": "end", class: "chart-label" }, s("title", {}, g.label), fit(g.label, labelW - 10)),
+        s("rect", { x: labelW, y: barY, width: Math.max(0, wMean), height: barH, fill: COLORS.mean }),
+        s("rect", { x: labelW + wMean, y: barY, width: Math.max(0, wCov), height: barH, fill: COLORS.covariance }),
+        s("text", { x: labelW + wMean + wCov + 6, y: barY + barH / 2 + 4, class: "chart-value" }, percent(g.share)));
     });
     return svg;
   });
 
   const table = h("details", { class: "chart-table" }, h("summary", {}, "Show the numbers"),
-    h("div", { class: "table-wrap" }, h("table", {},
+    tableWrap(h("table", {},
       h("caption", { class: "visually-hidden" }, title),
       h("thead", {}, h("tr", {}, ["Group", "Features", "Mean term", "Covariance term", "Share of d²"].map((t, i) => h("th", { scope: "col", class: i ? "num" : null }, t)))),
       h("tbody", {}, rows.map((g) => h("tr", {}, h("th", { scope: "row" }, g.label),

@@ -2,7 +2,7 @@
 // 2D/3D, size, created, feature extraction), keep a set's statistics, delete either.
 
 import { ApiError, del, get, post } from "./api.js";
-import { announce, bytes, count, date, h, label, replace } from "./dom.js";
+import { announce, bytes, count, date, h, label, replace, tableWrap } from "./dom.js";
 import { confirmDialog } from "./dialog.js";
 import { SetCard } from "./setcard.js";
 import { syncRows } from "./table.js";
@@ -44,12 +44,12 @@ export async function dataView(main) {
     addCard.root,
     h("section", { class: "card", "aria-labelledby": "sets-title" },
       h("h2", { id: "sets-title" }, "Your image sets"),
-      h("div", { class: "table-wrap" }, h("table", { id: "datasets" }, h("caption", { class: "visually-hidden" }, "Your image sets"),
+      tableWrap(h("table", { id: "datasets" }, h("caption", { class: "visually-hidden" }, "Your image sets"),
         head([["Name"], ["Images", true], ["2D/3D"], ["Size", true], ["Added"], ["Features"], ["Actions"]]), setsBody)),
       setsEmpty, setsMore),
     h("section", { class: "card", "aria-labelledby": "stats-title" },
       h("h2", { id: "stats-title" }, "Stored reference statistics"),
-      h("div", { class: "table-wrap" }, h("table", { id: "reference-stats" }, h("caption", { class: "visually-hidden" }, "Stored reference statistics"),
+      tableWrap(h("table", { id: "reference-stats" }, h("caption", { class: "visually-hidden" }, "Stored reference statistics"),
         head([["Name"], ["Images", true], ["Features", true], ["Version"], ["Added"], ["Actions"]]), statsBody)),
       statsEmpty, statsMore),
     status);

@@ -119,3 +119,24 @@ export function download(filename, content, type) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
+
+/**
+ * A box for a table that scrolls sideways when the window is narrow. While it does, it can
+ * be focused (and so scrolled from the keyboard) and is named after its table's caption.
+ */
+export function tableWrap(...children) {
+  const box = h("div", { class: "table-wrap" }, ...children);
+  const update = () => {
+    if (box.scrollWidth > box.clientWidth + 1) {
+      box.tabIndex = 0;
+      box.setAttribute("role", "region");
+      box.setAttribute("aria-label", box.querySelector("caption")?.textContent || "Table");
+    } else {
+      box.removeAttribute("tabindex");
+      box.removeAttribute("role");
+      box.removeAttribute("aria-label");
+    }
+  };
+  new ResizeObserver(update).observe(box);
+  return box;
+}

@@ -1,7 +1,7 @@
 // Past comparisons, newest first, each openable; pages of 50 with "Show older".
 
 import { get } from "./api.js";
-import { date, h, label, value } from "./dom.js";
+import { date, h, label, tableWrap, value } from "./dom.js";
 import { syncRows } from "./table.js";
 
 const STATE = { queued: "queued", running: "running", succeeded: "done", failed: "failed", cancelled: "cancelled" };
@@ -31,10 +31,10 @@ export async function historyView(main) {
   main.append(
     h("h1", {}, "Comparisons"),
     h("p", { class: "lead" }, "Every comparison you started, newest first. Open one to read its result, its warnings and its report."),
-    h("div", { class: "table-wrap card" }, h("table", { id: "comparisons" },
+    h("div", { class: "card" }, tableWrap(h("table", { id: "comparisons" },
       h("caption", { class: "visually-hidden" }, "Your comparisons"),
       h("thead", {}, h("tr", {}, ["Started", "Reference", "Candidate", "Version", "FRD"].map((t, i) => h("th", { scope: "col", class: i === 4 ? "num" : null }, t)))),
-      body), empty, more),
+      body)), empty, more),
     status);
 
   let cursor = null;

@@ -2,7 +2,7 @@
 // table (sortable, downloadable as CSV) and the set-level nFRD.
 
 import { del, get, listAll, post } from "./api.js";
-import { announce, count, date, download, h, label, percent, replace, uid, value } from "./dom.js";
+import { announce, count, date, download, h, label, percent, replace, tableWrap, uid, value } from "./dom.js";
 import { csv, sortableTable } from "./table.js";
 import { watchJob } from "./watch.js";
 
@@ -66,7 +66,7 @@ export async function oodView(main) {
   const list = h("tbody");
   const more = h("button", { type: "button", class: "secondary", hidden: true }, "Show older checks");
   main.append(h("section", { class: "card", "aria-labelledby": "ood-list-title" }, h("h2", { id: "ood-list-title" }, "Earlier checks"),
-    h("div", { class: "table-wrap" }, h("table", { id: "ood-checks" }, h("caption", { class: "visually-hidden" }, "Earlier out-of-domain checks"),
+    tableWrap(h("table", { id: "ood-checks" }, h("caption", { class: "visually-hidden" }, "Earlier out-of-domain checks"),
       h("thead", {}, h("tr", {}, ["Started", "Reference", "Checked set", "Flagged", "nFRD"].map((t, i) => h("th", { scope: "col", class: i >= 3 ? "num" : null }, t)))), list)), more));
   let cursor = null;
   const load = async (append) => {

@@ -3,7 +3,7 @@
 // the distance comes from, and the full report and JSON to keep.
 
 import { ApiError, del, get, request } from "./api.js";
-import { announce, count, date, download, duration, h, label, percent, replace, value } from "./dom.js";
+import { announce, count, date, download, duration, h, label, percent, replace, tableWrap, value } from "./dom.js";
 import { groupChart, splitBar } from "./charts.js";
 import { watchJob } from "./watch.js";
 
@@ -80,7 +80,7 @@ function facts(summary, result) {
 
 function skippedTable(skipped) {
   if (!skipped || !skipped.length) return h("p", {}, "No file was skipped: every image of both sets was used.");
-  return h("div", { class: "table-wrap" }, h("table", {},
+  return tableWrap(h("table", {},
     h("caption", {}, `${count(skipped.length, "file")} skipped, with the reason`),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "File"), h("th", { scope: "col" }, "Set"), h("th", { scope: "col" }, "Reason"))),
     h("tbody", {}, skipped.map((k) => h("tr", {}, h("th", { scope: "row" }, k.name), h("td", {}, k.set || "—"), h("td", {}, k.reason))))));
@@ -89,7 +89,7 @@ function skippedTable(skipped) {
 function topFeatures(top) {
   if (!top || !top.length) return null;
   return h("details", { class: "top-features" }, h("summary", {}, `The ${top.length} features that contribute most`),
-    h("div", { class: "table-wrap" }, h("table", {},
+    tableWrap(h("table", {},
       h("caption", { class: "visually-hidden" }, "Features with the largest share of d²"),
       h("thead", {}, h("tr", {}, ["Feature", "Share of d²", "Standardised mean difference"].map((t, i) => h("th", { scope: "col", class: i ? "num" : null }, t)))),
       h("tbody", {}, top.map((f) => h("tr", {}, h("th", { scope: "row", class: "mono" }, f.feature),

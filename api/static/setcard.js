@@ -3,7 +3,7 @@
 // reference statistics) that is already on the service.
 
 import { ApiError, get, upload } from "./api.js";
-import { announce, bytes, count, download, h, label, replace, uid } from "./dom.js";
+import { announce, bytes, count, download, h, label, replace, tableWrap, uid } from "./dom.js";
 import { formData, fromDrop, fromInput, imageSet } from "./files.js";
 import { csv } from "./table.js";
 

@@ -1,6 +1,6 @@
 // Tables: sortable by any column from the keyboard, and exported as CSV.
 
-import { h, replace } from "./dom.js";
+import { h, replace, tableWrap } from "./dom.js";
 
 /**
  * CSV text (RFC 4180). A text cell starting with = + - @ or a tab is prefixed with ' so
@@ -55,7 +55,7 @@ export function sortableTable(rows, columns, { caption, initial = 0, descending 
   }
   more.addEventListener("click", () => { shown = rows.length; draw(); });
   draw();
-  return h("div", { class: "table-wrap" }, table, more);
+  return tableWrap(table, more);
 }
 
 /**
@@ -67,26 +67,26 @@ export function sortableTable(rows, columns, { caption, initial = 0, descending 
 export function syncRows(body, items, build, previous = []) {
   const rows = new Map([...body.children].map((tr) => [tr.dataset.id, tr]));
   const focused = document.activeElement;
-  const listed = [];
-  let before = body.firstElementChild;
-  for (const item of items) {
+  const wanted = items.map((item) => {
     const sig = JSON.stringify(item);
-    let tr = rows.get(item.id);
-    if (!tr || tr.dataset.sig !== sig) {
-      const fresh = build(item);
-      fresh.dataset.id = item.id;
-      fresh.dataset.sig = sig;
-      if (tr) {
-        const action = tr.contains(focused) ? focused.dataset.action : null;
-        tr.replaceWith(fresh);
-        if (action) fresh.querySelector(`[data-action="${action}"]`)?.focus();
-      }
-      tr = fresh;
+    const tr = rows.get(item.id);
+    if (tr && tr.dataset.sig === sig) return tr;
+    const fresh = build(item);
+    fresh.dataset.id = item.id;
+    fresh.dataset.sig = sig;
+    if (tr) {
+      const action = tr.contains(focused) ? focused.dataset.action : null;
+      tr.replaceWith(fresh);
+      if (action) fresh.querySelector(`[data-action="${action}"]`)?.focus();
     }
-    if (tr !== before) body.insertBefore(tr, before);
-    else before = before.nextElementSibling;
-    listed.push(item.id);
+    return fresh;
+  });
+  const ids = new Set(items.map((item) => item.id));
+  for (const id of previous) if (!ids.has(id)) rows.get(id)?.remove();
+  let next = body.firstElementChild; // the listed rows first, in order, moving only those out of place
+  for (const tr of wanted) {
+    if (tr === next) next = next.nextElementSibling;
+    else body.insertBefore(tr, next);
   }
-  for (const id of previous) if (!listed.includes(id)) rows.get(id)?.remove();
-  return listed;
+  return [...ids];
 }
