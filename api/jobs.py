@@ -302,7 +302,7 @@ def _has_matplotlib() -> bool:
 
 
 def _enrich_in_child(result, options, bootstrap: int, report: bool, seed: int):
-    from frd.report import enrich_result
+    from frd.analysis.report import enrich_result
 
     html = enrich_result(result, options, bootstrap=bootstrap, report=report, seed=seed)
     return result, html

@@ -2,43 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-FeatureClass = Literal["firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape", "shape2D"]
-ImageType = Literal["Original", "LoG", "Wavelet", "Square", "SquareRoot", "Logarithm", "Exponential",
-                    "Gradient", "LBP2D", "LBP3D"]
+from frd.errors import OptionError
+from frd.options import FRDOptions
+from frd.optionspec import Spec, defaults, describe, specs
+
+from .errors import ApiError
+
+def _field_type(spec: Spec):
+    """The pydantic type of one declared option: the same values and bounds as the library."""
+    bounds = {"gt" if spec.exclusive_minimum else "ge": spec.minimum, "le": spec.maximum}
+    bounds = {k: v for k, v in bounds.items() if v is not None}
+    finite = Annotated[float, Field(allow_inf_nan=False, **bounds)]
+    kind = spec.kind
+    if kind == "choice":
+        return Literal[spec.choices]
+    if kind == "names":
+        return Annotated[list[Literal[spec.choices]], Field(min_length=0 if spec.may_be_empty else 1,
+                                                             max_length=len(spec.choices))]
+    if kind == "numbers":
+        return Annotated[list[finite], Field(min_length=1, max_length=spec.max_items)]
+    if kind in ("number", "share"):
+        return finite
+    if kind == "integer":
+        return Annotated[int, Field(strict=True, **bounds)]
+    if kind == "size":
+        whole = Annotated[int, Field(strict=True, **bounds)]
+        return tuple[whole, whole]
+    if kind == "range":
+        plain = Annotated[float, Field(allow_inf_nan=False)]
+        return tuple[plain, plain]
+    if kind == "flag":
+        return Annotated[bool, Field(strict=True)]
+    raise AssertionError(kind)
 
 
-class Options(BaseModel):
-    """The library's FRD options; omitted fields take the version's published defaults."""
-
+class _OptionsModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: Literal["v1", "v0"] = "v1"
-    feature_classes: list[FeatureClass] | None = None
-    image_types: list[ImageType] | None = None
-    log_sigma: list[float] | None = Field(default=None, min_length=1)
-    bin_width: float | None = Field(default=None, gt=0)
-    normalize_scale: float | None = Field(default=None, gt=0)
-    voxel_array_shift: float | None = None
-    resize: tuple[int, int] | None = None
-    exclude: list[Literal["textural", "wavelet", "firstorder", "shape"]] = []
-    match_sample_count: bool = False
-    seed: int | None = None
-    norm_type: Literal["zscore", "minmax"] | None = None
-    norm_range: tuple[float, float] | None = None
-    norm_ref: Literal["d1", "joint", "independent"] | None = None
-    means_only: bool = False
-    paper_log: bool = False
-    robust: bool = False
-    engine: Literal["frd", "pyradiomics"] = "frd"
-
     def to_library(self) -> dict:
-        """Keyword arguments for FRDOptions (JSON-safe: lists, not tuples)."""
-        return {k: v for k, v in self.model_dump().items()
-                if v is not None and v != [] and v is not False and not (k == "engine" and v == "frd")}
+        """The options a client set (JSON-safe lists), checked by the library itself, so
+        that what the schema cannot say (LO < HI, names given twice) is a 422 as well."""
+        options = {k: list(v) if isinstance(v, tuple) else v for k, v in self.model_dump(exclude_unset=True).items()}
+        try:
+            FRDOptions(**options)
+        except OptionError as exc:
+            raise ApiError(422, "invalid_options", exc.render(lambda name: f"options.{name}")) from None
+        return options
+
+
+# The FRD options of the service: made from FRDOptions' declarations (frd.optionspec), all
+# but what names a file of the server (params_file).
+Options = create_model(
+    "Options",
+    __base__=_OptionsModel,
+    __doc__="The library's FRD options; omitted fields take the version's published defaults.",
+    **{name: ((_field_type(spec) | None) if spec.nullable else _field_type(spec),
+              Field(default=defaults(FRDOptions)[name], description=f"{spec.help} ({describe(spec)})"))
+       for name, spec in specs(FRDOptions).items() if spec.service},
+)
 
 
 class ComparisonRequest(BaseModel):

@@ -11,7 +11,7 @@
 # fails here with a clear message instead of later inside the service. Before
 # `dask worker` a missing or unreadable $FRD_DATA_DIR is reported (workers read uploaded
 # files from it) but not fatal. `frd batch` and everything else start unchanged.
-# CI runs this same script outside Docker (docker/ci-check.sh).
+# CI runs it in the built image (docker/ci-build.sh).
 set -eu
 
 say() { echo "entrypoint: $*" >&2; }

@@ -16,6 +16,7 @@ The stages are public too: :func:`extract_features`, :class:`Normalizer`,
 :func:`frechet_distance`, :class:`ReferenceStats`.
 """
 
+from ._version import __version__
 from .analysis.ood import OODResult, ood
 from .compare import compare, compare_features, compute_reference_stats, extract_features
 from .distance import frd_value, frechet_distance, trace_sqrt_product
@@ -25,6 +26,7 @@ from .results import FRDResult
 from .stats import ReferenceStats
 
 __all__ = [
+    "__version__",
     "FRDOptions",
     "FRDResult",
     "Normalizer",
@@ -39,4 +41,3 @@ __all__ = [
     "ood",
     "trace_sqrt_product",
 ]
-__version__ = "0.1.0"

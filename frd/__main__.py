@@ -1,3 +1,5 @@
+"""`python -m frd`: the same command as `frd`."""
+
 from .cli import main
 
 raise SystemExit(main())

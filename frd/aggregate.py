@@ -27,6 +27,7 @@ class ColumnMoments:
         self.max = np.full(width, np.nan)
 
     def update(self, chunk: np.ndarray) -> None:
+        """Add a block of rows (NaNs skipped per column) to the moments."""
         x = np.asarray(chunk, dtype=np.float64)
         valid = ~np.isnan(x)
         count = valid.sum(axis=0).astype(np.float64)
@@ -65,6 +66,7 @@ class Moments:
         self.finite = np.ones(width, dtype=bool)
 
     def update(self, chunk: np.ndarray) -> None:
+        """Add a block of rows to the moments (Chan's parallel update)."""
         x = np.asarray(chunk, dtype=np.float64)
         finite = np.isfinite(x)
         self.finite &= finite.all(axis=0)
@@ -82,4 +84,5 @@ class Moments:
         self.n = total
 
     def covariance(self) -> np.ndarray:
+        """The sample covariance (ddof = 1) of every row seen, as np.cov gives it."""
         return self.scatter / (self.n - 1) if self.n > 1 else np.full_like(self.scatter, np.nan)

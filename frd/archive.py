@@ -18,6 +18,7 @@ from .errors import ArchiveError
 
 @dataclass(frozen=True)
 class ArchiveLimits:
+    """Limits of a zip archive given as an image set (members, sizes, compression ratio)."""
     max_members: int = 100_000
     max_total_bytes: int = 20 * 1024**3
     max_member_bytes: int = 4 * 1024**3

@@ -47,6 +47,7 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(image_hash: str, mask_hash: str | None, fingerprint: str, engine_version: str) -> str:
+    """The cache key of one image's vector: image and mask bytes, extraction options, pyradiomics."""
     text = "\n".join((image_hash, mask_hash or "-", fingerprint, engine_version))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -71,6 +72,7 @@ class FeatureCache:
         self._id_by_digest: dict[str, int] = {}
 
     def close(self) -> None:
+        """Close this process's connection to the cache file."""
         self._db.close()
 
     def __enter__(self) -> "FeatureCache":
@@ -128,6 +130,7 @@ class FeatureCache:
         return np.vstack([found[k][1] for k in keys])
 
     def put(self, key: str, names: tuple[str, ...], values: np.ndarray, ndim: int) -> None:
+        """Store one image's vector under ``key`` (one short write transaction)."""
         blob = np.ascontiguousarray(values, dtype="<f8").tobytes()
         self._db.execute("BEGIN IMMEDIATE")
         try:

@@ -13,10 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .errors import FRDError, OptionError
-from .options import ENGINES, EXCLUDE_GROUPS, NORM_REFS, NORM_TYPES, FRDOptions
-from .presets import VERSIONS
+from .options import FRDOptions
+from .optionspec import Spec, defaults, describe, specs
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,81 +46,57 @@ def _share(text: str) -> float:
         raise argparse.ArgumentTypeError(f"takes a share such as 0.2 or 20%, not {text!r}") from None
 
 
-def _add_option_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("FRD definition (defaults: the version's published settings)")
-    g.add_argument("--frd-version", dest="version", choices=VERSIONS[::-1], default="v1",
-                   help="v1 (default; Konz, Osuala et al. 2026) or v0 (Osuala et al. 2024)")
-    g.add_argument("-f", "--feature-classes", nargs="+", metavar="CLASS",
-                   help="pyradiomics feature classes, e.g. firstorder glcm glrlm glszm ngtdm")
-    g.add_argument("-I", "--image-types", nargs="+", metavar="TYPE",
-                   help="pyradiomics image types, e.g. Original LoG Wavelet")
-    g.add_argument("--log-sigma", nargs="+", type=float, metavar="S", help="LoG sigmas in mm")
-    g.add_argument("--bin-width", type=float, help="gray-level bin width (default 5 in v1)")
-    g.add_argument("--normalize-scale", type=float, help="pyradiomics normalizeScale (v1: 100)")
-    g.add_argument("--voxel-array-shift", type=float, help="pyradiomics voxelArrayShift (v1: 300)")
-    g.add_argument("--params-file", "--config-path", dest="params_file", metavar="YAML",
-                   help="custom pyradiomics parameter file; overrides the extraction flags above")
-    g.add_argument("-r", "--resize", nargs="+", type=int, metavar="N",
-                   help="resize images (and masks) in-plane to N×N or W H, as the reference does")
-    g.add_argument("--exclude", nargs="+", choices=EXCLUDE_GROUPS, default=(),
-                   help="drop feature groups after extraction")
-    g.add_argument("--match-sample-count", action="store_true",
-                   help="subsample the larger set to the smaller one's size (seeded)")
-    g.add_argument("--seed", type=_count(0), help="seed for --match-sample-count and --bootstrap (printed in --json)")
-    g.add_argument("--norm-type", choices=NORM_TYPES, help="zscore (v1) or minmax (v0)")
-    g.add_argument("--norm-range", nargs=2, type=float, metavar=("LO", "HI"))
-    g.add_argument("--norm-ref", choices=NORM_REFS,
-                   help="normalise against d1 (v1 default), joint D1∪D2 (v0 default) or each set itself")
-    g.add_argument("--means-only", action="store_true", help="mean term of the distance only")
-    g.add_argument("--paper-log", action="store_true",
-                   help="report ln(d) (the paper's Eq. 3) instead of the published tool's ln(d²)")
-    g.add_argument("--robust", action="store_true",
-                   help="drop features whose reference std is at round-off level (≤ 1e-6 × their magnitude)")
-
-    r = p.add_argument_group("running")
+def add_option_flags(p: argparse.ArgumentParser) -> None:
+    """A flag for every FRDOptions field, made from its declaration (frd.optionspec), and
+    the running flags that are arguments of the library calls rather than options."""
+    groups = {"definition": p.add_argument_group("FRD definition (defaults: the version's published settings)"),
+              "running": p.add_argument_group("running")}
+    declared = defaults(FRDOptions)
+    for name, spec in specs(FRDOptions).items():
+        flags = spec.flags or (f"--{name.replace('_', '-')}",)
+        groups[spec.group].add_argument(*flags, dest=name, **_flag_kwargs(spec, declared[name]))
+    r = groups["running"]
     r.add_argument("-w", "--workers", type=_count(1), help="extraction processes (default: all cores)")
-    r.add_argument("--engine", choices=ENGINES, default="frd",
-                   help="frd (default: the same values, faster) or plain pyradiomics")
     r.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="extract on a Dask cluster (default: $FRD_DASK_ADDRESS, else local processes)")
     r.add_argument("--cache-dir", help="feature cache folder (default: $FRD_CACHE_DIR or the user cache)")
     r.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
     r.add_argument("--strict", action="store_true", help="fail on the first unreadable image instead of skipping it")
-    r.add_argument("--max-skipped", type=_share, default=0.1, metavar="SHARE",
-                   help="fail when more than this share of a set is skipped (default 0.1 = 10%%; 1 = never)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notices")
     r.add_argument("-v", "--verbose", action="store_true",
                    help="let pyradiomics' and ITK's own messages through; tracebacks for internal errors")
 
 
+_FLAG_SHAPES = {  # kind → how argparse reads it (values are checked by FRDOptions)
+    "choice": {}, "names": {"nargs": "+"}, "numbers": {"nargs": "+", "type": float}, "number": {"type": float},
+    "integer": {"type": int}, "size": {"nargs": "+", "type": int}, "range": {"nargs": 2, "type": float},
+    "flag": {"action": "store_true"}, "share": {"type": _share}, "path": {},
+}
+
+
+def _flag_kwargs(spec: Spec, default) -> dict:
+    accepts = f" [{describe(spec)}]" if spec.kind not in ("path", "flag") else ""
+    kwargs = dict(_FLAG_SHAPES[spec.kind], help=f"{spec.help}{accepts}".replace("%", "%%"))
+    if spec.kind == "choice":
+        kwargs["choices"] = spec.choices
+    if spec.kind != "flag":
+        kwargs["default"] = default
+    if spec.metavar:
+        kwargs["metavar"] = spec.metavar
+    return kwargs
+
+
 def _options(args) -> FRDOptions:
-    resize = None
-    if args.resize:
-        if len(args.resize) not in (1, 2):
-            raise OptionError("resize", f"takes N (square) or W H, not {len(args.resize)} numbers")
-        resize = (args.resize[0], args.resize[-1])
-    return FRDOptions(
-        version=args.version,
-        feature_classes=tuple(args.feature_classes) if args.feature_classes else None,
-        image_types=tuple(args.image_types) if args.image_types else None,
-        log_sigma=tuple(args.log_sigma) if args.log_sigma else None,
-        bin_width=args.bin_width,
-        normalize_scale=args.normalize_scale,
-        voxel_array_shift=args.voxel_array_shift,
-        params_file=args.params_file,
-        resize=resize,
-        exclude=tuple(args.exclude or ()),
-        match_sample_count=args.match_sample_count,
-        seed=args.seed,
-        norm_type=args.norm_type,
-        norm_range=tuple(args.norm_range) if args.norm_range else None,
-        norm_ref=args.norm_ref,
-        means_only=args.means_only,
-        paper_log=args.paper_log,
-        robust=args.robust,
-        engine=args.engine,
-        max_skipped=args.max_skipped,
-    )
+    """FRDOptions from the parsed flags (lists as tuples; --resize N means N × N)."""
+    values = {}
+    for name, spec in specs(FRDOptions).items():
+        value = getattr(args, name)
+        if spec.kind == "size" and value is not None:
+            if len(value) not in (1, 2):
+                raise OptionError(name, f"takes N (square) or W H, not {len(value)} numbers")
+            value = (value[0], value[-1])
+        values[name] = tuple(value) if isinstance(value, list) else value
+    return FRDOptions(**values)
 
 
 def _run_kwargs(args) -> dict:
@@ -153,7 +129,7 @@ def build_parser(with_commands: bool = False):
                    help="percentile bootstrap CI from B resamples (reported as 'ci'; seeded by --seed)")
     c.add_argument("--report", metavar="FILE.html",
                    help="write a self-contained HTML report (charts, top features, CI, sample-size curve)")
-    _add_option_flags(c)
+    add_option_flags(c)
 
     o = sub.add_parser("ood", help="out-of-domain detection of TEST images against REFERENCE",
                        description="Score each TEST image by its distance from the reference mean in the "
@@ -171,20 +147,20 @@ def build_parser(with_commands: bool = False):
     o.add_argument("--output-dir", default="ood-output", metavar="DIR",
                    help="where ood_predictions.csv is written (default ./ood-output)")
     o.add_argument("--json", action="store_true")
-    _add_option_flags(o)
+    add_option_flags(o)
 
     s = sub.add_parser("stats", help="save reference statistics for later comparisons")
     s.add_argument("reference")
     s.add_argument("-o", "--output", required=True, metavar="FILE.frdstats")
     s.add_argument("--masks", metavar="DIR")
     s.add_argument("--force", action="store_true", help="overwrite an existing file")
-    _add_option_flags(s)
+    add_option_flags(s)
 
     f = sub.add_parser("features", help="export raw per-image features (.csv or .parquet)")
     f.add_argument("source")
     f.add_argument("-o", "--output", required=True, metavar="FILE")
     f.add_argument("--masks", metavar="DIR")
-    _add_option_flags(f)
+    add_option_flags(f)
     b = sub.add_parser("batch", help="container batch mode: /input/{reference,candidate} → /output/metrics.json",
                        description="Evaluation-platform mode: compare INPUT/reference with INPUT/candidate "
                                    "(masks from INPUT/reference_masks and INPUT/candidate_masks when present) "
@@ -192,7 +168,7 @@ def build_parser(with_commands: bool = False):
                                    "with the reason as the last line of stderr.")
     b.add_argument("--input", default=os.environ.get("FRD_BATCH_INPUT", "/input"), metavar="DIR")
     b.add_argument("--output", default=os.environ.get("FRD_BATCH_OUTPUT", "/output"), metavar="DIR")
-    _add_option_flags(b)
+    add_option_flags(b)
 
     v = sub.add_parser("serve", help="run the REST service (needs the 'service' extra)",
                        description="Start the FRD REST service with uvicorn. Without API keys "
@@ -224,6 +200,7 @@ def _dumps(payload: dict) -> str:
 
 
 def cmd_compare(args) -> int:
+    """frd compare: the FRD of two sets (JSON, CI and report on request)."""
     from .compare import compare
 
     ref_masks, cand_masks = args.masks if args.masks else (args.reference_masks, args.candidate_masks)
@@ -237,7 +214,7 @@ def cmd_compare(args) -> int:
     result = compare(args.reference, args.candidate, reference_masks=ref_masks,
                      candidate_masks=cand_masks, options=options, **_run_kwargs(args))
     if args.bootstrap or args.report:
-        from .report import enrich_result
+        from .analysis.report import enrich_result
 
         html = enrich_result(result, options, bootstrap=args.bootstrap or 0, report=bool(args.report),
                              seed=args.seed or 0)
@@ -251,8 +228,8 @@ def cmd_compare(args) -> int:
     else:
         _print_notes(result.skipped, result.notices, args.quiet)
         for warning in result.warnings:
-            print(f"warning: {warning['message']}: " + ", ".join(
-                f"{f['feature']} ({f['share_of_d2']:.1%} of d²)" for f in warning["features"][:5]), file=sys.stderr)
+            features = ", ".join(f"{f['feature']} ({f['share_of_d2']:.1%} of d²)" for f in warning["features"][:5])
+            print(f"warning: {warning['message']}" + (f": {features}" if features else ""), file=sys.stderr)
         line = str(result)
         if result.ci:
             line += f"  [{result.ci['level']:.0%} CI {result.ci['low']:.6g} – {result.ci['high']:.6g}]"
@@ -263,6 +240,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_ood(args) -> int:
+    """frd ood: per-image out-of-domain screening against a reference."""
     from .analysis.ood import check_ood_options, ood
 
     options = _options(args)
@@ -284,6 +262,7 @@ def cmd_ood(args) -> int:
 
 
 def cmd_stats(args) -> int:
+    """frd stats: save a reference set's statistics."""
     from .compare import compute_reference_stats
 
     out = Path(args.output)
@@ -298,6 +277,7 @@ def cmd_stats(args) -> int:
 
 
 def cmd_features(args) -> int:
+    """frd features: export the per-image features."""
     from .compare import extract_features
     from .export import require_parquet, write_features
 
@@ -311,10 +291,35 @@ def cmd_features(args) -> int:
     return 0
 
 
+def _check_output_folder(out: Path) -> None:
+    """Batch mode writes its only result at the very end: a folder it cannot write must
+    stop it before any extraction, with the way out (typically a host folder mounted into
+    the container, owned by another uid than the container's)."""
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        if out.exists() and not out.is_dir():
+            raise FRDError(f"the output folder {out} is a file: give --output a folder") from None
+        uid = os.getuid()
+        try:
+            owner = f"it belongs to uid {out.stat().st_uid}, this process runs as uid {uid}"
+        except OSError:
+            owner = f"this process runs as uid {uid}"
+        raise FRDError(f"cannot write metrics.json to the output folder {out} ({exc.strerror or exc}; {owner}): "
+                       f"make it writable by uid {uid} (e.g. chown {uid} on it), or run the container as the "
+                       f"folder's owner (docker run --user \"$(id -u):$(id -g)\" ...)") from None
+
+
 def cmd_batch(args) -> int:
+    """frd batch: the container's evaluation mode (INPUT/{reference,candidate} → OUTPUT/metrics.json)."""
     from .compare import compare
 
     root, out = Path(args.input), Path(args.output)
+    _check_output_folder(out)
     masks = {name: root / f"{name}_masks" for name in ("reference", "candidate")}
     result = compare(root / "reference", root / "candidate",
                      reference_masks=masks["reference"] if masks["reference"].is_dir() else None,
@@ -330,6 +335,7 @@ def cmd_batch(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    """frd serve: run the REST service with uvicorn."""
     import ipaddress
 
     from .extras import require
@@ -382,6 +388,7 @@ def _writable_file(path: str | None, option: str) -> None:
 
 
 def main(argv=None) -> int:
+    """Run the ``frd`` command; returns the exit status (0 done, 2 a user's mistake, 1 a bug)."""
     parser, commands = build_parser(with_commands=True)
     args = parser.parse_args(argv)
     if getattr(args, "verbose", False):

@@ -31,10 +31,10 @@ import numpy as np
 from radiomics import featureextractor, getFeatureClasses, imageoperations
 
 from .errors import EngineUnavailable
+from .options import ENGINES
 
 from .matrices import gray_level_zones, require_kernels, using_kernels
 
-ENGINES = ("frd", "pyradiomics")
 # The pyradiomics release series whose binning, matrix calls and post-processing this
 # engine reproduces (pyproject pins pyradiomics-bhklab 3.1.4; frd.featureset keys the
 # cache on the installed version). Another series is refused rather than trusted.

@@ -45,7 +45,7 @@ def _extractor(options: FRDOptions):
 def worker_identity(*, with_path: bool) -> tuple:
     """What a worker must share with the process that sends it work: the frd release, the
     pyradiomics build and — for workers on this machine — the very package folder."""
-    from . import __version__
+    from ._version import __version__
     from .provenance import pyradiomics_version
 
     return (__version__, pyradiomics_version(), _PACKAGE_DIR if with_path else None)

@@ -29,6 +29,7 @@ class MaskMismatch(ValueError):
 
 @dataclass(frozen=True)
 class FeatureVector:
+    """One image's features: names, values (float64), its dimensionality, an optional notice."""
     names: tuple[str, ...]
     values: np.ndarray  # float64
     ndim: int
@@ -72,6 +73,7 @@ class Extractor:
         return self._extractors[ndim]
 
     def __call__(self, item: ImageItem) -> FeatureVector:
+        """The features of one image (and its mask), prepared as the reference prepares them."""
         image, notice = read_image(item)
         ndim = 2 if image.GetDimension() == 2 or image.GetSize()[2] == 1 else 3
         image, mask = prepare(image, item, self.options)

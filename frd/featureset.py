@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cache import FeatureCache, cache_key
-from .errors import ExtractionError
+from .errors import ExtractionError, OptionError
 from .executors import make_executor
 from .inputs import ImageItem, InputError
 from .options import FRDOptions
@@ -27,11 +27,13 @@ from .provenance import pyradiomics_version
 
 @dataclass
 class Skipped:
+    """An image left out of the statistics, and why."""
     name: str
     path: str
     reason: str
 
     def to_dict(self) -> dict:
+        """The JSON form (name, path, reason)."""
         return {"name": self.name, "path": self.path, "reason": self.reason}
 
 
@@ -224,3 +226,23 @@ def _assemble(s: int, label: str, items: list[ImageItem], results: dict, strict:
         cache_hits=hits,
         extracted=extracted,
     )
+
+
+# ----- guards on a set's size -------------------------------------------------------------
+def require_images(count: int, label: str, minimum: int = 2, *, usable: bool = False) -> None:
+    """A set needs two images for a covariance: checked on discovery, before any work, and
+    again on the images left after skipping (``usable``)."""
+    if count < minimum:
+        what = "usable image" if usable else "image"
+        raise ExtractionError(f"the {label} set has {count} {what}{'s' if count != 1 else ''}; "
+                              f"FRD needs at least {minimum}")
+
+
+def check_skipped(label: str, total: int, skipped: list[Skipped], options: FRDOptions) -> None:
+    """Refuse a silent subset: more than ``options.max_skipped`` of a set left out."""
+    if total and len(skipped) / total > options.max_skipped:
+        listed = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:10])
+        more = f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        raise OptionError("max_skipped", (
+            f"allows {options.max_skipped:.0%} of a set to be skipped, but {len(skipped)} of {total} images "
+            f"of the {label} set were ({listed}{more}); fix or remove those files, or raise {{option:max_skipped}}"))

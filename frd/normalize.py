@@ -29,6 +29,7 @@ class Normalizer:
 
     @classmethod
     def fit(cls, base: np.ndarray, kind: str, lo: float, hi: float, guarded: bool) -> "Normalizer":
+        """Fit on ``base`` (rows × features): column mean/std (zscore) or min/max (minmax)."""
         if kind == "zscore":
             centre, scale = np.nanmean(base, axis=0), np.nanstd(base, axis=0)
         elif kind == "minmax":
@@ -38,6 +39,7 @@ class Normalizer:
         return cls(kind, centre, scale, float(lo), float(hi), guarded)
 
     def apply(self, features: np.ndarray) -> np.ndarray:
+        """Normalise ``features`` column by column (a copy, in their dtype)."""
         out = np.copy(features)
         width = self.hi - self.lo
         valid = ~(np.isnan(self.centre) | np.isnan(self.scale))  # all-NaN columns stay as they are

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import yaml
 
 from . import presets
 from .errors import OptionError
+from .optionspec import check, option, specs
 
 NORM_TYPES = ("zscore", "minmax")
 NORM_REFS = ("d1", "joint", "independent")
@@ -39,87 +39,90 @@ PIPELINE_REVISION = 1
 
 @dataclass(frozen=True)
 class FRDOptions:
-    """Everything that defines an FRD value. ``None`` means "the version's default"."""
+    """Everything that defines an FRD value. ``None`` means "the version's default".
 
-    version: str = "v1"
+    Each field is declared once, with its kind, bounds and help (:mod:`frd.optionspec`):
+    the command line's flags and the service's request schema are made from these
+    declarations, and every value is checked on construction
+    (:class:`~frd.errors.OptionError` names the first bad one).
+    """
+
+    version: str = option("v1", kind="choice", choices=presets.VERSIONS, nullable=False, flags=("--frd-version",),
+                          help="the FRD definition: v1 (Konz, Osuala et al. 2026) or v0 (Osuala et al. 2024)")
     # --- extraction (per image) ---
-    feature_classes: tuple[str, ...] | None = None
-    image_types: tuple[str, ...] | None = None
-    log_sigma: tuple[float, ...] | None = None
-    bin_width: float | None = None
-    normalize_scale: float | None = None
-    voxel_array_shift: float | None = None
-    params_file: str | None = None  # a custom pyradiomics YAML file; overrides the above
-    resize: tuple[int, int] | None = None  # (width, height)
-    engine: str = "frd"  # "frd" (shared binning, same values) or "pyradiomics" (plain)
+    feature_classes: tuple[str, ...] | None = option(
+        None, kind="names", choices=FEATURE_CLASSES, flags=("-f", "--feature-classes"), metavar="CLASS",
+        help="pyradiomics feature classes (default: the version's)")
+    image_types: tuple[str, ...] | None = option(
+        None, kind="names", choices=IMAGE_TYPES, flags=("-I", "--image-types"), metavar="TYPE",
+        help="pyradiomics image types (default: the version's)")
+    log_sigma: tuple[float, ...] | None = option(
+        None, kind="numbers", minimum=0, exclusive_minimum=True, maximum=100, max_items=10, metavar="S",
+        help="LoG sigmas in mm (v1: 2 3 4 5)")
+    bin_width: float | None = option(None, kind="number", minimum=0, exclusive_minimum=True, maximum=1e6,
+                                     help="gray-level bin width (v1: 5)")
+    normalize_scale: float | None = option(None, kind="number", minimum=0, exclusive_minimum=True, maximum=1e6,
+                                           help="pyradiomics normalizeScale (v1: 100)")
+    voxel_array_shift: float | None = option(None, kind="number", minimum=-1e9, maximum=1e9,
+                                             help="pyradiomics voxelArrayShift (v1: 300)")
+    params_file: str | None = option(
+        None, kind="path", flags=("--params-file", "--config-path"), metavar="YAML", service=False,
+        help="a custom pyradiomics parameter file; overrides the extraction options above")
+    resize: tuple[int, int] | None = option(
+        None, kind="size", minimum=1, maximum=4096, flags=("-r", "--resize"), metavar="N",
+        help="resize images (and masks) in-plane to N×N or W H first, as the reference does")
+    engine: str = option("frd", kind="choice", choices=ENGINES, nullable=False, group="running",
+                         help="frd (the same values, faster) or plain pyradiomics")
     # --- statistics ---
-    exclude: tuple[str, ...] = ()
-    match_sample_count: bool = False
-    seed: int | None = None
-    norm_type: str | None = None
-    norm_range: tuple[float, float] | None = None
-    norm_ref: str | None = None
-    means_only: bool = False
-    paper_log: bool = False
-    robust: bool = False  # drop features with a negligible reference std (frd.analysis.degenerate)
+    exclude: tuple[str, ...] = option((), kind="names", choices=EXCLUDE_GROUPS, may_be_empty=True, nullable=False,
+                                      help="drop feature groups after extraction (the reference's rules)")
+    match_sample_count: bool = option(False, kind="flag", nullable=False,
+                                      help="subsample the larger set to the smaller one's size (seeded)")
+    seed: int | None = option(None, kind="integer", minimum=0, maximum=2**63 - 1,
+                              help="seed of --match-sample-count and of the bootstrap (reported)")
+    norm_type: str | None = option(None, kind="choice", choices=NORM_TYPES,
+                                   help="zscore (v1's default) or minmax (v0's)")
+    norm_range: tuple[float, float] | None = option(None, kind="range", metavar=("LO", "HI"),
+                                                    help="the normalised range (v1: 0 1)")
+    norm_ref: str | None = option(None, kind="choice", choices=NORM_REFS,
+                                  help="normalise against d1 (v1's default), joint D1∪D2 (v0's) or each set itself")
+    means_only: bool = option(False, kind="flag", nullable=False, help="the mean term of the distance only")
+    paper_log: bool = option(False, kind="flag", nullable=False,
+                             help="report ln(d) (the paper's Eq. 3) instead of the published tool's ln(d²)")
+    robust: bool = option(False, kind="flag", nullable=False,
+                          help="drop features whose reference std is at round-off level (frd.degenerate)")
     # --- guard ---
-    max_skipped: float = 0.1  # largest share of a set that may be skipped before the run fails
+    max_skipped: float = option(0.1, kind="share", minimum=0, maximum=1, nullable=False, group="running",
+                                metavar="SHARE",
+                                help="fail when more than this share of a set is skipped (0.1 = 10 %; 1 = never)")
 
     def __post_init__(self) -> None:
-        """Checks every value (:class:`~frd.errors.OptionError` names the first bad one)
-        and stores sequences as tuples, so that options are hashable and compare equal
-        however they were given (lists from JSON, tuples from Python)."""
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, list):
-                object.__setattr__(self, f.name, tuple(value))
-        _choice("version", self.version, presets.VERSIONS)
-        _choice("engine", self.engine, ENGINES)
-        _optional_choice("norm_type", self.norm_type, NORM_TYPES)
-        _optional_choice("norm_ref", self.norm_ref, NORM_REFS)
-        _names("feature_classes", self.feature_classes, FEATURE_CLASSES)
-        _names("image_types", self.image_types, IMAGE_TYPES)
-        _names("exclude", self.exclude, EXCLUDE_GROUPS, may_be_empty=True)
-        if self.log_sigma is not None:
-            _numbers("log_sigma", self.log_sigma, positive=True)
-        for name in ("bin_width", "normalize_scale"):
-            if getattr(self, name) is not None:
-                _numbers(name, (getattr(self, name),), positive=True, one=True)
-        if self.voxel_array_shift is not None:
-            _numbers("voxel_array_shift", (self.voxel_array_shift,), one=True)
-        if self.resize is not None:
-            if len(self.resize) != 2 or not all(_is_int(v) and v > 0 for v in self.resize):
-                raise OptionError("resize", f"takes two positive whole numbers (width, height), not {self.resize!r}")
-        if self.norm_range is not None:
-            _numbers("norm_range", self.norm_range)
-            if len(self.norm_range) != 2 or not self.norm_range[0] < self.norm_range[1]:
-                raise OptionError("norm_range", f"takes two numbers LO < HI, not {list(self.norm_range)!r}")
-        if self.seed is not None and not (_is_int(self.seed) and 0 <= self.seed < 2**63):
-            raise OptionError("seed", f"must be a whole number from 0 to 2**63 − 1, not {self.seed!r}")
-        for name in ("match_sample_count", "means_only", "paper_log", "robust"):
-            if not isinstance(getattr(self, name), bool):
-                raise OptionError(name, f"must be true or false, not {getattr(self, name)!r}")
-        if isinstance(self.max_skipped, bool) or not isinstance(self.max_skipped, (int, float)) \
-                or not 0.0 <= self.max_skipped <= 1.0:
-            raise OptionError("max_skipped", f"must be a share from 0 to 1 (0.1 = 10 %), not {self.max_skipped!r}")
+        for name, spec in specs(FRDOptions).items():
+            # stored as checked: sequences as tuples, so that options are hashable and
+            # compare equal however they were given (lists from JSON, tuples from Python)
+            object.__setattr__(self, name, check(name, spec, getattr(self, name)))
         if self.params_file is not None:
             _check_params_file(self.params_file)
 
     # ----- resolved values -------------------------------------------------------------
     @property
     def rules(self) -> presets.PipelineRules:
+        """The version's facts of the pipeline around pyradiomics (frd.presets)."""
         return presets.pipeline_rules(self.version)
 
     @property
     def resolved_norm_type(self) -> str:
+        """norm_type, or the version's default."""
         return self.norm_type or self.rules.norm_type
 
     @property
     def resolved_norm_range(self) -> tuple[float, float]:
+        """norm_range, or the version's default."""
         return tuple(self.norm_range) if self.norm_range is not None else self.rules.norm_range
 
     @property
     def resolved_norm_ref(self) -> str:
+        """norm_ref, or the version's default."""
         return self.norm_ref or self.rules.norm_ref
 
     def pyradiomics_params(self, ndim: int) -> dict:
@@ -194,44 +197,8 @@ class FRDOptions:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
 
     def with_changes(self, **changes) -> "FRDOptions":
+        """A copy with ``changes`` applied (and checked)."""
         return replace(self, **changes)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise OptionError(name, f"must be one of {', '.join(allowed)}, not {value!r}")
-
-
-def _optional_choice(name: str, value, allowed) -> None:
-    if value is not None:
-        _choice(name, value, allowed)
-
-
-def _names(name: str, values, allowed, *, may_be_empty: bool = False) -> None:
-    if values is None:
-        return
-    if isinstance(values, str) or not isinstance(values, tuple):
-        raise OptionError(name, f"takes a list of names among {', '.join(allowed)}, not {values!r}")
-    if not values and not may_be_empty:
-        raise OptionError(name, f"needs at least one of {', '.join(allowed)}")
-    bad = [v for v in values if v not in allowed]
-    if bad:
-        raise OptionError(name, f"takes names among {', '.join(allowed)}, not {', '.join(map(repr, bad))}")
-
-
-def _numbers(name: str, values, *, positive: bool = False, one: bool = False) -> None:
-    what = "a number" if one else "numbers"
-    if not isinstance(values, tuple) or not values:
-        raise OptionError(name, f"takes {what}, not {values!r}")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise OptionError(name, f"takes finite {what}, not {v!r}")
-        if positive and v <= 0:
-            raise OptionError(name, f"must be greater than 0, not {v!r}")
 
 
 def _check_params_file(path: str) -> None:

@@ -50,6 +50,7 @@ def pyradiomics_version() -> str:
 
 
 def library_versions() -> dict:
+    """Versions of Python, frd, pyradiomics, numpy and SimpleITK, for a result's provenance."""
     return {
         "python": platform.python_version(),
         "frd": _frd_version(),
@@ -60,6 +61,6 @@ def library_versions() -> dict:
 
 
 def _frd_version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return f"frd-radiomics=={__version__}"

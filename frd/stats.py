@@ -28,6 +28,7 @@ FORMAT = "frdstats/1"
 
 @dataclass
 class ReferenceStats:
+    """Everything about D1 that an FRD against it needs (see the module docstring)."""
     names: list[str]  # features before the non-finite column filter
     n: int
     normalizer: Normalizer
@@ -52,7 +53,7 @@ class ReferenceStats:
         normalizer: Normalizer | None = None,
         versions: dict | None = None,
     ) -> "ReferenceStats":
-        """Statistics of D1's prepared features (see :func:`frd.compare.prepare_rows`).
+        """Statistics of D1's prepared features (see :func:`frd.rows.prepare_rows`).
 
         ``normalizer`` defaults to one fitted on D1 itself (norm_ref "d1"/"independent").
         """
@@ -146,6 +147,7 @@ class ReferenceStats:
 
     # ----- files -----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
+        """Write the statistics as a ``.frdstats`` file (atomically); returns its path."""
         path = Path(path)
         header = {
             "format": FORMAT,
@@ -222,6 +224,7 @@ def check_stats_options(options: FRDOptions) -> None:
 
 
 def fit_normalizer(base: np.ndarray, options: FRDOptions) -> Normalizer:
+    """The normaliser of ``base`` for the options (v1: unguarded z-score; else guarded)."""
     lo, hi = options.resolved_norm_range
     # v1 uses the raw z-score (no guard); the reference guards it otherwise.
     guarded = not options.rules.drop_nonfinite_columns

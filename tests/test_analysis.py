@@ -14,7 +14,7 @@ import SimpleITK as sitk
 
 import frd
 from conftest import missing_tool
-from frd.analysis.contributions import feature_class, image_filter
+from frd.contributions import feature_class, image_filter
 from frd.analysis.ood import detect
 from frd.analysis.uncertainty import bootstrap_ci, sample_size_curve
 from frd.featureset import FeatureSet
@@ -172,3 +172,23 @@ def test_report_renders_in_headless_chromium_with_every_image(fixtures_2d, tmp_p
                     f"--user-data-dir={tmp_path / 'profile2'}", f"--screenshot={shot}", "--window-size=1200,2400",
                     report.as_uri()], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_sets_in_different_units_are_warned_about(fixtures_2d, tmp_path):
+    # The same real images, the candidate divided by 255 (a generator's [0, 1] output):
+    # the value is still reported, with a warning that says how to fix the inputs.
+    d1, d2 = fixtures_2d
+    for path in sorted(d2.glob("*.png")):
+        image = sitk.ReadImage(str(path), sitk.sitkFloat32) / 255.0
+        (tmp_path / "unit").mkdir(exist_ok=True)
+        sitk.WriteImage(image, str(tmp_path / "unit" / (path.stem + ".nrrd")))
+    result = frd.compare(d1, tmp_path / "unit", cache_dir=tmp_path, progress=False)
+    codes = [w["code"] for w in result.warnings]
+    assert "intensity_scales_differ" in codes
+    message = next(w["message"] for w in result.warnings if w["code"] == "intensity_scales_differ")
+    assert "rescale the candidate images to the reference's range" in message
+    assert "intensity_scales_differ" not in [w["code"] for w in frd.compare(
+        d1, d2, cache_dir=tmp_path, progress=False).warnings]
+    # v0 does not normalise before binning: [0, 1] images against a bin width of 25
+    v0 = frd.compare(d1, tmp_path / "unit", cache_dir=tmp_path, progress=False, version="v0")
+    assert "too_few_gray_levels" in [w["code"] for w in v0.warnings]

@@ -89,3 +89,20 @@ def test_batch_mode_failure_gives_reason_on_last_stderr_line(tmp_path):
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].startswith("frd: error:")
     assert not (tmp_path / "output" / "metrics.json").exists()
+
+
+def test_batch_mode_checks_its_output_folder_before_any_work(generated_2d, tmp_path):
+    # (An output folder owned by another uid is refused the same way, with --user and chown
+    # as the fix: docker/ci-build.sh checks it in the image; here root would ignore modes.)
+    import shutil
+
+    a, b = generated_2d
+    shutil.copytree(a, tmp_path / "input" / "reference")
+    shutil.copytree(b, tmp_path / "input" / "candidate")
+    (tmp_path / "output").write_text("")  # a file where the folder should be
+    proc = run("batch", "--input", tmp_path / "input", "--output", tmp_path / "output", "--cache-dir",
+               tmp_path / "cache", check=False)
+    assert proc.returncode == 2
+    expected = f"frd: error: the output folder {tmp_path / 'output'} is a file: give --output a folder"
+    assert proc.stderr.strip().splitlines()[-1] == expected
+    assert not (tmp_path / "cache").exists()  # nothing was extracted

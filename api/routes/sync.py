@@ -46,11 +46,14 @@ async def frd_now(request: Request, owner: str = Depends(require_owner)):
                             "upload larger sets with POST /v1/datasets and start a job with POST /v1/comparisons")
         raise
     try:
-        options = Options.model_validate_json(form.fields.get("options") or "{}")
+        options = Options.model_validate_json(form.fields.get("options") or "{}").to_library()
     except ValidationError as exc:
         form.discard()
         problem = exc.errors()[0] if exc.errors() else {"msg": str(exc)}
         raise ApiError(422, "invalid_options", f"options must be a JSON object of FRD options: {problem['msg']}") from None
+    except ApiError:
+        form.discard()
+        raise
     views = {}
     try:
         for group in GROUPS:
@@ -68,7 +71,7 @@ async def frd_now(request: Request, owner: str = Depends(require_owner)):
             (ref, ref_masks), (cand, cand_masks) = paths["reference"], paths["candidate"]
             return frd.compare(
                 ref, cand, reference_masks=ref_masks, candidate_masks=cand_masks,
-                options=frd.FRDOptions(**options.to_library()), **run_kwargs(settings),
+                options=frd.FRDOptions(**options), **run_kwargs(settings),
             )
 
         try:

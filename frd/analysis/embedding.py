@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compare import Analysis
+from ..results import Analysis
 from .ood import normalised_rows
 
 

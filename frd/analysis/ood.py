@@ -29,6 +29,7 @@ ASSUMPTIONS = ("gaussian", "t", "counting")
 
 @dataclass
 class OODResult:
+    """Per-image out-of-domain scores, decisions and p-values, and the sets' AUC, nFRD and FRD."""
     names: list[str]
     scores: np.ndarray
     p_values: np.ndarray
@@ -44,6 +45,7 @@ class OODResult:
 
     @property
     def nfrd(self) -> float:
+        """The dataset-level score 2·|AUC − 0.5|: 0 indistinguishable, 1 fully separated."""
         return 2.0 * abs(self.auc - 0.5)
 
     def to_dict(self) -> dict:
@@ -63,6 +65,7 @@ class OODResult:
         })
 
     def write_csv(self, folder: str | Path) -> Path:
+        """Write ``ood_predictions.csv`` (the reference tool's columns) into ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "ood_predictions.csv"
@@ -110,14 +113,14 @@ def ood(reference, test, *, reference_masks=None, test_masks=None, options=None,
 
     Options and running arguments are :func:`frd.compare`'s.
     """
-    from ..compare import _compare_sets, _is_stats_path, _make_options
+    from ..compare import compare_sets, is_stats_source, make_options
     from ..stats import ReferenceStats
 
     check_ood_options(assumption, val_frac)
-    if isinstance(reference, ReferenceStats) or _is_stats_path(reference):
+    if isinstance(reference, ReferenceStats) or is_stats_source(reference):
         raise InputError("out-of-domain screening needs the reference images' features, not reference statistics")
-    result = _compare_sets(reference, test, reference_masks=reference_masks, candidate_masks=test_masks,
-                           options=_make_options(options, overrides), workers=workers, use_cache=use_cache,
+    result = compare_sets(reference, test, reference_masks=reference_masks, candidate_masks=test_masks,
+                           options=make_options(options, overrides), workers=workers, use_cache=use_cache,
                            cache_dir=cache_dir, progress=progress, strict=strict, on_progress=on_progress,
                            scheduler=scheduler, chunk_rows=None, labels=("reference", "test"), min_candidate=1)
     screening = detect(result.analysis, assumption=assumption, use_val_set=use_val_set, val_frac=val_frac, seed=seed)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compare import Analysis, rows_frd
+from ..results import Analysis
+from ..statistics import rows_frd
 from ..options import FRDOptions
 
 

@@ -21,6 +21,7 @@ _HERE = Path(__file__).parent
 
 @dataclass(frozen=True)
 class PipelineRules:
+    """A version's facts of the FRD pipeline around pyradiomics (see the preset files)."""
     zero_first_mask_voxel: bool
     expand_2d: bool
     numeric_diagnostics: bool
@@ -42,6 +43,7 @@ def _load(version: str) -> dict:
 
 
 def pipeline_rules(version: str) -> PipelineRules:
+    """The pipeline rules of ``version`` (v0 or v1)."""
     raw = dict(_load(version)["pipeline"])
     raw["norm_range"] = tuple(float(v) for v in raw["norm_range"])
     return PipelineRules(**raw)

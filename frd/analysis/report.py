@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis.contributions import feature_class, image_filter
-from .extras import require
-from .results import FRDResult
+from ..contributions import feature_class, image_filter
+from ..extras import require
+from ..results import FRDResult
 
 
 def _figure_png(draw, size=(6.4, 3.6)) -> str:
@@ -55,7 +55,7 @@ def _img(png: str, alt: str) -> str:
 
 def build_report(result: FRDResult, *, curve: list[dict] | None = None) -> str:
     """The report as one HTML string (no external resources)."""
-    from .analysis.embedding import paired_changes, pca_2d, tsne_2d
+    from .embedding import paired_changes, pca_2d, tsne_2d
 
     analysis = result.analysis
     contributions = analysis.contributions
@@ -166,7 +166,7 @@ def enrich_result(result: FRDResult, options, *, bootstrap: int = 0, report: boo
     """Add a bootstrap CI to ``result`` (``bootstrap`` resamples; 100 for a report without
     one asked) and return the HTML report when ``report``. Needs the rows in memory; when
     they are not (statistics file, chunked statistics), a notice says so."""
-    from .analysis.uncertainty import bootstrap_ci, sample_size_curve
+    from .uncertainty import bootstrap_ci, sample_size_curve
 
     if report:
         require("report", "the HTML report")
@@ -182,6 +182,7 @@ def enrich_result(result: FRDResult, options, *, bootstrap: int = 0, report: boo
 
 
 def write_report(result: FRDResult, path: str | Path, *, curve: list[dict] | None = None) -> Path:
+    """Write the HTML report of ``result`` to ``path``."""
     path = Path(path)
     path.write_text(build_report(result, curve=curve), encoding="utf-8")
     return path

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..distance import sqrt_product
+from .distance import sqrt_product
 
 
 def _root_product_diagonal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -26,6 +26,7 @@ def _root_product_diagonal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Contributions:
+    """d² split per feature: mean term, covariance term, standardised mean difference."""
     names: list[str]
     mean: np.ndarray  # per feature, (Δmu)²
     covariance: np.ndarray  # per feature, S1_ii + S2_ii − 2 R_ii
@@ -33,13 +34,16 @@ class Contributions:
 
     @property
     def total(self) -> np.ndarray:
+        """Each feature's share of d² (mean plus covariance term)."""
         return self.mean + self.covariance
 
     @property
     def d2(self) -> float:
+        """The sum of the contributions: d² up to round-off."""
         return float(self.total.sum())
 
     def top(self, k: int = 20, by: str = "total") -> list[dict]:
+        """The ``k`` features contributing most (``by`` total or absolute standardised difference)."""
         values = {"total": self.total, "smd": np.abs(self.smd)}[by]
         order = np.argsort(-values)[:k]
         d2 = self.d2 or 1.0
@@ -48,6 +52,7 @@ class Contributions:
                 for i in order]
 
     def by_group(self, key) -> dict[str, dict]:
+        """Contributions summed per group of features (``key(name)``: a class or a filter)."""
         groups: dict[str, list[int]] = {}
         for i, name in enumerate(self.names):
             groups.setdefault(key(name), []).append(i)
@@ -63,6 +68,7 @@ class Contributions:
 
 
 def decompose(names, mu1, sigma1, mu2, sigma2) -> Contributions:
+    """The per-feature split of d² for the pieces (names, mu1, sigma1, mu2, sigma2)."""
     mu1, mu2 = np.asarray(mu1, dtype=np.float64), np.asarray(mu2, dtype=np.float64)
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     r = _root_product_diagonal(s1, s2)
