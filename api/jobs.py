@@ -198,8 +198,8 @@ class JobRunner:
     def _extract(self, job: dict, params: dict) -> dict:
         images, masks = self.dataset_paths(params["dataset"])
         t = time.perf_counter()
-        from frd.featureset import extract_sets
         from frd.cache import FeatureCache
+        from frd.featureset import extract_sets
         from frd.inputs import load_set
 
         with FeatureCache(self.settings.cache_dir) as cache:

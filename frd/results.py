@@ -50,7 +50,7 @@ class FRDResult:
     warnings: list[dict] = field(default_factory=list)
     robust: dict | None = None
     ci: dict | None = None
-    analysis: "Analysis | None" = field(default=None, repr=False)  # rows etc. for frd.analysis
+    analysis: Analysis | None = field(default=None, repr=False)  # rows etc. for frd.analysis
 
     @property
     def identical(self) -> bool:

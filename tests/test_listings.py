@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from api_server import Server, wait_job
 from conftest import textured, write_png
 
@@ -30,7 +29,8 @@ def images(tmp_path_factory):
     sets = []
     for s, name in enumerate(("one", "two", "three")):
         paths = [write_png(root / name / f"img{i}.png", textured(rng, size=40, smooth=1.0 + s)) for i in range(4)]
-        masks = [write_png(root / f"{name}-masks" / f"img{i}_mask.png", mask) for i in range(4)] if name == "three" else []
+        masks = ([write_png(root / f"{name}-masks" / f"img{i}_mask.png", mask) for i in range(4)]
+                 if name == "three" else [])
         sets.append((name, paths, masks))
     return sets
 

@@ -22,10 +22,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-
 from api_server import Server
 from conftest import textured, write_png
 from web_browser import Browser, tools
+
+import frd
 
 KEY_A, KEY_B = "alpha-key-7f3e9c", "bravo-key-2d81aa"
 HOSTILE_FILE = "<img src=x onerror=alert(1)>.png"
@@ -130,7 +131,8 @@ def test_page_is_served_with_a_strict_policy_and_loads_nothing_from_elsewhere(se
         # No host but the SVG namespace's is named: the page works without any network.
         assert re.findall(r"https?://(?!www\.w3\.org/2000/svg)[^\s\"'`)]+", text) == [], name
         # Nothing parses text as markup or code.
-        assert not re.search(r"\.(inner|outer)HTML\s*=|insertAdjacentHTML|document\.write|\beval\(|new Function", text), name
+        assert not re.search(r"\.(inner|outer)HTML\s*=|insertAdjacentHTML|document\.write|\beval\(|new Function",
+                             text), name
         got = httpx.get(f"{server.url}/static/{name}")
         assert got.status_code == 200 and got.content == (static / name).read_bytes()
         assert got.headers["x-content-type-options"] == "nosniff"
@@ -144,6 +146,7 @@ def test_the_package_data_ships_every_file_of_the_page():
     """`pip install .` installs what the page is made of (.ci/run also fetches the page from
     a service installed that way)."""
     import fnmatch
+
     import tomllib
 
     root = Path(__file__).resolve().parents[1]
@@ -210,7 +213,8 @@ def test_upload_two_folders_compare_and_read_the_cli_value(server, browser, fixt
     # The result as JSON: the service's own result, saved by the browser.
     b.click("Download the result (JSON)")
     saved = json.loads(b.wait_download("frd-result-").read_text())
-    api = httpx.get(f"{server.url}/v1/comparisons/{state['comparison']}", headers={"Authorization": f"Bearer {KEY_A}"}).json()
+    api = httpx.get(f"{server.url}/v1/comparisons/{state['comparison']}",
+                    headers={"Authorization": f"Bearer {KEY_A}"}).json()
     assert saved == api and saved["frd"] == exact
     b.click("Download the full report (HTML)")  # none was asked for: the page says so
     b.wait(lambda: "has no report" in b.text(".download-note"), what="the no-report note")
@@ -224,15 +228,15 @@ def test_a_comparison_with_its_report_from_sets_already_on_the_service(server, b
     for role, name in (("reference", "d1"), ("candidate", "d2")):
         # The sets of the last comparison are still chosen: choose them again from the list.
         b.click("Use another set", card(role))
-        select = b.wait(lambda: b.css(f"{card(role)} select"), what="the set chooser")
+        select = b.wait(lambda role=role: b.css(f"{card(role)} select"), what="the set chooser")
         option = next(o for o in select.find_elements("css selector", "option") if o.text.startswith(name + " —"))
         option.click()
-        b.wait(lambda: "Features ready" in b.text(card(role)), what=f"{name}'s features")
+        b.wait(lambda role=role: "Features ready" in b.text(card(role)), what=f"{name}'s features")
     if not b.css("input[name=report]").is_selected():  # the first test turned it off
         b.css("input[name=report]").click()
     b.click("Compare")
-    b.wait(lambda: "#/comparisons/job_" in b.driver.current_url and b.driver.current_url.rsplit("/", 1)[1] != state["comparison"],
-           what="the new comparison's page")
+    b.wait(lambda: "#/comparisons/job_" in b.driver.current_url
+           and b.driver.current_url.rsplit("/", 1)[1] != state["comparison"], what="the new comparison's page")
     job = b.driver.current_url.rsplit("/", 1)[1]
     # Watching the job: its state, progress and elapsed time, then the value.
     b.wait(lambda: b.all("#job-state") or b.all("#frd-value"), what="the job panel")
@@ -245,7 +249,8 @@ def test_a_comparison_with_its_report_from_sets_already_on_the_service(server, b
     state["report_job"] = job
     # The report as served carries its own policy: its styles and images, never a script.
     r = httpx.get(f"{server.url}/v1/comparisons/{job}/report", headers={"Authorization": f"Bearer {KEY_A}"})
-    assert "sandbox" in r.headers["content-security-policy"] and "script-src" not in r.headers["content-security-policy"]
+    policy = r.headers["content-security-policy"]
+    assert "sandbox" in policy and "script-src" not in policy
     assert_clean(b)
 
 
@@ -261,7 +266,8 @@ def test_watch_a_running_comparison_and_cancel_it(server, browser, state):
         job = c.post("/v1/comparisons", json={"reference": summary["reference"]["id"], "report": False,
                                                "candidate": summary["candidate"]["id"], "options": options}).json()
     at(b, f"comparisons/{job['id']}")
-    progress = b.wait(lambda: re.search(r"Images extracted: (\d+) of 20", b.text("main")), what="the extraction's progress")
+    progress = b.wait(lambda: re.search(r"Images extracted: (\d+) of 20", b.text("main")),
+                      what="the extraction's progress")
     assert int(progress.group(1)) < 20
     assert b.css("#job-state").text == "Running" and re.search(r"Elapsed: \d+ s", b.text("main"))
     assert b.css("#job-progress").get_attribute("max") == "20"
@@ -283,6 +289,65 @@ def test_history_lists_every_comparison_and_opens_one(browser, state):
     link = b.css(f"#comparisons a[href='#/comparisons/{state['comparison']}']")
     link.click()
     b.wait(lambda: b.all("#frd-exact"), what="the opened comparison")
+    assert_clean(b)
+
+
+def test_warnings_are_told_in_plain_words(browser, fixtures_2d, tmp_path):
+    """Real sets in different units (the candidate divided by 255, as NRRD) give the units
+    warning on the page; the degenerate-feature warnings, which real images rarely give,
+    are rendered from the library's own result for the case its tests build."""
+    import SimpleITK as sitk
+
+    from frd.featureset import FeatureSet
+    from frd.inputs import ImageItem
+
+    b = browser
+    d1, d2 = fixtures_2d
+    unit = tmp_path / "unit"
+    unit.mkdir()
+    for path in sorted(d2.glob("*.png")):
+        sitk.WriteImage(sitk.ReadImage(str(path), sitk.sitkFloat32) / 255.0, str(unit / (path.stem + ".nrrd")))
+    at(b, "")
+    b.wait(lambda: b.css("h1").text == "Compare two image sets", what="the comparison page")
+    for role in ("reference", "candidate"):
+        if "Use another set" in b.text(card(role)):
+            b.click("Use another set", card(role))
+    select = b.wait(lambda: b.css(f"{card('reference')} select"), what="the set chooser")
+    next(o for o in select.find_elements("css selector", "option") if o.text.startswith("d1 —")).click()
+    b.css(f"{card('candidate')} input[type=file]:not([webkitdirectory])").send_keys(
+        "\n".join(str(p) for p in sorted(unit.iterdir())))
+    b.css(f"{card('candidate')} .set-name input").send_keys("d2 in 0-1")
+    if b.css("input[name=report]").is_selected():
+        b.css("input[name=report]").click()
+    if b.css("input[name=ci]").is_selected():
+        b.css("input[name=ci]").click()
+    b.click("Upload and compare")
+    b.wait(lambda: b.all("#frd-exact"), timeout=300, what="the FRD value")
+    box = b.css(".warning")
+    assert box.find_element("css selector", "h3").text == "The two sets seem to be in different units"
+    assert "Rescale one set to the other's range" in box.text
+    # The degenerate case of the library's tests, as the service would send it.
+    rng = np.random.default_rng(0)
+    names = ["firstorder_Mean", "glcm_Contrast", "wavelet-HL_firstorder_Mean"]
+    ref = np.column_stack([rng.normal(100, 10, 30), rng.normal(5, 1, 30), rng.normal(0, 1e-17, 30)])
+    cand = np.column_stack([rng.normal(104, 10, 30), rng.normal(5.5, 1, 30), rng.normal(0.1, 0.02, 30)])
+
+    def fake(rows):
+        items = [ImageItem(name=f"i{i}.png", files=(f"/nowhere/i{i}.png",)) for i in range(len(rows))]
+        return FeatureSet(items=items, names=tuple(names), values=rows, ndim=2)
+    result = frd.compare_features(fake(ref), fake(cand)).to_dict()
+    shown = json.loads(b.driver.execute_async_script("""
+        const [result, done] = arguments;
+        import('./static/result.js').then(m => done(JSON.stringify(result.warnings.map(w => {
+          const box = m.warningBox(w, result);
+          return [box.querySelector('h3').textContent, box.querySelector('p').textContent];
+        }))));
+    """, result))
+    assert shown[0][0] == "Part of this value may be numerical noise"
+    assert shown[0][1].startswith("1 measurement hardly varies at all across the reference images.")
+    assert shown[0][1].endswith(f"Without it, the value is {result['robust']['frd']:.4g}.")
+    assert shown[1][0] == "One measurement dominates"
+    assert "(wavelet-HL_firstorder_Mean) makes up 100 % of the distance" in shown[1][1]
     assert_clean(b)
 
 
@@ -323,10 +388,11 @@ def test_hostile_names_render_as_text_and_rejected_files_show_why(browser, hosti
     b.wait(lambda: any(th.text == HOSTILE_FOLDER for th in b.all("#datasets tbody th")), what="the set in the list")
     # Nothing of the names became markup: no image, no handler, no alert.
     assert b.js("return document.querySelectorAll('img').length") == 0
-    assert b.js("return [...document.querySelectorAll('*')].filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length") == 0
+    assert b.js("return [...document.querySelectorAll('*')]"
+                ".filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length") == 0
     from selenium.common.exceptions import NoAlertPresentException
     with pytest.raises(NoAlertPresentException):
-        b.driver.switch_to.alert.text
+        _ = b.driver.switch_to.alert.text
     # A set of which no file is an image is refused as a whole, each file with its reason.
     b.click("Use another set", card("set"))
     b.css(f"{card('set')} input[type=file]:not([webkitdirectory])").send_keys(str(hostile_folder / "notes.txt"))
@@ -364,7 +430,8 @@ def test_masks_are_paired_by_name_in_a_folder_or_a_zip(browser, tmp_path):
     b.wait(lambda: "One zip archive (zipped-set.zip)" in b.text(card("set")), what="the zip picked")
     assert b.css(f"{card('set')} .set-name input").get_attribute("value") == "zipped-set"
     b.click("Upload", card("set"))
-    b.wait(lambda: "zipped-set uploaded: 3 images and 3 masks accepted" in b.text(card("set")), what="the zip's verdicts")
+    b.wait(lambda: "zipped-set uploaded: 3 images and 3 masks accepted" in b.text(card("set")),
+           what="the zip's verdicts")
     b.click("Use another set", card("set"))
     assert_clean(b)
 
@@ -412,10 +479,11 @@ def test_a_large_set_uploads_without_freezing_the_tab(browser, tmp_path):
     # From here on (the browser and WebDriver have listed the folder's files), a heartbeat on
     # the page's main thread: the longest gap between its ticks is how long the tab froze.
     b.js("window.__gap = 0; let last = performance.now();"
-         "window.__beat = setInterval(() => { const t = performance.now(); window.__gap = Math.max(window.__gap, t - last); last = t; }, 50);")
+         "window.__beat = setInterval(() => {"
+         "  const t = performance.now(); window.__gap = Math.max(window.__gap, t - last); last = t; }, 50);")
     b.click("Upload", card("set"))
-    b.wait(lambda: re.search(r"[\d.]+ [KM]B (of [\d.]+ [KM]B sent|sent — the service is checking)", b.text(card("set"))),
-           what="the upload's progress")
+    b.wait(lambda: re.search(r"[\d.]+ [KM]B (of [\d.]+ [KM]B sent|sent — the service is checking)",
+                             b.text(card("set"))), what="the upload's progress")
     b.wait(lambda: f"{n:,} images accepted" in b.text(card("set")), timeout=300, what="the verdicts")
     b.css(f"{card('set')} details.accepted summary").click()
     rows = lambda: len(b.all(f"{card('set')} details.accepted tbody tr"))  # noqa: E731
@@ -425,7 +493,8 @@ def test_a_large_set_uploads_without_freezing_the_tab(browser, tmp_path):
     gap = b.js("clearInterval(window.__beat); return window.__gap")
     assert gap < 1000, f"the page's main thread was blocked for {gap:.0f} ms"
     # Delete it again (its extraction is cancelled with it), through the dialog.
-    row = b.wait(lambda: next(r for r in b.all("#datasets tbody tr") if f"{n}" in r.text and "large-set" in r.text), what="its row")
+    row = b.wait(lambda: next(r for r in b.all("#datasets tbody tr") if f"{n}" in r.text and "large-set" in r.text),
+                 what="its row")
     row.find_element("css selector", "button.danger").click()
     dialog = b.wait(lambda: b.css("dialog[open]"), what="the confirmation")
     assert "large-set" in dialog.text and f"{n:,} images" in dialog.text
@@ -519,8 +588,10 @@ def test_every_control_is_reachable_by_keyboard(browser):
     seen = []
     for _ in range(45):
         ActionChains(b.driver).send_keys(Keys.TAB).perform()  # a key press, as a person types it
-        seen.append(b.js("const e = document.activeElement; return [e.tagName, e.type || '', e.textContent.trim().slice(0, 40),"
-                         " e.labels && e.labels[0] ? e.labels[0].textContent.trim() : '', getComputedStyle(e).outlineStyle]"))
+        seen.append(b.js("const e = document.activeElement; return [e.tagName, e.type || '',"
+                         " e.textContent.trim().slice(0, 40),"
+                         " e.labels && e.labels[0] ? e.labels[0].textContent.trim() : '',"
+                         " getComputedStyle(e).outlineStyle]"))
     labels = [s[2] or s[3] for s in seen]
     for wanted in ("New comparison", "Comparisons", "Image sets", "Out-of-domain check", "Choose a folder",
                    "Choose files or a .zip", "Add a 95 % confidence interval", "Compare"):
@@ -551,7 +622,7 @@ def test_no_serious_accessibility_violations_and_no_sideways_scrolling(browser, 
             ("ood-result", f"ood/{state['ood']}", "table.sortable"),
         ):
             b.go(route)
-            b.wait(lambda: b.all(ready), what=f"the {name} page")
+            b.wait(lambda ready=ready: b.all(ready), what=f"the {name} page")
             time.sleep(0.3)
             for details in b.all("main details:not([open]) > summary"):
                 b.js("arguments[0].click()", details)  # what is folded away is checked too

@@ -127,7 +127,8 @@ class Browser:
             metrics = self.cdp("Page.getLayoutMetrics")
             width = self.js("return window.innerWidth")
             height = int(min(metrics["cssContentSize"]["height"], 4000))
-            self.cdp("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+            self.cdp("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                     mobile=False)
             try:
                 time.sleep(0.3)  # the charts redraw at the new size
                 self.driver.save_screenshot(str(path))
@@ -173,8 +174,9 @@ class Browser:
             self.js(AXE.read_text(encoding="utf-8"))
         result = self.driver.execute_async_script(
             "const done = arguments[arguments.length - 1];"
-            "axe.run(" + context + ", {resultTypes: ['violations']})"
-            ".then(r => done(JSON.stringify(r.violations)), e => done(JSON.stringify([{id: 'axe-error', impact: 'critical', help: String(e)}])));")
+            "axe.run(" + context + ", {resultTypes: ['violations']}).then("
+            "  r => done(JSON.stringify(r.violations)),"
+            "  e => done(JSON.stringify([{id: 'axe-error', impact: 'critical', help: String(e)}])));")
         return json.loads(result)
 
     def throttle_upload(self, bytes_per_second: float | None) -> None:

@@ -12,10 +12,10 @@ from frd.archive import ArchiveError
 from frd.inputs import InputError
 
 from ..auth import require_owner
+from ..db import now
 from ..deps import job_view, owned, services
 from ..errors import ApiError
 from ..ingest import create_dataset, ingest
-from ..db import now
 from ..jobs import new_job
 from ..metrics import UPLOAD_BYTES
 from ..store import TooLarge

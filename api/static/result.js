@@ -28,18 +28,24 @@ function groups(byGroup, name) {
 }
 
 /** The result's warnings in words a clinician can act on; the technical text stays available. */
-function warningBox(w, result) {
+export function warningBox(w, result) {
   let title;
   let text;
   if (w.code === "negligible_reference_std") {
     const n = (w.features || []).length;
     title = "Part of this value may be numerical noise";
-    text = `${count(n, "measurement")} hardly vary${n === 1 ? "s" : ""} at all across the reference images. Any difference in ${n === 1 ? "it" : "them"} is magnified enormously, so the value can reflect rounding noise more than a real difference between the images.`;
+    text = `${count(n, "measurement")} hardly ${n === 1 ? "varies" : "vary"} at all across the reference images. Any difference in ${n === 1 ? "it" : "them"} is magnified enormously, so the value can reflect rounding noise more than a real difference between the images.`;
     if (result.robust && result.robust.frd !== undefined) text += ` Without ${n === 1 ? "it" : "them"}, the value is ${value(result.robust.frd)}.`;
   } else if (w.code === "dominant_feature") {
     const f = (w.features || [])[0] || {};
     title = "One measurement dominates";
     text = `A single measurement (${f.feature}) makes up ${percent(f.share_of_d2)} of the distance: the value mostly reflects that one property of the images.`;
+  } else if (w.code === "intensity_scales_differ") {
+    title = "The two sets seem to be in different units";
+    text = "Their pixel values cover very different ranges (for example 0–1 against 0–255, or Hounsfield units against 0–255), so the value mostly measures the units, not the images. Rescale one set to the other's range and compare again.";
+  } else if (w.code === "too_few_gray_levels") {
+    title = "Texture is barely measurable";
+    text = "The images span so few intensity values that their texture is summarised by one or two gray levels. Give the images in their usual units (e.g. 0–255), or choose a smaller bin width under Advanced options.";
   } else {
     title = "Warning";
     text = w.message;

@@ -236,6 +236,7 @@ export class SetCard {
       this.existingSelect(),
       h("p", { class: "summary" }, h("strong", {}, item ? (item.name || item.id) : this.existing.id), " — ", lines),
       kind === "dataset" ? h("p", { class: "extraction", role: "status" }, extractionText(this.dataset)) : null,
+      h("button", { type: "button", class: "secondary", onclick: () => this.reset() }, "Use another set"),
     ];
   }
 
