@@ -31,7 +31,7 @@ function setNav(name) {
 function renderSession() {
   const box = document.getElementById("session");
   if (auth.mode === "keys" && auth.key) {
-    replace(box, h("span", { class: "who" }, "Signed in with an API key"),
+    replace(box, h("span", { class: "who" }, "Signed in"),
       h("button", { type: "button", class: "secondary small", onclick: signOut }, "Sign out"));
   } else if (auth.mode === "open") {
     replace(box, h("span", { class: "who" }, "Open service (this computer only)"));

@@ -47,7 +47,7 @@ export function groupChart(title, description, groups) {
   responsive(holder, (width) => {
     // Wide: the label left of its bar. Narrow: the label above its bar, at full width.
     const stacked = width < 520;
-    const labelW = stacked ? 0 : Math.min(200, Math.floor(width * 0.34));
+    const labelW = stacked ? 0 : Math.min(250, Math.floor(width * 0.34));
     const valueW = 56;
     const barW = width - labelW - valueW - 8;
     const rowH = stacked ? 44 : 28;
