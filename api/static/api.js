@@ -92,7 +92,9 @@ export function upload(path, form, onProgress) {
       if (xhr.status >= 200 && xhr.status < 300) resolve(body);
       else reject(new ApiError(xhr.status, body));
     });
-    xhr.addEventListener("error", () => reject(new ApiError(0, null, "the upload was interrupted (connection lost)")));
+    xhr.addEventListener("error", () => reject(new ApiError(0, null,
+      "the upload was interrupted: the connection was lost, or the service stopped it before the end "
+      + "(a set larger than it accepts is refused as soon as the limit is passed)")));
     xhr.addEventListener("abort", () => reject(new ApiError(0, null, "the upload was cancelled")));
     xhr.send(form);
   });
