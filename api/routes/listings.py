@@ -40,16 +40,24 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     raise ApiError(422, "invalid_cursor", "cursor is not a next_cursor this service gave")
 
 
-def page(db, select: str, where: str, args: tuple, limit: int, cursor: str | None, alias: str = "",
-         group_by: str = "") -> tuple:
-    """Rows of ``select ... WHERE where [GROUP BY]`` after ``cursor``, newest first, and the next cursor."""
-    created, row_id = f"{alias}created", f"{alias}id"
-    if cursor is not None:
-        after_created, after_id = decode_cursor(cursor)
-        where += f" AND ({created} < ? OR ({created} = ? AND {row_id} < ?))"
-        args += (after_created, after_created, after_id)
-    group = f" GROUP BY {group_by}" if group_by else ""
-    rows = db.all(f"{select} WHERE {where}{group} ORDER BY {created} DESC, {row_id} DESC LIMIT ?", *args, limit + 1)
+def after(where: str, args: tuple, cursor: str | None) -> tuple[str, tuple]:
+    """``where`` narrowed to the rows after ``cursor`` in (created, id) descending order."""
+    if cursor is None:
+        return where, args
+    created, row_id = decode_cursor(cursor)
+    # "created <= ?" first: the index seeks to the cursor instead of walking the pages before it.
+    return f"{where} AND created <= ? AND (created < ? OR id < ?)", (*args, created, created, row_id)
+
+
+def page(db, select: str, where: str, args: tuple, limit: int, cursor: str | None) -> tuple:
+    """Rows of ``select ... WHERE where`` after ``cursor``, newest first, and the next cursor."""
+    where, args = after(where, args, cursor)
+    rows = db.all(f"{select} WHERE {where} ORDER BY created DESC, id DESC LIMIT ?", *args, limit + 1)
+    return next_page(rows, limit)
+
+
+def next_page(rows: list, limit: int) -> tuple:
+    """The first ``limit`` of ``limit + 1`` rows, and the cursor after them if there are more."""
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (encode_cursor(rows[-1]["created"], rows[-1]["id"]) if more else None)
@@ -77,7 +85,8 @@ def ref(resource_id: str | None, names: dict) -> dict | None:
 
 
 # ----- datasets ---------------------------------------------------------------------------
-DATASET_SELECT = """
+# The page of datasets is cut first (by the owner's index), then only its files are counted.
+DATASET_PAGE = """
 SELECT d.id, d.name, d.created,
        COALESCE(SUM(f.role = 'image'), 0) AS n_images, COALESCE(SUM(f.role = 'mask'), 0) AS n_masks,
        COALESCE(SUM(f.size), 0) AS bytes,
@@ -86,9 +95,12 @@ SELECT d.id, d.name, d.created,
        j.error AS job_error, j.created AS job_created, j.started AS job_started, j.finished AS job_finished,
        json_extract(j.result, '$.ndim') AS ndim, json_extract(j.result, '$.images') AS n_usable,
        json_extract(j.result, '$.skipped') AS skipped
-FROM datasets d
+FROM (SELECT id, name, created, extraction_job FROM datasets WHERE {where}
+      ORDER BY created DESC, id DESC LIMIT ?) d
 LEFT JOIN dataset_files f ON f.dataset_id = d.id
 LEFT JOIN jobs j ON j.id = d.extraction_job
+GROUP BY d.id
+ORDER BY d.created DESC, d.id DESC
 """
 
 
@@ -118,8 +130,8 @@ def dataset_item(row) -> dict:
 def list_datasets(request: Request, owner: str = Depends(require_owner), limit: int = LIMIT,
                   cursor: str | None = CURSOR):
     db, *_ = services(request)
-    rows, next_cursor = page(db, DATASET_SELECT, "d.owner = ?", (owner,), limit, cursor, alias="d.",
-                             group_by="d.id")
+    where, args = after("owner = ?", (owner,), cursor)
+    rows, next_cursor = next_page(db.all(DATASET_PAGE.format(where=where), *args, limit + 1), limit)
     return {"items": [dataset_item(r) for r in rows], "next_cursor": next_cursor}
 
 

@@ -38,8 +38,8 @@ function checkGroup(name, legend, values, hint) {
     })));
 }
 
-function select(options) {
-  return h("select", {}, options.map(([v, text]) => h("option", { value: v }, text)));
+function select(choices) {
+  return h("select", {}, choices.map(([v, text]) => h("option", { value: v }, text)));
 }
 
 function buildForm() {

@@ -6,15 +6,15 @@
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 function build(el, attrs, children) {
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "text") el.textContent = String(value);
-    else if (name === "class") el.setAttribute("class", Array.isArray(value) ? value.filter(Boolean).join(" ") : value);
-    else if (name.startsWith("on") && typeof value === "function") el.addEventListener(name.slice(2), value);
-    else if (name === "dataset") Object.assign(el.dataset, value);
+  for (const [name, given] of Object.entries(attrs || {})) {
+    if (given === null || given === undefined || given === false) continue;
+    if (name === "text") el.textContent = String(given);
+    else if (name === "class") el.setAttribute("class", Array.isArray(given) ? given.filter(Boolean).join(" ") : given);
+    else if (name.startsWith("on") && typeof given === "function") el.addEventListener(name.slice(2), given);
+    else if (name === "dataset") Object.assign(el.dataset, given);
     else if (name === "style" || name === "innerHTML") throw new Error(`${name} is not allowed (CSP, safety)`);
-    else if (name in el && typeof value !== "string" && !(el instanceof SVGElement)) el[name] = value;
-    else el.setAttribute(name, value === true ? "" : String(value));
+    else if (name in el && typeof given !== "string" && !(el instanceof SVGElement)) el[name] = given;
+    else el.setAttribute(name, given === true ? "" : String(given));
   }
   append(el, children);
   return el;
@@ -95,10 +95,10 @@ export function date(seconds) {
 
 export function duration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "—";
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${String(s % 60).padStart(2, "0")} s`;
+  const secs = Math.max(0, Math.round(seconds));
+  if (secs < 60) return `${secs} s`;
+  const m = Math.floor(secs / 60);
+  if (m < 60) return `${m} min ${String(secs % 60).padStart(2, "0")} s`;
   return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
 }
 

@@ -3,7 +3,7 @@
 // reference statistics) that is already on the service.
 
 import { ApiError, get, upload } from "./api.js";
-import { announce, bytes, count, download, h, label, replace, tableWrap, uid } from "./dom.js";
+import { announce, bytes, count, download, h, replace, tableWrap, uid } from "./dom.js";
 import { formData, fromDrop, fromInput, imageSet } from "./files.js";
 import { csv } from "./table.js";
 
@@ -33,7 +33,7 @@ function pagedList(rows, columns, caption) {
   };
   more.addEventListener("click", showMore);
   showMore();
-  return h("div", { class: "table-wrap" },
+  return tableWrap(
     h("table", {}, h("caption", { class: "visually-hidden" }, caption),
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c.title)))), body), more);
 }
@@ -289,7 +289,7 @@ export class SetCard {
         if (details.open && details.children.length === 1) {
           details.append(pagedList(accepted, [{ title: "File", get: (a) => a.name }, { title: "Kind", get: (a) => `${a.role === "mask" ? "mask, " : ""}${a.kind}` }, { title: "Size", get: (a) => bytes(a.size) }], "Accepted files"));
         }
-      }, { once: false });
+      });
       out.push(details);
     }
     return out;
@@ -342,4 +342,3 @@ export function extractionText(dataset) {
   }
 }
 
-export { label };
