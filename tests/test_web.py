@@ -98,6 +98,33 @@ def at(b: Browser, route: str, key: str = KEY_A) -> None:
     b.go(route)
 
 
+def choose(b: Browser, role: str, option_text: str) -> None:
+    """On the comparison page, choose a set (or statistics) already on the service."""
+    if "Use another set" in b.text(card(role)):
+        b.click("Use another set", card(role))
+    select = b.wait(lambda: b.css(f"{card(role)} select"), what="the set chooser")
+    next(o for o in select.find_elements("css selector", "option") if o.text.startswith(option_text)).click()
+
+
+def tick(b: Browser, name: str, on: bool) -> None:
+    box = b.css(f"input[name={name}]")
+    if box.is_selected() != on:
+        b.js("const d = arguments[0].closest('details'); if (d) d.open = true;", box)
+        box.click()
+
+
+def compare(b: Browser, *, report: bool = False, ci: bool = False, button: str = "Compare") -> str:
+    """Start the comparison set up on the page; wait for its value; return its id."""
+    tick(b, "report", report)
+    tick(b, "ci", ci)
+    before = b.driver.current_url
+    b.click(button)
+    b.wait(lambda: "#/comparisons/job_" in b.driver.current_url and b.driver.current_url != before,
+           timeout=120, what="the comparison's page")
+    b.wait(lambda: b.all("#frd-exact") or "failed" in b.text("#job-state"), timeout=400, what="the FRD value")
+    return b.driver.current_url.rsplit("/", 1)[1]
+
+
 def assert_clean(b: Browser) -> None:
     """Nothing was blocked by the page's CSP (no inline script or style slipped in) and no
     script error was logged."""
@@ -225,31 +252,17 @@ def test_a_comparison_with_its_report_from_sets_already_on_the_service(server, b
     b = browser
     at(b, "")
     b.wait(lambda: b.css("h1").text == "Compare two image sets", what="the comparison page")
+    # The sets of the last comparison are still chosen: choose them again from the list.
     for role, name in (("reference", "d1"), ("candidate", "d2")):
-        # The sets of the last comparison are still chosen: choose them again from the list.
-        b.click("Use another set", card(role))
-        select = b.wait(lambda role=role: b.css(f"{card(role)} select"), what="the set chooser")
-        option = next(o for o in select.find_elements("css selector", "option") if o.text.startswith(name + " —"))
-        option.click()
+        choose(b, role, name + " —")
         b.wait(lambda role=role: "Features ready" in b.text(card(role)), what=f"{name}'s features")
-    if not b.css("input[name=report]").is_selected():  # the first test turned it off
-        b.css("input[name=report]").click()
-    b.click("Compare")
-    b.wait(lambda: "#/comparisons/job_" in b.driver.current_url
-           and b.driver.current_url.rsplit("/", 1)[1] != state["comparison"], what="the new comparison's page")
-    job = b.driver.current_url.rsplit("/", 1)[1]
-    # Watching the job: its state, progress and elapsed time, then the value.
-    b.wait(lambda: b.all("#job-state") or b.all("#frd-value"), what="the job panel")
-    if b.all("#job-state"):
-        assert "Elapsed" in b.text("main")
-    b.wait(lambda: b.css("#frd-exact"), timeout=400, what="the FRD value")
+    job = compare(b, report=True)
     b.click("Download the full report (HTML)")
     report = b.wait_download(f"frd-report-{job}").read_text()
     assert report.lower().startswith("<!doctype html>") and "<img " in report
-    state["report_job"] = job
     # The report as served carries its own policy: its styles and images, never a script.
-    r = httpx.get(f"{server.url}/v1/comparisons/{job}/report", headers={"Authorization": f"Bearer {KEY_A}"})
-    policy = r.headers["content-security-policy"]
+    policy = httpx.get(f"{server.url}/v1/comparisons/{job}/report",
+                       headers={"Authorization": f"Bearer {KEY_A}"}).headers["content-security-policy"]
     assert "sandbox" in policy and "script-src" not in policy
     assert_clean(b)
 
@@ -309,20 +322,13 @@ def test_warnings_are_told_in_plain_words(browser, fixtures_2d, tmp_path):
         sitk.WriteImage(sitk.ReadImage(str(path), sitk.sitkFloat32) / 255.0, str(unit / (path.stem + ".nrrd")))
     at(b, "")
     b.wait(lambda: b.css("h1").text == "Compare two image sets", what="the comparison page")
-    for role in ("reference", "candidate"):
-        if "Use another set" in b.text(card(role)):
-            b.click("Use another set", card(role))
-    select = b.wait(lambda: b.css(f"{card('reference')} select"), what="the set chooser")
-    next(o for o in select.find_elements("css selector", "option") if o.text.startswith("d1 —")).click()
+    choose(b, "reference", "d1 —")
+    if "Use another set" in b.text(card("candidate")):
+        b.click("Use another set", card("candidate"))
     b.css(f"{card('candidate')} input[type=file]:not([webkitdirectory])").send_keys(
         "\n".join(str(p) for p in sorted(unit.iterdir())))
     b.css(f"{card('candidate')} .set-name input").send_keys("d2 in 0-1")
-    if b.css("input[name=report]").is_selected():
-        b.css("input[name=report]").click()
-    if b.css("input[name=ci]").is_selected():
-        b.css("input[name=ci]").click()
-    b.click("Upload and compare")
-    b.wait(lambda: b.all("#frd-exact"), timeout=300, what="the FRD value")
+    compare(b, button="Upload and compare")
     box = b.css(".warning")
     assert box.find_element("css selector", "h3").text == "The two sets seem to be in different units"
     assert "Rescale one set to the other's range" in box.text
@@ -404,34 +410,55 @@ def test_hostile_names_render_as_text_and_rejected_files_show_why(browser, hosti
     assert_clean(b)
 
 
-def test_masks_are_paired_by_name_in_a_folder_or_a_zip(browser, tmp_path):
-    """A folder or zip holding images/ and masks/ gives images and masks, paired by the service."""
+def test_masks_are_paired_by_name_and_skipped_images_say_why(server, browser, tmp_path):
+    """A folder or zip holding images/ and masks/ gives images and masks, paired by the
+    service; an image whose mask is empty is skipped, and the result says so and why."""
     b = browser
     rng = np.random.default_rng(5)
     mask = np.zeros((48, 48), np.uint8)
     mask[8:40, 10:38] = 1
     root = tmp_path / "with-masks"
-    for i in range(3):
+    for i in range(10):
         write_png(root / "images" / f"case{i}.png", textured(rng))
-        write_png(root / "masks" / f"case{i}_mask.png", mask)
+        write_png(root / "masks" / f"case{i}_mask.png", mask if i else np.zeros_like(mask))
     archive = tmp_path / "zipped-set.zip"
     with zipfile.ZipFile(archive, "w") as z:
-        for path in sorted(root.rglob("*.png")):
-            z.write(path, path.relative_to(root).as_posix())
+        for i in range(1, 4):
+            for rel in (f"images/case{i}.png", f"masks/case{i}_mask.png"):
+                z.write(root / rel, rel)
     at(b, "data")
     b.wait(lambda: b.css("h1").text == "Image sets", what="the image sets page")
     b.css(f"{card('set')} input[type=file]").send_keys(str(root))
-    b.wait(lambda: "3 image files and 3 masks" in b.text(card("set")), what="images and masks")
+    b.wait(lambda: "10 image files and 10 masks" in b.text(card("set")), what="images and masks")
     b.click("Upload", card("set"))
-    b.wait(lambda: "3 images and 3 masks accepted" in b.text(card("set")), what="the paired upload")
-    b.wait(lambda: any("(+3 masks)" in td.text for td in b.all("#datasets tbody td")), what="the masks in the list")
+    b.wait(lambda: "10 images and 10 masks accepted" in b.text(card("set")), what="the paired upload")
+    b.wait(lambda: any("(+10 masks)" in td.text for td in b.all("#datasets tbody td")), what="the masks in the list")
+    b.wait(lambda: "1 image skipped" in b.text("#datasets"), what="the extraction's skipped image")
     b.click("Use another set", card("set"))
+    # Compared, the skipped image is named with its reason.
+    at(b, "")
+    b.wait(lambda: b.css("h1").text == "Compare two image sets", what="the comparison page")
+    choose(b, "reference", "d1 —")
+    choose(b, "candidate", "with-masks —")
+    tick(b, "robust", True)  # an advanced option, too, reaches the service
+    job = compare(b)
+    assert "FRD v1, robust" in b.text(".facts")
+    assert httpx.get(f"{server.url}/v1/comparisons/{job}", headers={"Authorization": f"Bearer {KEY_A}"}
+                     ).json()["options"]["robust"] is True
+    rows = [[c.text for c in r.find_elements("css selector", "th, td")] for r in b.all("main table tbody tr")
+            if "case0.png" in r.text]
+    assert rows and rows[0][:2] == ["case0.png", "candidate"] and "labelled voxel" in rows[0][2], rows
+    assert "9 images used" in b.text(".facts")
+    at(b, "")
+    tick(b, "robust", False)  # the form keeps its state for the tab's life
+    at(b, "data")
+    b.wait(lambda: b.css("h1").text == "Image sets", what="the image sets page")
     b.css(f"{card('set')} input[type=file]:not([webkitdirectory])").send_keys(str(archive))
     b.wait(lambda: "One zip archive (zipped-set.zip)" in b.text(card("set")), what="the zip picked")
     assert b.css(f"{card('set')} .set-name input").get_attribute("value") == "zipped-set"
     b.click("Upload", card("set"))
     b.wait(lambda: "zipped-set uploaded: 3 images and 3 masks accepted" in b.text(card("set")),
-           what="the zip's verdicts")
+           what="the zip's verdicts")  # images/ and masks/ inside the archive
     b.click("Use another set", card("set"))
     assert_clean(b)
 
@@ -506,7 +533,7 @@ def test_a_large_set_uploads_without_freezing_the_tab(browser, tmp_path):
 
 
 # ----- datasets, statistics, OOD -------------------------------------------------------------------
-def test_sets_list_their_details_and_statistics_can_be_kept_and_deleted(browser):
+def test_sets_list_their_details_and_statistics_can_be_kept_used_and_deleted(browser, cli_value):
     b = browser
     at(b, "data")
     def row(name):
@@ -517,6 +544,16 @@ def test_sets_list_their_details_and_statistics_can_be_kept_and_deleted(browser)
     b.wait(lambda: "stored" in b.text("main"), timeout=120, what="the statistics")
     stats = b.wait(lambda: [r for r in b.all("#reference-stats tbody tr") if "d1" in r.text], what="the statistics row")
     assert [td.text for td in stats[0].find_elements("css selector", "td")][:3] == ["10", "393", "v1"]
+    # Stored statistics serve as the reference: the same value as the set itself gives.
+    at(b, "")
+    b.wait(lambda: b.css("h1").text == "Compare two image sets", what="the comparison page")
+    choose(b, "reference", "d1 — statistics of 10 images")
+    choose(b, "candidate", "d2 —")
+    assert "Stored reference statistics of 10 images" in b.text(card("reference"))
+    compare(b)
+    assert float(b.css("#frd-exact").text) == cli_value()
+    at(b, "data")
+    stats = b.wait(lambda: [r for r in b.all("#reference-stats tbody tr") if "d1" in r.text], what="the statistics row")
     stats[0].find_element("css selector", "button.danger").click()
     b.click("Delete", "dialog[open]")
     b.wait(lambda: not b.all("#reference-stats tbody tr"), what="the statistics deleted")
