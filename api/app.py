@@ -15,6 +15,7 @@ from frd import __version__ as frd_version
 from . import errors, web
 from .db import Database
 from .jobs import JobRunner
+from .lifecycle import Janitor
 from .metrics import REGISTRY, JobStateCollector
 from .routes import comparisons, datasets, health, jobs, listings, stats, sync
 from .settings import Settings
@@ -26,20 +27,25 @@ log = logging.getLogger("frd.api")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.data_dir / "frd.sqlite3")
+    db = Database(settings.data_dir / "frd.sqlite3", busy_timeout=settings.db_busy_timeout)
     store = BlobStore(settings.data_dir)
     runner = JobRunner(db, store, settings)
+    janitor = Janitor(db, store, settings)
     collector = JobStateCollector(db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         REGISTRY.register(collector)
         runner.start()
+        janitor.start()  # its first sweep removes what a crash left (temp files, orphans)
         if not settings.api_keys:
             log.warning("no API keys configured (FRD_API_KEYS): only loopback clients are served%s",
                         "" if not settings.allow_public_without_keys else " — overridden: ALL clients are served")
         yield
+        janitor.stop()
         runner.stop()
+        if getattr(app.state, "sync_slots", None) is not None:
+            app.state.sync_slots.close()
         REGISTRY.unregister(collector)
 
     app = FastAPI(
@@ -50,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings, app.state.db, app.state.store, app.state.runner = settings, db, store, runner
     errors.install(app)
+    app.add_middleware(errors.BodyLimit, max_bytes=settings.max_json_bytes)
     for module in (health, datasets, comparisons, jobs, stats, sync):
         app.include_router(module.router)
     app.include_router(comparisons.ood_router)

@@ -8,10 +8,15 @@ never take the same job.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
+
+log = logging.getLogger("frd.api")
+_DATABASES: "weakref.WeakSet[Database]" = weakref.WeakSet()
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -28,6 +33,7 @@ CREATE TABLE IF NOT EXISTS dataset_files (
     sha256 TEXT NOT NULL,
     size INTEGER NOT NULL,
     kind TEXT NOT NULL,            -- detected content type
+    value_span REAL,               -- max - min the header's integer pixel type holds (NULL: float)
     PRIMARY KEY (dataset_id, role, name)
 );
 CREATE TABLE IF NOT EXISTS jobs (
@@ -49,6 +55,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_requested INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created);
+CREATE INDEX IF NOT EXISTS jobs_by_finished ON jobs (finished);
+CREATE INDEX IF NOT EXISTS dataset_files_by_blob ON dataset_files (sha256);
+CREATE INDEX IF NOT EXISTS datasets_by_created ON datasets (created);
 CREATE TABLE IF NOT EXISTS reference_stats (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -71,13 +80,19 @@ CREATE INDEX IF NOT EXISTS reference_stats_by_owner ON reference_stats (owner, c
 """
 
 # Columns added after a release: a data dir made before them gets them on start.
-ADDED_COLUMNS = (("datasets", "name", "TEXT"),)
+ADDED_COLUMNS = (("dataset_files", "value_span", "REAL"), ("datasets", "name", "TEXT"))
 
 
 class Database:
-    def __init__(self, path: Path):
+    """``busy_timeout``: how long a write waits for another writer's lock before it fails
+    with "database is locked" — short, so that a request answers 503 rather than holding a
+    thread, and the job runner backs off and retries rather than hanging."""
+
+    def __init__(self, path: Path, busy_timeout: float = 5.0):
         self.path = Path(path)
+        self.busy_timeout = busy_timeout
         self._local = threading.local()
+        _DATABASES.add(self)
         conn = self.connect()
         for table, column, kind in ADDED_COLUMNS:  # before the schema: its indexes may use them
             if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone():
@@ -88,12 +103,13 @@ class Database:
     def connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
             conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")  # an acknowledged write survives power loss
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA busy_timeout = 60000")
             self._local.conn = conn
         return conn
 
@@ -120,7 +136,41 @@ class _Transaction:
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except BaseException:
+                # A failed COMMIT (the lock, a full disk) leaves the transaction open, and a
+                # connection inside a write transaction blocks every other writer.
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        """Roll back; a failure here is logged, never raised over the original error."""
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except Exception:
+            log.warning("ROLLBACK failed; closing the connection", exc_info=True)
+            try:
+                self.conn.close()  # a closed connection's transaction is rolled back by SQLite
+            finally:
+                _forget(self.conn)
+
+
+def _forget(conn) -> None:
+    """Drop a closed connection from every thread-local slot that holds it."""
+    for db in list(_DATABASES):
+        if getattr(db._local, "conn", None) is conn:
+            db._local.conn = None
+
+
+def is_locked(exc: BaseException) -> bool:
+    """A transient database error: another writer holds the lock, or the disk is busy."""
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        word in str(exc).lower() for word in ("locked", "busy"))
 
 
 def now() -> float:

@@ -1,12 +1,15 @@
-"""Turning uploaded parts into a dataset: validate each file by its content, store it,
-check the images pair with their masks, then record the dataset.
+"""Turning uploaded parts into a dataset: validate each file by its content and header,
+check the images pair with their masks, then store and record the dataset.
 
-Each file is accepted or rejected on its own, with a reason; a dataset is recorded only
-once all its accepted files are durably in the blob store.
+Each file is accepted or rejected on its own, with a reason. Accepted files stay temp
+files (``IngestReport.release`` deletes them) until :func:`create_dataset` links them
+into the blob store and records them in one write transaction, so an upload that fails
+half-way leaves no stored bytes; a synchronous request never stores them at all.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -19,11 +22,11 @@ from frd.inputs import ImageItem, InputError, load_set
 
 from .db import Database, now
 from .settings import Settings
-from .store import KINDS, Blob, BlobStore, TempWriter, safe_relative_name, sniff, stored_name
+from .store import KINDS, BlobStore, TempWriter, UnsafeName, safe_relative_name, sniff, stored_name
+from .scrub import scrub
 from .uploads import ParsedForm
 
-FULL_READ_BYTES = 64 * 1024 * 1024  # smaller files are decoded completely at upload
-
+log = logging.getLogger("frd.api")
 
 @dataclass
 class Accepted:
@@ -32,6 +35,8 @@ class Accepted:
     sha256: str
     size: int
     kind: str
+    temp: TempWriter = field(repr=False)
+    value_span: float | None = None
 
 
 @dataclass
@@ -42,40 +47,83 @@ class IngestReport:
     def reject(self, name: str, reason: str) -> None:
         self.rejected.append({"name": name, "reason": reason})
 
+    def files(self) -> list[tuple[str, str, Path]]:
+        """(role, name, temp file) of the accepted files, for a view of them."""
+        return [(a.role, a.name, a.temp.path) for a in self.accepted]
 
-def _check_image(path: Path, name: str, kind: str, settings: Settings) -> str | None:
-    """None when SimpleITK reads the file within the limits, else the reason."""
-    import SimpleITK as sitk
+    def release(self) -> None:
+        """Delete the accepted files' temp copies (stored blobs are not touched)."""
+        for a in self.accepted:
+            a.temp.discard()
 
+
+def _check_image(path: Path, name: str, kind: str, settings: Settings):
+    """(None, header info) when the file's header is acceptable, else (the reason, None). Only headers are read
+    here (a request thread): the pixels are decoded by the extraction workers, which
+    report a file whose data turns out corrupt among the skipped images.
+
+    The header must be self-contained: a header naming another file (MetaImage
+    ElementDataFile, NRRD data file, a two-file NIfTI) would make the reader open a file
+    of the server's choosing, so it is refused before SimpleITK sees it.
+    """
+    from frd.headers import HeaderError, detached_references
     from frd.imageio import ImageReadError, probe
 
     probe_path = path.with_name(path.name + "_" + uuid.uuid4().hex[:8] + KINDS[kind][1])
     os.link(path, probe_path)
     try:
+        try:
+            if detached_references(probe_path):
+                return ("its header names a separate data file; upload self-contained images "
+                        "(MetaImage with ElementDataFile = LOCAL, NRRD with attached data, single-file NIfTI)"), None
+        except HeaderError as exc:
+            return str(exc).split(": ", 1)[-1], None
         info = probe(ImageItem(name=name, files=(str(probe_path),)))
         voxels = 1
         for s in info.size:
             voxels *= s
         if voxels > settings.max_image_voxels:
             return (f"image of {info.size} voxels exceeds the limit of {settings.max_image_voxels} "
-                    "(decompression-bomb guard)")
-        if path.stat().st_size <= FULL_READ_BYTES:
-            sitk.ReadImage(str(probe_path))
+                    "(decompression-bomb guard)"), None
     except ImageReadError as exc:
-        return str(exc).split(": ", 1)[-1]
-    except RuntimeError:
-        return "the file is truncated or corrupt (the image data cannot be decoded)"
+        return str(exc).split(": ", 1)[-1], None
     finally:
         probe_path.unlink(missing_ok=True)
-    return None
+    return None, info
+
+
+class Names:
+    """The names accepted so far, as files and as the folders they imply: ``a.png`` and
+    ``a.png/b.png`` cannot both be laid out in a dataset's folder."""
+
+    def __init__(self):
+        self.files: set[tuple[str, str]] = set()
+        self.folders: set[tuple[str, str]] = set()
+
+    def clash(self, role: str, name: str) -> str | None:
+        if (role, name) in self.files:
+            return "duplicate file name in this upload"
+        if (role, name) in self.folders:
+            return "the name is also a folder of other files in this upload"
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            if (role, "/".join(parts[:i])) in self.files:
+                return f"its folder {'/'.join(parts[:i])!r} is also a file in this upload"
+        return None
+
+    def add(self, role: str, name: str) -> None:
+        self.files.add((role, name))
+        parts = name.split("/")
+        self.folders.update((role, "/".join(parts[:i])) for i in range(1, len(parts)))
 
 
 def _accept(store: BlobStore, writer: TempWriter, role: str, raw_name: str, settings: Settings,
-            report: IngestReport, seen: set) -> None:
-    name = safe_relative_name(raw_name)
-    if name is None:
+            report: IngestReport, seen: Names) -> None:
+    try:
+        name = safe_relative_name(raw_name)
+    except UnsafeName as exc:
         writer.discard()
-        report.reject(raw_name, "unsafe file name (absolute, '..' or hidden)")
+        report.reject(raw_name[:300], str(exc))
         return
     if writer.size == 0:
         writer.discard()
@@ -87,18 +135,19 @@ def _accept(store: BlobStore, writer: TempWriter, role: str, raw_name: str, sett
         report.reject(name, "not a supported image (content is not PNG, JPEG, BMP, TIFF, NIfTI, NRRD, MetaImage or DICOM)")
         return
     name = stored_name(name, kind)
-    if (role, name) in seen:
-        writer.discard()
-        report.reject(name, "duplicate file name in this upload")
-        return
-    problem = _check_image(writer.path, name, kind, settings)
+    problem = seen.clash(role, name)
     if problem:
         writer.discard()
         report.reject(name, problem)
         return
-    blob: Blob = store.commit(writer)
-    seen.add((role, name))
-    report.accepted.append(Accepted(role, name, blob.sha256, blob.size, kind))
+    problem, info = _check_image(writer.path, name, kind, settings)
+    if problem:
+        writer.discard()
+        report.reject(name, problem)
+        return
+    writer.finish()
+    seen.add(role, name)
+    report.accepted.append(Accepted(role, name, writer.sha256, writer.size, kind, writer, info.value_span))
 
 
 def _archive_members(store: BlobStore, writer: TempWriter, settings: Settings, report: IngestReport):
@@ -112,7 +161,10 @@ def _archive_members(store: BlobStore, writer: TempWriter, settings: Settings, r
                                max_total_bytes=settings.max_request_bytes * 4,
                                max_member_bytes=settings.max_file_bytes,
                                max_ratio=settings.max_archive_ratio)
-        extract_zip(zip_path, workdir / "x", limits)
+        try:
+            extract_zip(zip_path, workdir / "x", limits)
+        except ArchiveError as exc:
+            raise ArchiveError(str(exc).replace(str(zip_path), "the archive")) from None
         root = workdir / "x"
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             rel = path.relative_to(root).as_posix()
@@ -134,37 +186,65 @@ def _archive_members(store: BlobStore, writer: TempWriter, settings: Settings, r
 
 
 def ingest(form: ParsedForm, store: BlobStore, settings: Settings) -> IngestReport:
-    """Validate and store every uploaded file (plain files and archive members)."""
+    """Validate every uploaded file (plain files and archive members); on any error every
+    temp file of the request is deleted."""
     report = IngestReport()
-    seen: set = set()
-    for part in form.files:
-        if part.field == "archive":
-            try:
-                for role, name, member in _archive_members(store, part.writer, settings, report):
-                    _accept(store, member, role, name, settings, report, seen)
-            except ArchiveError as exc:
-                raise ArchiveError(str(exc).replace(str(store.root), "<data>")) from None
-        else:
-            role = "mask" if part.field == "masks" else "image"
-            _accept(store, part.writer, role, part.filename, settings, report, seen)
+    seen = Names()
+    try:
+        for part in form.files:
+            if part.field == "archive":
+                try:
+                    for role, name, member in _archive_members(store, part.writer, settings, report):
+                        _accept(store, member, role, name, settings, report, seen)
+                except ArchiveError as exc:
+                    raise ArchiveError(scrub(str(exc), store.root)) from None
+            else:
+                role = "mask" if part.field == "masks" else "image"
+                _accept(store, part.writer, role, part.filename, settings, report, seen)
+    except BaseException:
+        report.release()
+        form.discard()
+        raise
     return report
 
 
-def create_dataset(db: Database, store: BlobStore, owner: str, report: IngestReport) -> str:
-    """Check image/mask pairing on a view of the files, then record the dataset."""
-    dataset_id = "ds_" + uuid.uuid4().hex[:20]
-    rows = [(a.role, a.name, a.sha256) for a in report.accepted]
-    view = store.dataset_view(dataset_id, rows)
+def check_pairing(store: BlobStore, report: IngestReport) -> None:
+    """The accepted images pair with the accepted masks (InputError naming them if not)."""
+    view = store.dataset_view(f"check-{uuid.uuid4().hex}", report.files(), where=store.tmp)
     try:
         masks = view / "masks" if any(a.role == "mask" for a in report.accepted) else None
         load_set(view / "images", masks)
     except InputError as exc:
-        store.drop_view(dataset_id)
-        raise InputError(str(exc).replace(str(view) + "/", "")) from None
-    with db.transaction() as conn:
-        conn.execute("INSERT INTO datasets (id, owner, created) VALUES (?, ?, ?)", (dataset_id, owner, now()))
-        conn.executemany(
-            "INSERT INTO dataset_files (dataset_id, role, name, sha256, size, kind) VALUES (?, ?, ?, ?, ?, ?)",
-            [(dataset_id, a.role, a.name, a.sha256, a.size, a.kind) for a in report.accepted],
-        )
+        raise InputError(scrub(str(exc), store.root)) from None
+    finally:
+        shutil.rmtree(view, ignore_errors=True)
+
+
+def create_dataset(db: Database, store: BlobStore, owner: str, report: IngestReport) -> str:
+    """Check image/mask pairing, then link the files into the store and record the
+    dataset in one write transaction (which serialises with blob deletion). The temp
+    files are deleted in every case."""
+    try:
+        check_pairing(store, report)
+        dataset_id = "ds_" + uuid.uuid4().hex[:20]
+        with db.transaction() as conn:
+            for a in report.accepted:
+                store.ensure(a.sha256, a.temp.path)
+            conn.execute("INSERT INTO datasets (id, owner, created) VALUES (?, ?, ?)", (dataset_id, owner, now()))
+            conn.executemany(
+                "INSERT INTO dataset_files (dataset_id, role, name, sha256, size, kind, value_span) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(dataset_id, a.role, a.name, a.sha256, a.size, a.kind, a.value_span) for a in report.accepted],
+            )
+    except BaseException:
+        # A failed transaction may have linked blobs no row names: delete them (and if
+        # that fails too, the janitor's sweep will; the first error is the one raised).
+        try:
+            with db.transaction() as conn:
+                store.delete_unreferenced(conn, [a.sha256 for a in report.accepted])
+        except Exception:
+            log.warning("could not delete the blobs of a failed upload now; the next sweep will", exc_info=True)
+        raise
+    finally:
+        report.release()
     return dataset_id

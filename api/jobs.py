@@ -25,10 +25,11 @@ from pathlib import Path
 import frd
 from frd.options import FRDOptions
 
-from .db import Database, dumps, now
+from .db import Database, dumps, is_locked, now
 from .metrics import EXTRACTION_SECONDS, JOB_SECONDS
+from .scrub import scrub, scrub_result
 from .settings import Settings
-from .store import BlobStore
+from .store import BlobStore, pid_alive
 
 log = logging.getLogger("frd.api.jobs")
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -36,6 +37,24 @@ STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 class JobCancelled(Exception):
     pass
+
+
+class LeaseLost(Exception):
+    """Another runner holds the job now: this one stops and writes nothing more."""
+
+
+class Lease:
+    """This runner's claim on one job. ``lost`` is set by the heartbeat when a renewal
+    finds another owner; every write of the job checks the lease in its own statement."""
+
+    def __init__(self, job: dict, owner_id: str, until: float):
+        self.job, self.job_id, self.owner_id, self.until = job, job["id"], owner_id, until
+        self.lost = threading.Event()
+        self.also: list[tuple[str, tuple]] = []  # statements committed with the job's end
+
+    def check(self) -> None:
+        if self.lost.is_set():
+            raise LeaseLost(self.job_id)
 
 
 def new_job(conn, owner: str, kind: str, params: dict) -> str:
@@ -47,24 +66,32 @@ def new_job(conn, owner: str, kind: str, params: dict) -> str:
     return job_id
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def job_datasets(params: dict) -> set[str]:
+    """The datasets a job reads (reference-statistics ids are not datasets)."""
+    return {params[k] for k in ("dataset", "reference", "candidate", "test")
+            if isinstance(params.get(k), str) and params[k].startswith("ds_")}
+
+
+_pid_alive = pid_alive
 
 
 class JobRunner:
+    """Claims and runs jobs on ``job_slots`` threads; never dies of a database error.
+
+    Every loop (claiming, the lease heartbeat, a job's end) catches what it raises, logs
+    it and backs off: a database locked for longer than its busy timeout delays jobs but
+    stops nothing. Every write a job makes names this runner as the lease owner in its
+    own statement, so a runner that lost its lease (its heartbeat could not renew it in
+    time and another runner took the job) writes nothing more.
+    """
+
     def __init__(self, db: Database, store: BlobStore, settings: Settings):
         self.db, self.store, self.settings = db, store, settings
         self.owner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._running: set[str] = set()
+        self._running: dict[str, Lease] = {}
         self._lock = threading.Lock()
 
     # ----- lifecycle ---------------------------------------------------------------------
@@ -88,6 +115,9 @@ class JobRunner:
     def alive(self) -> bool:
         return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
+    def _pause(self, seconds: float) -> None:
+        self._stop.wait(seconds)
+
     # ----- claiming ----------------------------------------------------------------------
     def _claimable(self, row) -> bool:
         if row["state"] == "queued":
@@ -99,182 +129,284 @@ class JobRunner:
         # A dead owner on this host is known dead at once; elsewhere its lease must expire.
         return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
 
-    def claim(self) -> dict | None:
+    def claim(self) -> Lease | None:
+        with self._lock:
+            mine = set(self._running)
         with self.db.transaction() as conn:
             rows = conn.execute(
                 "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created LIMIT 50"
             ).fetchall()
             for row in rows:
-                if row["lease_owner"] == self.owner_id or not self._claimable(row):
+                if row["id"] in mine or not self._claimable(row):
                     continue
+                if row["state"] == "running" and row["attempts"] >= self.settings.max_attempts:
+                    # Its runner died each time it ran it (out of memory, killed): running it
+                    # again would take the service down again.
+                    conn.execute(
+                        "UPDATE jobs SET state = 'failed', error = ?, finished = ?, lease_owner = NULL, "
+                        "lease_until = NULL WHERE id = ?",
+                        (f"the service stopped while running this job {row['attempts']} times (e.g. it ran "
+                         "out of memory); it is not retried — try smaller sets or fewer workers", now(), row["id"]))
+                    log.warning("job %s failed after %d interrupted attempts", row["id"], row["attempts"])
+                    continue
+                until = now() + self.settings.lease_seconds
                 conn.execute(
                     "UPDATE jobs SET state = 'running', lease_owner = ?, lease_until = ?, "
                     "started = COALESCE(started, ?), attempts = attempts + 1 WHERE id = ?",
-                    (self.owner_id, now() + self.settings.lease_seconds, now(), row["id"]),
+                    (self.owner_id, until, now(), row["id"]),
                 )
-                return dict(row)
+                return Lease(dict(row), self.owner_id, until)
         return None
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.settings.lease_seconds / 3):
             with self._lock:
-                ids = list(self._running)
-            for job_id in ids:
-                self.db.execute(
-                    "UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?",
-                    now() + self.settings.lease_seconds, job_id, self.owner_id,
-                )
+                leases = list(self._running.values())
+            for lease in leases:
+                try:
+                    until = now() + self.settings.lease_seconds
+                    renewed = self.db.execute("UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?",
+                                              until, lease.job_id, self.owner_id)
+                except Exception:  # transient (locked): try again at the next beat
+                    log.warning("renewing the lease of job %s failed; retrying", lease.job_id, exc_info=True)
+                    continue
+                if renewed:
+                    lease.until = until
+                else:
+                    log.warning("job %s: lease lost to another runner; abandoning it", lease.job_id)
+                    lease.lost.set()
 
     def _loop(self) -> None:
+        backoff = 0.5
         while not self._stop.is_set():
             try:
-                job = self.claim()
+                lease = self.claim()
+                backoff = 0.5
             except Exception:  # a locked or unavailable database must not kill the runner
-                log.exception("claiming a job failed")
-                job = None
-            if job is None:
+                log.warning("claiming a job failed; retrying in %.1f s", backoff, exc_info=True)
+                self._pause(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            if lease is None:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 continue
             with self._lock:
-                self._running.add(job["id"])
+                self._running[lease.job_id] = lease
             try:
-                self._run(job)
+                self._run(lease)
+            except Exception:  # never strand a job in 'running' because of a bug here
+                log.exception("job %s: the runner failed", lease.job_id)
+                self._end(lease, "failed", error="internal error; the server log has the details")
             finally:
                 with self._lock:
-                    self._running.discard(job["id"])
+                    self._running.pop(lease.job_id, None)
 
-    # ----- running -----------------------------------------------------------------------
-    def _finish(self, job_id: str, state: str, *, result=None, error: str | None = None) -> None:
-        self.db.execute(
-            "UPDATE jobs SET state = ?, result = ?, error = ?, finished = ?, lease_owner = NULL, "
-            "lease_until = NULL WHERE id = ? AND lease_owner = ?",
-            state, dumps(result) if result is not None else None, error, now(), job_id, self.owner_id,
-        )
+    # ----- writing, under the lease ------------------------------------------------------
+    def _end(self, lease: Lease, state: str, *, result=None, error: str | None = None) -> None:
+        """The job's final write, with ``lease.also`` in the same transaction; retried
+        through transient database errors until it is done, the lease is lost, or the
+        service stops (then the job is retaken after a restart)."""
+        backoff = 0.2
+        while True:
+            if lease.lost.is_set():
+                return
+            try:
+                with self.db.transaction() as conn:
+                    done = conn.execute(
+                        "UPDATE jobs SET state = ?, result = ?, error = ?, finished = ?, lease_owner = NULL, "
+                        "lease_until = NULL WHERE id = ? AND lease_owner = ?",
+                        (state, dumps(result) if result is not None else None, error, now(), lease.job_id,
+                         self.owner_id)).rowcount
+                    if not done:
+                        raise LeaseLost(lease.job_id)
+                    for sql, args in lease.also:
+                        conn.execute(sql, args)
+                return
+            except LeaseLost:
+                log.warning("job %s: lease lost before its end was written; the new owner finishes it",
+                            lease.job_id)
+                return
+            except Exception:
+                if self._stop.is_set():
+                    log.warning("job %s: its end could not be written before shutdown", lease.job_id)
+                    return
+                log.warning("job %s: writing its end failed; retrying in %.1f s", lease.job_id, backoff,
+                            exc_info=True)
+                self._pause(backoff)
+                backoff = min(backoff * 2, 5.0)
 
-    def _progress(self, job_id: str):
+    def _holds(self, lease: Lease) -> None:
+        """LeaseLost unless the database still names this runner as the job's owner."""
+        lease.check()
+        row = self.db.one("SELECT lease_owner FROM jobs WHERE id = ?", lease.job_id)
+        if row is None or row["lease_owner"] != self.owner_id:
+            lease.lost.set()
+            raise LeaseLost(lease.job_id)
+
+    def _progress(self, lease: Lease):
         def report(done: int, total: int) -> None:
-            row = self.db.one("SELECT cancel_requested FROM jobs WHERE id = ?", job_id)
+            lease.check()
+            row = self.db.one("SELECT cancel_requested, lease_owner FROM jobs WHERE id = ?", lease.job_id)
             if row is None or row["cancel_requested"]:
                 raise JobCancelled()
-            self.db.execute("UPDATE jobs SET done = ?, total = ? WHERE id = ? AND lease_owner = ?",
-                            done, total, job_id, self.owner_id)
+            if row["lease_owner"] != self.owner_id:
+                lease.lost.set()
+                raise LeaseLost(lease.job_id)
+            try:  # progress is best effort: a locked database must not fail the job
+                self.db.execute("UPDATE jobs SET done = ?, total = ? WHERE id = ? AND lease_owner = ?",
+                                done, total, lease.job_id, self.owner_id)
+            except Exception as exc:
+                if not is_locked(exc):
+                    raise
+                log.info("job %s: progress not recorded (database busy)", lease.job_id)
         return report
 
-    def _run(self, job: dict) -> None:
+    # ----- running -----------------------------------------------------------------------
+    def _run(self, lease: Lease) -> None:
+        job = lease.job
         params = json.loads(job["params"])
         started = time.perf_counter()
         try:
             handler = {"extract": self._extract, "compare": self._compare, "stats": self._stats,
                        "ood": self._ood}[job["kind"]]
-            result = handler(job, params)
+            result = handler(lease, params)
+        except LeaseLost:
+            log.warning("job %s: lease lost while running; abandoned to its new owner", lease.job_id)
+            return
         except JobCancelled:
-            self._finish(job["id"], "cancelled", error="cancelled by request")
+            outcome = dict(state="cancelled", error="cancelled by request")
         except Exception as exc:
             log.info("job %s failed: %s", job["id"], exc)
-            self._finish(job["id"], "failed", error=public_message(exc, self.settings.data_dir))
+            outcome = dict(state="failed", error=public_message(exc, self.settings.data_dir))
         else:
             row = self.db.one("SELECT cancel_requested FROM jobs WHERE id = ?", job["id"])
             if row is not None and row["cancel_requested"]:
-                self._finish(job["id"], "cancelled", error="cancelled by request")
+                outcome = dict(state="cancelled", error="cancelled by request")
             else:
-                self._finish(job["id"], "succeeded", result=result)
+                outcome = dict(state="succeeded", result=result)
         finally:
             JOB_SECONDS.labels(kind=job["kind"]).observe(time.perf_counter() - started)
+        if outcome["state"] != "succeeded":
+            lease.also.clear()
+        self._end(lease, **outcome)
 
     def dataset_paths(self, dataset_id: str) -> tuple[Path, Path | None]:
         rows = self.db.all("SELECT role, name, sha256 FROM dataset_files WHERE dataset_id = ?", dataset_id)
         if not rows:
             raise LookupError(f"dataset {dataset_id} no longer exists")
-        view = self.store.dataset_view(dataset_id, [(r["role"], r["name"], r["sha256"]) for r in rows])
+        try:
+            view = self.store.blob_view(dataset_id, [(r["role"], r["name"], r["sha256"]) for r in rows])
+        except FileNotFoundError:
+            raise LookupError(f"the files of dataset {dataset_id} are no longer stored") from None
         masks = view / "masks" if any(r["role"] == "mask" for r in rows) else None
         return view / "images", masks
 
-    @property
-    def _run_kwargs(self) -> dict:
-        """How the library runs for the service: its executor and shared feature cache."""
-        return run_kwargs(self.settings)
-
-    def _extract(self, job: dict, params: dict) -> dict:
-        images, masks = self.dataset_paths(params["dataset"])
-        t = time.perf_counter()
+    def _warm_cache(self, lease: Lease, images: Path, masks: Path | None, options: FRDOptions):
+        """Extract a dataset into the tenant's feature cache, reporting progress (which is
+        also where cancellation and the lease are checked)."""
         from frd.cache import FeatureCache
         from frd.featureset import extract_sets
         from frd.inputs import load_set
 
-        with FeatureCache(self.settings.cache_dir) as cache:
-            fs = extract_sets([load_set(images, masks)], FRDOptions(**params.get("options", {})),
-                              scheduler=service_executor(self.settings), cache=cache, progress=False,
-                              on_progress=self._progress(job["id"]))[0]
+        t = time.perf_counter()
+        with FeatureCache(self.settings.cache_dir(lease.job["owner"])) as cache:
+            fs = extract_sets([load_set(images, masks)], options, scheduler=service_executor(self.settings),
+                              cache=cache, progress=False, on_progress=self._progress(lease))[0]
         EXTRACTION_SECONDS.observe(time.perf_counter() - t)
-        return {"images": len(fs), "features": len(fs.names), "cache_hits": fs.cache_hits, "ndim": fs.ndim,
-                "skipped": [{"name": s.name, "reason": s.reason} for s in fs.skipped]}
+        return fs
 
-    def _compare(self, job: dict, params: dict) -> dict:
+    def _extract(self, lease: Lease, params: dict) -> dict:
+        images, masks = self.dataset_paths(params["dataset"])
+        fs = self._warm_cache(lease, images, masks, FRDOptions(**params.get("options", {})))
+        return public_result({"images": len(fs), "features": len(fs.names), "cache_hits": fs.cache_hits,
+                              "ndim": fs.ndim, "skipped": [{"name": s.name, "reason": s.reason} for s in fs.skipped]},
+                             self.settings.data_dir)
+
+    def _compare(self, lease: Lease, params: dict) -> dict:
         options = FRDOptions(**params.get("options", {}))
         ref = params["reference"]
         if ref.startswith("st_"):
-            reference = frd.ReferenceStats.load(self.store.root / "stats" / f"{ref}.frdstats")
+            reference = frd.ReferenceStats.load(self.stats_path(ref))
             ref_masks = None
         else:
             reference, ref_masks = self.dataset_paths(ref)
         candidate, cand_masks = self.dataset_paths(params["candidate"])
         t = time.perf_counter()
         result = frd.compare(reference, candidate, reference_masks=ref_masks, candidate_masks=cand_masks,
-                             options=options, on_progress=self._progress(job["id"]),
-                             **self._run_kwargs)
+                             options=options, on_progress=self._progress(lease),
+                             **run_kwargs(self.settings, lease.job["owner"]))
         EXTRACTION_SECONDS.observe(result.timings.get("extraction_s", time.perf_counter() - t))
         if params.get("bootstrap") or params.get("report"):
-            result = self._enrich(job["id"], result, options, params)
-        return public_result(result.to_dict())
+            result = self._enrich(lease, result, options, params)
+        return public_result(result.to_dict(), self.settings.data_dir)
 
     def report_path(self, job_id: str) -> Path:
         return self.store.root / "reports" / f"{job_id}.html"
 
-    def _enrich(self, job_id: str, result, options: FRDOptions, params: dict):
+    def stats_path(self, stats_id: str) -> Path:
+        return self.store.root / "stats" / f"{stats_id}.frdstats"
+
+    def _place(self, lease: Lease, tmp: Path, path: Path) -> None:
+        """Move a finished file of the job into place while this runner holds the lease
+        (a runner that lost it leaves the file to the new owner, which writes the same)."""
+        try:
+            self._holds(lease)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _enrich(self, lease: Lease, result, options: FRDOptions, params: dict):
         """CI and report, computed in a child process: their seconds of Python work would
         otherwise hold this process's interpreter lock while requests wait."""
         import concurrent.futures as cf
         import multiprocessing
 
+        from frd.executors import init_worker
+
         want_report = bool(params.get("report")) and _has_matplotlib()
-        with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"),
+                                    initializer=init_worker, initargs=(0, os.getpid())) as pool:
             result, html = pool.submit(_enrich_in_child, result, options, params.get("bootstrap") or 0,
                                        want_report, options.seed or 0).result()
         if html is not None:
-            path = self.report_path(job_id)
+            path = self.report_path(lease.job_id)
             path.parent.mkdir(exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(public_message_text(html, self.settings.data_dir), encoding="utf-8")
-            tmp.replace(path)
+            tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+            tmp.write_text(scrub(html, self.settings.data_dir, any_path=False), encoding="utf-8")
+            self._place(lease, tmp, path)
         return result
 
-    def _ood(self, job: dict, params: dict) -> dict:
+    def _ood(self, lease: Lease, params: dict) -> dict:
         options = FRDOptions(**params.get("options", {}))
         reference, ref_masks = self.dataset_paths(params["reference"])
         test, test_masks = self.dataset_paths(params["test"])
         screening = frd.ood(reference, test, reference_masks=ref_masks, test_masks=test_masks, options=options,
                             assumption=params["assumption"], use_val_set=params["use_val_set"],
                             val_frac=params["val_frac"], seed=params.get("seed"),
-                            on_progress=self._progress(job["id"]), **self._run_kwargs)
-        return public_result(screening.to_dict())
+                            on_progress=self._progress(lease), **run_kwargs(self.settings, lease.job["owner"]))
+        return public_result(screening.to_dict(), self.settings.data_dir)
 
-    def _stats(self, job: dict, params: dict) -> dict:
+    def _stats(self, lease: Lease, params: dict) -> dict:
         options = FRDOptions(**params.get("options", {}))
         images, masks = self.dataset_paths(params["dataset"])
-        stats = frd.compute_reference_stats(images, masks, options=options, **self._run_kwargs)
+        self._warm_cache(lease, images, masks, options)  # progress; the statistics then read the cache
+        lease.check()
+        stats = frd.compute_reference_stats(images, masks, options=options,
+                                            **run_kwargs(self.settings, lease.job["owner"]))
         stats_id = params["stats_id"]
-        folder = self.store.root / "stats"
-        folder.mkdir(exist_ok=True)
-        stats.save(folder / f"{stats_id}.frdstats")
+        path = self.stats_path(stats_id)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+        stats.save(tmp)
+        self._place(lease, tmp, path)
         summary = {"id": stats_id, "dataset": params["dataset"], "n": stats.n,
                    "n_features": int(stats.kept.sum()), "options": stats.options, "versions": stats.versions}
-        with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO reference_stats (id, owner, dataset_id, job_id, created, summary) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (stats_id, job["owner"], params["dataset"], job["id"], now(), dumps(summary)),
-            )
+        # The row is written with the job's end, in the same transaction, under the lease.
+        lease.also.append((
+            "INSERT OR REPLACE INTO reference_stats (id, owner, dataset_id, job_id, created, summary) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (stats_id, lease.job["owner"], params["dataset"], lease.job_id, now(), dumps(summary))))
         return summary
 
 
@@ -282,17 +414,15 @@ def service_executor(settings: Settings):
     """Where the service extracts: the Dask scheduler of FRD_DASK_ADDRESS (the library
     connects and disconnects per run), else local worker processes of lower priority that
     never run on the threads answering requests (they would hold the GIL)."""
-    import os
-
     from frd.executors import LocalExecutor
 
     return os.environ.get("FRD_DASK_ADDRESS") or LocalExecutor(
         settings.workers, nice=settings.worker_nice, isolate=True)
 
 
-def run_kwargs(settings: Settings) -> dict:
-    """Keyword arguments of the library calls the service makes."""
-    return dict(scheduler=service_executor(settings), cache_dir=settings.cache_dir, progress=False)
+def run_kwargs(settings: Settings, owner: str) -> dict:
+    """Keyword arguments of the library calls the service makes for ``owner``."""
+    return dict(scheduler=service_executor(settings), cache_dir=settings.cache_dir(owner), progress=False)
 
 
 def _has_matplotlib() -> bool:
@@ -308,22 +438,15 @@ def _enrich_in_child(result, options, bootstrap: int, report: bool, seed: int):
     return result, html
 
 
-def public_result(payload: dict) -> dict:
+def public_result(payload: dict, data_dir: Path) -> dict:
     """A library result without server paths (files are named by their dataset names)."""
     for item in payload.get("skipped", []):
         item.pop("path", None)
     payload.get("options", {}).pop("params_file", None)
-    return payload
-
-
-def public_message_text(text: str, data_dir: Path) -> str:
-    """``text`` without the server's data-dir paths (dataset files keep their names)."""
-    for root in {str(Path(data_dir).resolve()), str(data_dir)}:
-        text = text.replace(root + "/datasets/", "").replace(root, "<data>")
-    return text
+    return scrub_result(payload, data_dir)
 
 
 def public_message(exc: Exception, data_dir: Path) -> str:
     """An error message safe to show a client: no server paths, no traceback."""
-    text = public_message_text(str(exc) or type(exc).__name__, data_dir)
+    text = scrub(str(exc) or type(exc).__name__, data_dir)
     return text.splitlines()[0][:500] if text else type(exc).__name__

@@ -73,7 +73,8 @@ class ComparisonRequest(BaseModel):
     candidate: str = Field(description="a dataset id (ds_…)")
     options: Options = Options()
     bootstrap: int = Field(default=0, ge=0, le=2000, description="bootstrap resamples for a CI (0: none)")
-    report: bool = Field(default=True, description="render the HTML report (GET /v1/comparisons/{id}/report)")
+    report: bool = Field(default=False, description="render the HTML report (GET /v1/comparisons/{id}/report); "
+                         "it and a bootstrap CI take seconds, so they are computed only on request")
 
 
 class OODRequest(BaseModel):

@@ -36,6 +36,14 @@ class Settings:
     worker_nice: int = 10  # extraction workers' niceness: requests stay responsive
     allow_public_without_keys: bool = False
     extract_on_upload: bool = True
+    max_attempts: int = 3  # a job interrupted this often (its process died) fails instead
+    db_busy_timeout: float = 5.0  # seconds a write waits for the database's lock
+    sync_slots: int = 1  # synchronous comparisons (POST /v1/frd) run at once; more get 429
+    sync_queue: int = 4  # ... and how many may wait for a slot
+    max_json_bytes: int = 1 * MB  # any JSON body
+    retention_days: float = 0.0  # 0: keep until deleted; else datasets, results, stats expire
+    sweep_seconds: float = 600.0  # how often expired and orphaned data is deleted
+    metrics_key: str = ""  # Bearer key for /metrics; without it, loopback clients only
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -58,10 +66,19 @@ class Settings:
             worker_nice=_int("FRD_WORKER_NICE", 10),
             allow_public_without_keys=os.environ.get("FRD_ALLOW_PUBLIC_WITHOUT_KEYS", "") == "1",
             extract_on_upload=os.environ.get("FRD_EXTRACT_ON_UPLOAD", "1") != "0",
+            max_attempts=_int("FRD_MAX_ATTEMPTS", 3),
+            db_busy_timeout=_float("FRD_DB_BUSY_TIMEOUT", 5.0),
+            sync_slots=_int("FRD_SYNC_SLOTS", 1),
+            sync_queue=_int("FRD_SYNC_QUEUE", 4),
+            max_json_bytes=_int("FRD_MAX_JSON_KB", 1024) * 1024,
+            retention_days=_float("FRD_RETENTION_DAYS", 0.0),
+            sweep_seconds=_float("FRD_SWEEP_SECONDS", 600.0),
+            metrics_key=os.environ.get("FRD_METRICS_KEY", "").strip(),
         )
         values.update(overrides)
         return cls(**values)
 
-    @property
-    def cache_dir(self) -> Path:
-        return self.data_dir / "cache"
+    def cache_dir(self, owner: str) -> Path:
+        """The feature cache of one tenant: a cache hit never tells that another tenant
+        processed the same image (neither in ``cache_hits`` nor by a faster answer)."""
+        return self.data_dir / "cache" / owner

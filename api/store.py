@@ -9,9 +9,12 @@ uploaded twice is stored once and, through the library's feature cache, extracte
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
+import socket
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -33,7 +36,7 @@ KINDS = {
     "nifti-gz": ((".nii.gz",), ".nii.gz"),
     "nrrd": ((".nrrd",), ".nrrd"),
     "metaimage": ((".mha",), ".mha"),
-    "dicom": ((".dcm", ".dicom", ""), ".dcm"),
+    "dicom": ((".dcm", ".dicom"), ".dcm"),  # an extension-less DICOM file is stored as .dcm
 }
 
 
@@ -70,16 +73,32 @@ def stored_name(name: str, kind: str) -> str:
     return name + canonical
 
 
-def safe_relative_name(name: str) -> str | None:
-    """A client-given file name as a safe relative POSIX path, or None if it is hostile."""
+MAX_NAME_BYTES = 200  # one path component; room left for the extension a kind may add (limit 255)
+MAX_PATH_BYTES = 1024
+
+
+class UnsafeName(ValueError):
+    """A client-given file name that cannot be stored as given; the message says why."""
+
+
+def safe_relative_name(name: str) -> str:
+    """A client-given file name as a safe relative POSIX path; :class:`UnsafeName` when it
+    is absolute, climbs with '..', is hidden, holds control characters or is too long."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise UnsafeName("the file name holds control characters")
     name = name.replace("\\", "/").strip()
     path = PurePosixPath(name)
     if not name or path.is_absolute() or ".." in path.parts or any(":" in p for p in path.parts[:1]):
-        return None
+        raise UnsafeName("unsafe file name (absolute, '..' or a drive)")
     parts = [p for p in path.parts if p not in ("", ".")]
     if not parts or any(p.startswith(".") for p in parts):
-        return None
-    return "/".join(parts)
+        raise UnsafeName("unsafe file name (empty or hidden)")
+    if any(len(p.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for p in parts):
+        raise UnsafeName(f"a part of the file name is longer than {MAX_NAME_BYTES} bytes")
+    joined = "/".join(parts)
+    if len(joined.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise UnsafeName(f"the file name is longer than {MAX_PATH_BYTES} bytes")
+    return joined
 
 
 @dataclass
@@ -89,12 +108,30 @@ class Blob:
     head: bytes
 
 
+class StorageFull(OSError):
+    """The data dir's disk is full (or over quota); nothing of the request is kept."""
+
+
 class BlobStore:
+    """Blobs, dataset views and this process's temp folder under one data dir.
+
+    Each process writes its temp files (uploads in flight, staging folders, the views of
+    synchronous requests) under ``tmp/<host>-<pid>``, so that a process starting after a
+    crash knows which leftovers are dead (:meth:`clean_dead_temps`).
+
+    Blobs are reference-counted by the ``dataset_files`` rows: a blob no row names is
+    deleted (:meth:`delete_unreferenced`), always inside a write transaction of the
+    database. An upload keeps its temp file until its rows are recorded, and re-links the
+    blob in the recording transaction when a deletion took it meanwhile
+    (:meth:`ensure`): the two serialise on the database's write lock.
+    """
+
     def __init__(self, root: Path):
         self.root = Path(root)
-        self.tmp = self.root / "tmp"
         self.blobs = self.root / "blobs"
         self.views = self.root / "datasets"
+        self.tmp_root = self.root / "tmp"
+        self.tmp = self.tmp_root / process_tag()
         for folder in (self.tmp, self.blobs, self.views):
             folder.mkdir(parents=True, exist_ok=True)
 
@@ -105,38 +142,112 @@ class BlobStore:
         return self.blobs / sha256[:2] / sha256
 
     def commit(self, writer: "TempWriter") -> Blob:
-        """Move a finished temp file into the store (fsync, atomic rename); returns its blob."""
+        """Link a finished temp file into the store (fsync first); the temp file stays
+        until the caller has recorded the blob, then ``writer.discard()``."""
         writer.finish()
-        target = self.path(writer.sha256)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            writer.discard()
-        else:
-            os.replace(writer.path, target)
-            _fsync_dir(target.parent)
+        self.ensure(writer.sha256, writer.path)
         return Blob(writer.sha256, writer.size, writer.head)
 
-    def dataset_view(self, dataset_id: str, files: list[tuple[str, str, str]]) -> Path:
-        """A folder of hard links ``<role>s/<name>`` for the dataset's (role, name, sha) rows."""
-        view = self.views / dataset_id
+    def ensure(self, sha256: str, source: Path) -> None:
+        """The blob ``sha256`` is in the store (linked from ``source`` when missing)."""
+        target = self.path(sha256)
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            return
+        _fsync_dir(target.parent)
+
+    def delete_unreferenced(self, conn, shas) -> int:
+        """Inside a write transaction ``conn``: delete the blobs among ``shas`` that no
+        dataset file names any more. Returns how many were deleted."""
+        deleted = 0
+        for sha in set(shas):
+            if conn.execute("SELECT 1 FROM dataset_files WHERE sha256 = ? LIMIT 1", (sha,)).fetchone():
+                continue
+            try:
+                self.path(sha).unlink()
+                deleted += 1
+            except FileNotFoundError:
+                pass
+        return deleted
+
+    def blob_shas(self, prefix: str) -> list[str]:
+        folder = self.blobs / prefix
+        try:
+            return [p.name for p in folder.iterdir() if len(p.name) == 64]
+        except FileNotFoundError:
+            return []
+
+    def blob_prefixes(self) -> list[str]:
+        return sorted(p.name for p in self.blobs.iterdir() if p.is_dir())
+
+    def dataset_view(self, dataset_id: str, files: list[tuple[str, str, Path]], *, where: Path | None = None) -> Path:
+        """A folder of hard links ``<role>s/<name>`` to the (role, name, source file) given,
+        under ``where`` (default: the dataset views)."""
+        view = (where or self.views) / dataset_id
         if view.exists():
             return view
-        staging = self.views / f".{dataset_id}.{uuid.uuid4().hex}"
-        for role, name, sha in files:
-            target = staging / f"{role}s" / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(self.path(sha), target)
-            except OSError:
-                shutil.copyfile(self.path(sha), target)
+        staging = self.tmp / f"view-{uuid.uuid4().hex}"
         try:
+            for role, name, source in files:
+                target = staging / f"{role}s" / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(source, target)
+                except OSError as exc:
+                    if exc.errno == errno.ENOSPC:
+                        raise StorageFull(exc.errno, "no space left on the data dir") from None
+                    shutil.copyfile(source, target)
             os.replace(staging, view)
-        except OSError:  # another thread built it first
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)  # nothing half-built is left behind
+            if view.exists() and not isinstance(exc, StorageFull):
+                return view  # another thread built it first
+            raise
+        except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
+            raise
         return view
+
+    def blob_view(self, dataset_id: str, rows) -> Path:
+        """The view of a recorded dataset from its (role, name, sha) rows."""
+        return self.dataset_view(dataset_id, [(role, name, self.path(sha)) for role, name, sha in rows])
 
     def drop_view(self, dataset_id: str) -> None:
         shutil.rmtree(self.views / dataset_id, ignore_errors=True)
+
+    def clean_dead_temps(self, stale_seconds: float = 24 * 3600) -> int:
+        """Remove what dead processes left in ``tmp/``: at once for a process of this host
+        that no longer runs, after ``stale_seconds`` for another host's. Returns the count."""
+        removed = 0
+        host = socket.gethostname()
+        for folder in self.tmp_root.iterdir():
+            if folder == self.tmp:
+                continue
+            owner_host, _, pid = folder.name.rpartition("-")
+            dead = (owner_host == host and pid.isdigit() and not pid_alive(int(pid))) or (
+                owner_host != host and time.time() - folder.stat().st_mtime > stale_seconds)
+            if dead:
+                shutil.rmtree(folder, ignore_errors=True) if folder.is_dir() else folder.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+
+def process_tag() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class TempWriter:
@@ -145,7 +256,10 @@ class TempWriter:
     def __init__(self, path: Path, limit: int | None = None):
         self.path = path
         self.limit = limit
-        self._fh = open(path, "wb")
+        try:
+            self._fh = open(path, "wb")
+        except OSError as exc:
+            raise _storage_error(exc) from None
         self._hash = hashlib.sha256()
         self.size = 0
         self.head = b""
@@ -158,13 +272,20 @@ class TempWriter:
         if len(self.head) < 512:
             self.head += data[: 512 - len(self.head)]
         self._hash.update(data)
-        self._fh.write(data)
+        try:
+            self._fh.write(data)
+        except OSError as exc:
+            raise _storage_error(exc) from None
 
     def finish(self) -> None:
         if not self._fh.closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
+            try:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            except OSError as exc:
+                raise _storage_error(exc) from None
+            finally:
+                self._fh.close()
         self.sha256 = self._hash.hexdigest()
 
     def discard(self) -> None:
@@ -174,6 +295,12 @@ class TempWriter:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+def _storage_error(exc: OSError) -> OSError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFull(exc.errno, "no space left on the data dir")
+    return exc
 
 
 def _fsync_dir(path: Path) -> None:

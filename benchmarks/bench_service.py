@@ -13,7 +13,11 @@ for ``--seconds``:
     ``GET /v1/jobs/{id}`` back to back (or every ``--interval`` seconds), and
   * ``--uploads`` further image sets are posted to ``/v1/datasets`` at the same time,
     starting ``--upload-delay`` seconds in (default 2: while the extraction is under way
-    rather than while the job is still starting its worker pool).
+    rather than while the job is still starting its worker pool), and
+  * ``--sync`` synchronous comparisons (``POST /v1/frd``, two sets of ``--sync-images``
+    small PNGs each) are sent at once, at the same moment. The service runs a bounded
+    number of them and sheds the rest with 429 and Retry-After (FRD_SYNC_SLOTS /
+    FRD_SYNC_QUEUE): a 429 is an answer, a 5xx or a dropped connection an error.
 
 After its extraction the comparison computes the distance and, unless ``--no-report``,
 renders its HTML report - in the service process. The window's uploads queue extraction
@@ -26,7 +30,9 @@ of polls, errors (non-2xx or exceptions) of polls and uploads separately, p50/p9
 of the polling latency (also split into polls that overlapped an upload and the rest),
 each upload's latency, the job samples, and PASS/FAIL for the target:
 
-  no errors   and   p99 of status polling < 100 ms
+  no errors (no 5xx, nothing dropped)   and   p99 of status polling < 100 ms
+  and every job ended exactly once (all jobs in a final state, each run by one attempt,
+  read from the service's database after it stopped)
 
 After that window, once every job has ended, an idle baseline (the same pollers, nothing
 else running) is measured for ``--baseline-seconds``. It tells a FAIL apart: high latency
@@ -368,21 +374,37 @@ def poll_loop(base_url: str, gate: Gate, interval: float, offset: float, out: Ti
                 time.sleep(interval)
 
 
-def upload_once(base_url: str, files: FileList, gate: Gate, delay: float, out: Timed) -> None:
-    """One uploading client: post one image set ``delay`` s after the window opens."""
-    with httpx.Client(base_url=base_url, timeout=120.0) as client:
+def post_once(base_url: str, path: str, files: FileList, gate: Gate, delay: float, out: Timed,
+              answered, codes: list | None = None, timeout: float = 120.0) -> None:
+    """One client posting ``files`` to ``path`` ``delay`` s after the window opens; a
+    response ``answered(r)`` accepts is timed, anything else is an error."""
+    with httpx.Client(base_url=base_url, timeout=timeout) as client:
         if not gate.enter(client):
             return
         time.sleep(delay)
         t0 = time.perf_counter()
         try:
-            r = client.post("/v1/datasets", files=files)
-            if r.status_code == 201:
+            r = client.post(path, files=files)
+            if codes is not None:
+                codes.append(r.status_code)
+            if answered(r):
                 out.ok(t0)
             else:
                 out.errors.append(f"HTTP {r.status_code}: {r.text[:200]}")
         except httpx.HTTPError as exc:
             out.errors.append(f"{type(exc).__name__}: {exc}")
+
+
+def upload_once(base_url: str, files: FileList, gate: Gate, delay: float, out: Timed) -> None:
+    """One uploading client: post one image set ``delay`` s after the window opens."""
+    post_once(base_url, "/v1/datasets", files, gate, delay, out, lambda r: r.status_code == 201)
+
+
+def sync_once(base_url: str, files: FileList, gate: Gate, delay: float, out: Timed, codes: list) -> None:
+    """One synchronous comparison ``delay`` s after the window opens; 200 and 429 (shed,
+    with Retry-After) are answers, anything else an error."""
+    post_once(base_url, "/v1/frd", files, gate, delay, out, codes=codes, timeout=300.0,
+              answered=lambda r: r.status_code == 200 or (r.status_code == 429 and bool(r.headers.get("retry-after"))))
 
 
 def phase(job: dict) -> str:
@@ -414,6 +436,8 @@ class Window:
     job_url: str
     polls: Timed
     uploads: Timed
+    sync: Timed
+    sync_codes: list[int]
     samples: list[dict]  # the jobs, once a second
     seconds: float
     cpu: dict | None
@@ -421,14 +445,15 @@ class Window:
 
 def run_window(service: Service, start_job: Callable[[httpx.Client], str], *, clients: int,
                seconds: float, interval: float, upload_sets: list[FileList],
-               upload_delay: float = 0.0) -> Window:
+               upload_delay: float = 0.0, sync_files: FileList | None = None, sync_count: int = 0) -> Window:
     """Pollers (and uploaders) run together for ``seconds`` against the job ``start_job``
     returns once they are all connected; the main thread samples the jobs once a second
     and meters who used the CPU meanwhile."""
     base_url = service.url
     polls = [Timed() for _ in range(clients)]
     uploads = [Timed() for _ in upload_sets]
-    gate = Gate(threading.Barrier(clients + len(upload_sets) + 1))
+    syncs, sync_codes = [Timed() for _ in range(sync_count)], []
+    gate = Gate(threading.Barrier(clients + len(upload_sets) + sync_count + 1))
     # Paced pollers start spread over one interval: started in step, 50 of them would
     # arrive as one burst per interval and measure their own queue, not the service.
     offsets = np.random.default_rng(0).uniform(0.0, interval, clients)
@@ -436,6 +461,8 @@ def run_window(service: Service, start_job: Callable[[httpx.Client], str], *, cl
                for p, offset in zip(polls, offsets)]
     threads += [threading.Thread(target=upload_once, args=(base_url, files, gate, upload_delay, u), daemon=True)
                 for files, u in zip(upload_sets, uploads)]
+    threads += [threading.Thread(target=sync_once, args=(base_url, sync_files, gate, upload_delay, out, sync_codes),
+                                 daemon=True) for out in syncs]
     for t in threads:
         t.start()
     samples = []
@@ -463,7 +490,7 @@ def run_window(service: Service, start_job: Callable[[httpx.Client], str], *, cl
     # bounded by their client timeout.
     for t in threads:
         t.join(timeout=150)
-    return Window(gate.job_url, merge(polls), merge(uploads), samples, window, cpu)
+    return Window(gate.job_url, merge(polls), merge(uploads), merge(syncs), sync_codes, samples, window, cpu)
 
 
 def merge(parts: list[Timed]) -> Timed:
@@ -518,10 +545,12 @@ def summarise(window: Window) -> dict:
     return summary
 
 
-def verdict(load: dict, uploads: Timed) -> dict:
+def verdict(load: dict, uploads: Timed, sync: Timed, jobs: dict) -> dict:
     p99 = load["latency_ms"]["p99"]
-    return {"passed": not load["errors"] and not uploads.errors and p99 is not None and p99 < P99_TARGET_MS,
-            "poll_errors": load["errors"], "upload_errors": len(uploads.errors),
+    passed = (not load["errors"] and not uploads.errors and not sync.errors and p99 is not None
+              and p99 < P99_TARGET_MS and jobs["exactly_once"])
+    return {"passed": passed, "jobs_exactly_once": jobs["exactly_once"],
+            "poll_errors": load["errors"], "upload_errors": len(uploads.errors), "sync_errors": len(sync.errors),
             "p99_ms": p99, "p99_target_ms": P99_TARGET_MS}
 
 
@@ -574,11 +603,20 @@ def print_report(figures: dict, uploads: Timed, samples: list[dict]) -> None:
           "errors; latency s: " + (", ".join(f"{x / 1000:.2f}" for x in sorted(uploads.latencies_ms)) or "n/a"))
     for err in uploads.errors:
         print(f"  error: {err}")
+    sync = figures["sync"]
+    print(f"synchronous comparisons: {sync['sent']} sent at once: {sync['codes']}; {sync['errors']} errors; "
+          "latency s: " + (", ".join(f"{x / 1000:.2f}" for x in sync["latency_ms"]) or "n/a"))
+    for err in sync["error_kinds"]:
+        print(f"  error: {err}")
+    jobs = figures["jobs"]
+    print(f"jobs: {jobs['total']} in all, states {jobs['states']}, attempts {jobs['attempts']} -> "
+          f"{'each ended exactly once' if jobs['exactly_once'] else 'NOT each exactly once'}")
     print_extraction(figures["extraction"], samples)
     v = figures["target"]
-    print(f"\ntarget: no errors and p99 poll latency < {P99_TARGET_MS:.0f} ms -> "
+    print(f"\ntarget: no errors, every job ended once, p99 poll latency < {P99_TARGET_MS:.0f} ms -> "
           f"{'PASS' if v['passed'] else 'FAIL'}  (poll errors {v['poll_errors']}, "
-          f"upload errors {v['upload_errors']}, p99 {fmt_ms(v['p99_ms'])} ms)")
+          f"upload errors {v['upload_errors']}, sync errors {v['sync_errors']}, jobs exactly once "
+          f"{'yes' if v['jobs_exactly_once'] else 'NO'}, p99 {fmt_ms(v['p99_ms'])} ms)")
 
 
 # --------------------------------------------------------------------------- main
@@ -591,6 +629,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--upload-delay", type=float, default=2.0,
                    help="seconds into the window at which the uploads start (default 2: the comparison's "
                         "extraction is under way, not still starting its worker pool)")
+    p.add_argument("--sync", type=int, default=20,
+                   help="synchronous comparisons (POST /v1/frd) sent at once during the window (default 20)")
+    p.add_argument("--sync-images", type=int, default=4, help="images per set of a synchronous comparison (default 4)")
     p.add_argument("--images", type=int, default=20, help="images per set (default 20)")
     p.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
     p.add_argument("--interval", type=float, default=0.0,
@@ -609,8 +650,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--clients and --images must be >= 1, --uploads, --interval and --upload-delay >= 0")
     if args.upload_delay >= args.seconds:
         p.error("--upload-delay must be shorter than --seconds")
-    if not 0 < args.seconds <= 600 or args.clients > 500 or args.uploads > 50:
-        p.error("keep it bounded: --seconds <= 600, --clients <= 500, --uploads <= 50")
+    if not 0 < args.seconds <= 600 or args.clients > 500 or args.uploads > 50 or not 0 <= args.sync <= 100:
+        p.error("keep it bounded: --seconds <= 600, --clients <= 500, --uploads <= 50, 0 <= --sync <= 100")
     return args
 
 
@@ -626,11 +667,12 @@ def run_benchmark(service: Service, args: argparse.Namespace, sets: list[FileLis
     """The loaded window, then (optionally) the idle baseline, against a started service."""
     with httpx.Client(base_url=service.url, timeout=60.0) as client:
         ref_id, cand_id = upload_pair(client, sets[0], sets[1], timeout=300)
-    print(f"measuring for {args.seconds:g} s with {args.clients} pollers and {args.uploads} uploads, "
-          "from the moment the comparison runs ...", flush=True)
+    print(f"measuring for {args.seconds:g} s with {args.clients} pollers, {args.uploads} uploads and "
+          f"{args.sync} synchronous comparisons, from the moment the comparison runs ...", flush=True)
     loaded = run_window(service, lambda c: start_comparison(c, ref_id, cand_id, args.report, timeout=300),
                         clients=args.clients, seconds=args.seconds, interval=args.interval,
-                        upload_sets=sets[2:], upload_delay=args.upload_delay)
+                        upload_sets=sets[2:], upload_delay=args.upload_delay,
+                        sync_files=sync_files(sets, args.sync_images), sync_count=args.sync)
     if args.baseline_seconds <= 0:
         return loaded, None
     # Wait for every job (the comparison and the uploads' extractions) to end, so nothing
@@ -642,6 +684,26 @@ def run_benchmark(service: Service, args: argparse.Namespace, sets: list[FileLis
     idle = run_window(service, lambda _: loaded.job_url, clients=args.clients, seconds=args.baseline_seconds,
                       interval=args.interval, upload_sets=[])
     return loaded, idle
+
+
+def sync_files(sets: list[FileList], n: int) -> FileList:
+    """A small synchronous request: ``n`` images of the first two sets as reference and candidate."""
+    return ([("reference", spec) for _, spec in sets[0][:n]] + [("candidate", spec) for _, spec in sets[1][:n]])
+
+
+def job_ledger(db_path: Path) -> dict:
+    """Every job of the run, from the service's own database once it has stopped: each
+    must be in a final state and have been run by exactly one attempt."""
+    import sqlite3
+
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("SELECT state, attempts FROM jobs").fetchall()
+    states, attempts = {}, {}
+    for state, n in rows:
+        states[state] = states.get(state, 0) + 1
+        attempts[n] = attempts.get(n, 0) + 1
+    return {"total": len(rows), "states": states, "attempts": attempts,
+            "exactly_once": bool(rows) and set(states) <= set(TERMINAL_STATES) and set(attempts) == {1}}
 
 
 def measure(args: argparse.Namespace, work: Path) -> dict:
@@ -656,6 +718,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
         loaded, idle = run_benchmark(service, args, sets)
     finally:
         service.stop()
+    jobs = job_ledger(work / "data" / "frd.sqlite3")
     load = summarise(loaded)
     figures = {
         "setup": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
@@ -665,9 +728,13 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
         "under_load": load,
         "uploads": {"ok": len(loaded.uploads.latencies_ms), "errors": len(loaded.uploads.errors),
                     "error_kinds": loaded.uploads.errors[:10], "latency_ms": sorted(loaded.uploads.latencies_ms)},
+        "sync": {"sent": args.sync, "codes": {str(c): loaded.sync_codes.count(c) for c in sorted(set(loaded.sync_codes))},
+                 "errors": len(loaded.sync.errors), "error_kinds": loaded.sync.errors[:10],
+                 "latency_ms": sorted(loaded.sync.latencies_ms)},
+        "jobs": jobs,
         "extraction": extraction_summary(loaded.samples),
         "job_samples": loaded.samples,
-        "target": verdict(load, loaded.uploads),
+        "target": verdict(load, loaded.uploads, loaded.sync, jobs),
     }
     print_report(figures, loaded.uploads, loaded.samples)
     return figures

@@ -203,6 +203,30 @@ def _engine_class(name: str, cls):
 _CLASSES = {name: _engine_class(name, cls) for name, cls in getFeatureClasses().items()}
 
 
+def check_bins(image, mask, image_type: str, settings: dict) -> None:
+    """Before any texture matrix of one filtered image: its intensities inside the mask
+    must not span more gray levels than :data:`frd.limits.MAX_GRAY_LEVELS` at the bin
+    width (the matrices grow with their square). Values are not changed."""
+    from .limits import check_gray_levels
+
+    if settings.get("binCount") is not None:
+        return
+    import SimpleITK as sitk
+
+    values = sitk.GetArrayViewFromImage(image)[sitk.GetArrayViewFromImage(mask) == settings.get("label", 1)]
+    if values.size:
+        check_gray_levels(float(np.nanmin(values)), float(np.nanmax(values)), settings.get("binWidth", 25),
+                          f"its {image_type} image")
+
+
+class CheckedExtractor(featureextractor.RadiomicsFeatureExtractor):
+    """pyradiomics' own extractor, refusing an image whose bins would exhaust memory."""
+
+    def computeFeatures(self, image, mask, imageTypeName, **kwargs):
+        check_bins(image, mask, imageTypeName, kwargs)
+        return super().computeFeatures(image, mask, imageTypeName, **kwargs)
+
+
 class FastExtractor(featureextractor.RadiomicsFeatureExtractor):
     """RadiomicsFeatureExtractor running the engine's feature classes."""
 
@@ -214,6 +238,7 @@ class FastExtractor(featureextractor.RadiomicsFeatureExtractor):
         super().__init__(*args, **kwargs)
 
     def computeFeatures(self, image, mask, imageTypeName, **kwargs):
+        check_bins(image, mask, imageTypeName, kwargs)
         vector = {}
         _call.shared = {}
         try:
@@ -234,4 +259,4 @@ class FastExtractor(featureextractor.RadiomicsFeatureExtractor):
 def extractor_class(engine: str):
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    return FastExtractor if engine == "frd" else featureextractor.RadiomicsFeatureExtractor
+    return FastExtractor if engine == "frd" else CheckedExtractor

@@ -65,6 +65,7 @@ def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None =
     """
     from .extract import MaskMismatch, SkipImage, rejected_by_pyradiomics
     from .imageio import ImageReadError
+    from .limits import GrayLevelLimit
 
     if identity is not None:
         mine = worker_identity(with_path=identity[2] is not None)
@@ -81,7 +82,7 @@ def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None =
         return "error", str(exc)
     except ImageReadError as exc:
         return "skip", exc.reason  # the caller knows the file
-    except SkipImage as exc:
+    except (SkipImage, GrayLevelLimit) as exc:
         return "skip", str(exc)
     except EngineUnavailable as exc:
         return "error", str(exc)
@@ -101,11 +102,38 @@ def _limit_itk_threads(threads: int) -> None:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
 
 
-def _init_pool_worker(nice: int) -> None:
+def _init_pool_worker(nice: int, parent: int | None = None) -> None:
     # The pool already fills the cores; ITK's own threads would only oversubscribe them.
     _limit_itk_threads(1)
     if nice > 0:
         os.nice(nice)
+    if parent is not None:
+        _die_with(parent)
+
+
+# For other pools of worker processes (the service's synchronous comparisons): the same
+# set-up, ending with ``parent``.
+init_worker = _init_pool_worker
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when ``parent`` (the process that made the pool) ends, even by
+    kill -9, which leaves nobody to stop the pool. A watcher thread checks the parent
+    every second (not the kernel's parent-death signal, which follows the parent's
+    *thread* that started the worker: a pool started from a short-lived thread would
+    lose its workers with that thread)."""
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+            threading.Event().wait(1.0)
+
+    threading.Thread(target=watch, name="frd-parent-watch", daemon=True).start()
 
 
 def _largest_first(items: list[ImageItem]) -> list[int]:
@@ -214,7 +242,7 @@ class LocalExecutor:
 
         identity = worker_identity(with_path=True)
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(items)), initializer=_init_pool_worker,
-                                   initargs=(self.nice,))
+                                   initargs=(self.nice, os.getpid()))
         futures = {pool.submit(extract_task, items[i], options, None, identity): i for i in _largest_first(items)}
         pending = set(futures.values())
         finished = False

@@ -9,17 +9,32 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from .errors import FRDError
-from .inputs import ImageItem
+from .inputs import ImageItem, compound_suffix
 from .quiet import c_stderr_silenced
 
 LUMINANCE_WEIGHTS = (0.299, 0.587, 0.114)
 # Decompression-bomb guard: refuse headers announcing more voxels than this.
 MAX_VOXELS = 2_000_000_000
+
+
+# The one SimpleITK reader of each file type, chosen by extension. Left to itself,
+# SimpleITK asks every registered reader in turn whether it can read a file, some of them
+# by content (HDF5, GE, Bruker, ...; formats that may name other files); naming the reader
+# makes what a file's type is, and what a read may open, a decision made here.
+IMAGE_IO = {
+    ".png": "PNGImageIO", ".jpg": "JPEGImageIO", ".jpeg": "JPEGImageIO", ".bmp": "BMPImageIO",
+    ".tif": "TIFFImageIO", ".tiff": "TIFFImageIO",
+    ".nii": "NiftiImageIO", ".nii.gz": "NiftiImageIO",
+    ".nrrd": "NrrdImageIO", ".nhdr": "NrrdImageIO",
+    ".mha": "MetaImageIO", ".mhd": "MetaImageIO",
+    ".dcm": "GDCMImageIO", ".dicom": "GDCMImageIO", "": "GDCMImageIO",  # extension-less: DICOM
+}
 
 
 class ImageReadError(FRDError, ValueError):
@@ -34,10 +49,55 @@ class ImageReadError(FRDError, ValueError):
         return type(self), (self.path, self.reason)
 
 
+def image_io(path: str) -> str:
+    """The SimpleITK reader for ``path`` (by its extension); ImageReadError for other types."""
+    suffix = compound_suffix(path)
+    if suffix not in IMAGE_IO:
+        raise ImageReadError(path, f"{suffix!r} files are not read (supported: "
+                                   f"{', '.join(sorted(s for s in IMAGE_IO if s))} and DICOM)")
+    return IMAGE_IO[suffix]
+
+
+def check_references(item: ImageItem) -> None:
+    """Right before a read: the header names no file but the data files found (inside the
+    set's folder) at discovery — a header edited since, or an item built by hand with a
+    detached header, is refused rather than followed."""
+    from .headers import HeaderError, detached_references
+
+    allowed = set(item.data_files)
+    for path in item.files:
+        try:
+            references = detached_references(path)
+        except HeaderError as exc:
+            raise ImageReadError(path, str(exc).split(": ", 1)[-1]) from None
+        except OSError as exc:
+            raise ImageReadError(path, f"cannot read its header: {exc.strerror}") from None
+        for reference in references:
+            target = Path(reference) if Path(reference).is_absolute() else Path(path).parent / reference
+            if str(target.resolve()) not in allowed:
+                raise ImageReadError(path, "its header names a data file that was not found inside the set's "
+                                           "folder when the set was read; it is not followed")
+
+
+def _reader(path: str) -> sitk.ImageFileReader:
+    reader = sitk.ImageFileReader()
+    reader.SetImageIO(image_io(path))
+    reader.SetFileName(path)
+    return reader
+
+
+def _series_reader(files) -> sitk.ImageSeriesReader:
+    reader = sitk.ImageSeriesReader()
+    reader.SetImageIO("GDCMImageIO")
+    reader.SetFileNames(list(files))
+    return reader
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     size: tuple[int, ...]  # SimpleITK order (x, y[, z])
     components: int
+    value_span: float | None = None  # max - min an integer pixel type can hold; None for floats
 
     @property
     def ndim(self) -> int:
@@ -48,13 +108,14 @@ class ImageInfo:
 def probe(item: ImageItem) -> ImageInfo:
     """Read only the header: size and channels. Raises ImageReadError for bad files."""
     path = item.files[0]
+    check_references(item)
     try:
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(path)
+        reader = _reader(path)
         with c_stderr_silenced():  # libpng prints its own "libpng error" lines
             reader.ReadImageInformation()
         size = tuple(int(s) for s in reader.GetSize())
         components = int(reader.GetNumberOfComponents())
+        span = _INTEGER_SPANS.get(reader.GetPixelIDValue())
     except RuntimeError as exc:
         raise ImageReadError(path, f"cannot read the image header: {_itk_reason(exc)}") from None
     if len(item.files) > 1:
@@ -64,7 +125,17 @@ def probe(item: ImageItem) -> ImageInfo:
     if int(np.prod(size, dtype=np.int64)) > MAX_VOXELS:
         raise ImageReadError(path, f"an image of {size} voxels exceeds the limit of {MAX_VOXELS} "
                                    "(decompression-bomb guard)")
-    return ImageInfo(size=size, components=components)
+    return ImageInfo(size=size, components=components, value_span=span)
+
+
+_INTEGER_SPANS = {
+    pixel_id: float(2 ** bits - 1)
+    for bits, names in ((8, ("UInt8", "Int8")), (16, ("UInt16", "Int16")), (32, ("UInt32", "Int32")),
+                        (64, ("UInt64", "Int64")))
+    for name in names
+    for prefix in ("sitk", "sitkVector")
+    if (pixel_id := getattr(sitk, prefix + name, None)) is not None and pixel_id >= 0
+}
 
 
 def read_image(item: ImageItem) -> tuple[sitk.Image, str | None]:
@@ -72,16 +143,18 @@ def read_image(item: ImageItem) -> tuple[sitk.Image, str | None]:
     path = item.files[0]
     try:
         if len(item.files) > 1:
-            reader = sitk.ImageSeriesReader()
-            reader.SetFileNames(list(item.files))
+            check_references(item)
+            reader = _series_reader(item.files)
             reader.SetOutputPixelType(sitk.sitkFloat32)
             with c_stderr_silenced():
                 return reader.Execute(), None
         info = probe(item)
+        reader = _reader(path)
         with c_stderr_silenced():
             if info.components == 1:
-                return sitk.ReadImage(path, outputPixelType=sitk.sitkFloat32), None
-            image = sitk.ReadImage(path)
+                reader.SetOutputPixelType(sitk.sitkFloat32)
+                return reader.Execute(), None
+            image = reader.Execute()
     except RuntimeError as exc:
         raise ImageReadError(path, f"cannot read the image: {_itk_reason(exc)}") from None
     return _to_luminance(image), (
@@ -91,13 +164,12 @@ def read_image(item: ImageItem) -> tuple[sitk.Image, str | None]:
 
 def read_mask(item: ImageItem) -> sitk.Image:
     """A mask in its stored pixel type (the reference's reading)."""
+    check_references(item)
     try:
         with c_stderr_silenced():
             if len(item.files) > 1:
-                reader = sitk.ImageSeriesReader()
-                reader.SetFileNames(list(item.files))
-                return reader.Execute()
-            mask = sitk.ReadImage(item.files[0])
+                return _series_reader(item.files).Execute()
+            mask = _reader(item.files[0]).Execute()
     except RuntimeError as exc:
         raise ImageReadError(item.files[0], f"cannot read the mask {item.files[0]}: {_itk_reason(exc)}") from None
     if mask.GetNumberOfComponentsPerPixel() > 1:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -39,34 +38,44 @@ class ImageItem:
     name: str  # path relative to the set's root, shown to users
     files: tuple[str, ...]
     mask: "ImageItem | None" = field(default=None)
+    # Detached pixel data named by the header (an .mhd's .raw), resolved inside the set's
+    # folder at discovery; the only other files a read may open (frd.imageio checks it).
+    data_files: tuple[str, ...] = ()
 
     @property
     def is_dicom_series(self) -> bool:
         return len(self.files) > 1 or self.files[0].lower().endswith(DICOM_EXTENSIONS)
 
     def content_hash(self) -> str:
-        """SHA-256 over the bytes of the image (and, for split formats, its data file)."""
+        """SHA-256 over the bytes of the image and of the data files its header names."""
         digest = hashlib.sha256()
         for path in self.files:
-            for part in _data_files(Path(path)):
-                digest.update(part.name.encode() if len(self.files) > 1 else b"")
-                with open(part, "rb") as fh:
-                    while chunk := fh.read(1 << 20):
-                        digest.update(chunk)
+            digest.update(Path(path).name.encode() if len(self.files) > 1 else b"")
+            _hash_file(digest, path)
+        for path in self.data_files:
+            # The data file's name enters too: pointing the header at another file of the
+            # same bytes changes nothing, at another content changes the key.
+            digest.update(b"\0data\0" + Path(path).name.encode())
+            _hash_file(digest, path)
         return digest.hexdigest()
 
 
-def _data_files(path: Path) -> list[Path]:
-    """The file itself, plus the detached pixel file of an .mhd/.nhdr header."""
-    out = [path]
-    if path.suffix.lower() in (".mhd", ".nhdr"):
-        text = path.read_text(errors="replace")
-        match = re.search(r"^(?:ElementDataFile|data file)\s*[=:]\s*(\S+)", text, re.M | re.I)
-        if match and match.group(1).upper() not in ("LOCAL", "LIST"):
-            data = path.parent / match.group(1)
-            if data.is_file():
-                out.append(data)
-    return out
+def _hash_file(digest, path) -> None:
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+
+
+def with_data_files(item: ImageItem, root: Path) -> ImageItem:
+    """``item`` with the detached data files its header names, each resolved inside the
+    set's folder ``root`` (an :class:`InputError` when one points elsewhere or is missing)."""
+    from .headers import detached_references, resolve_inside
+
+    data = []
+    for path in item.files:
+        for reference in detached_references(path):
+            data.append(str(resolve_inside(Path(path), reference, root)))
+    return replace(item, data_files=tuple(data)) if data else item
 
 
 def compound_suffix(path: str) -> str:
@@ -135,7 +144,8 @@ def _scan_folder(root: Path, recursive: bool) -> list[ImageItem]:
         if not path.is_file() or path.name.startswith("."):
             continue
         if _is_image_file(path):
-            items.append(ImageItem(name=path.relative_to(root).as_posix(), files=(str(path),)))
+            items.append(with_data_files(ImageItem(name=path.relative_to(root).as_posix(),
+                                                   files=(str(path),)), root))
         elif _looks_like_dicom(path):
             dicom_by_folder.setdefault(path.parent, []).append(path)
     for folder, files in sorted(dicom_by_folder.items()):
@@ -156,7 +166,7 @@ def discover(source: SetSource, *, recursive: bool = True) -> list[ImageItem]:
                     replace(i, name=f"{path.name}/{i.name}") for i in _scan_folder(path, recursive)
                 )
             else:
-                items.append(ImageItem(name=path.name, files=(str(path),)))
+                items.append(with_data_files(ImageItem(name=path.name, files=(str(path),)), path.parent))
         # File lists keep the caller's order; names must still be unique for pairing.
         _check_unique(items, "the file list")
         if not items:
@@ -172,7 +182,7 @@ def discover(source: SetSource, *, recursive: bool = True) -> list[ImageItem]:
         items = _scan_folder(target, recursive=True)
         where = f"{path} (zip archive)"
     elif path.is_file():
-        items = [ImageItem(name=path.name, files=(str(path),))]
+        items = [with_data_files(ImageItem(name=path.name, files=(str(path),)), path.parent)]
         where = str(path)
     else:
         items = _scan_folder(path, recursive)

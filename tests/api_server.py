@@ -87,3 +87,8 @@ def wait_job(client: httpx.Client, location: str, timeout: float = 300.0, states
             return job
         time.sleep(0.2)
     raise TimeoutError(f"job {location} did not finish: {job}")
+
+
+def temp_files(data_dir: Path) -> list[Path]:
+    """Files under the service's temp folders (uploads in flight, request views)."""
+    return sorted(p for p in (Path(data_dir) / "tmp").rglob("*") if not p.is_dir())

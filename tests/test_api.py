@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import frd
-from api_server import Server, upload, wait_job
+from api_server import Server, temp_files, upload, wait_job
 from conftest import textured, write_png
 
 
@@ -69,6 +69,18 @@ def test_reference_stats_then_compare(server, uploaded, fixture_value):
         r = c.post("/v1/comparisons", json={"reference": stats_id, "candidate": uploaded[1]})
         job = wait_job(c, r.headers["location"])
         assert c.get(job["links"]["result"]).json()["frd"] == fixture_value
+
+
+def test_reference_stats_can_be_deleted(server, uploaded):
+    with server.client() as c:
+        job = wait_job(c, c.post("/v1/reference-stats", json={"dataset": uploaded[0]}).headers["location"])
+        stats_id = job["links"]["result"].rsplit("/", 1)[1]
+        stored = list(server.data_dir.rglob(f"{stats_id}.frdstats"))
+        assert len(stored) == 1
+        assert c.delete(f"/v1/reference-stats/{stats_id}").status_code == 204
+        assert c.get(f"/v1/reference-stats/{stats_id}").status_code == 404
+        assert not stored[0].exists()
+        assert c.delete(f"/v1/reference-stats/{stats_id}").status_code == 404
 
 
 def test_idempotency_key_returns_the_same_job(server, uploaded):
@@ -150,12 +162,17 @@ def test_bad_files_are_rejected_with_reasons(server, fixtures_2d):
         r = c.post("/v1/datasets", files=files)
         assert r.status_code == 201, r.text
         body = r.json()
-        assert [a["name"] for a in body["accepted"]] == ["ok.png"]
+        # Only headers are read at upload; a file whose pixels are corrupt is found by the
+        # extraction workers and reported among the skipped images (without a path).
+        assert [a["name"] for a in body["accepted"]] == ["ok.png", "truncated.png"]
         reasons = {x["name"]: x["reason"] for x in body["rejected"]}
-        assert set(reasons) == {"fake.png", "truncated.png", "empty.png", "bomb.png", "../escape.png"}
+        assert set(reasons) == {"fake.png", "empty.png", "bomb.png", "../escape.png"}
         assert "not a supported image" in reasons["fake.png"]
         assert "exceeds the limit" in reasons["bomb.png"]
-        assert "/" not in reasons["truncated.png"].replace("'..'", "")  # no server path
+        extraction = wait_job(c, f"/v1/jobs/{c.get(body['links']['self']).json()['extraction']['id']}")
+        assert extraction["state"] == "succeeded", extraction
+        skipped = c.get(body["links"]["self"]).json()["extraction"]["result"]["skipped"]
+        assert [s["name"] for s in skipped] == ["truncated.png"] and "/" not in skipped[0]["reason"]
         none_ok = c.post("/v1/datasets", files=files[1:2])
         assert none_ok.status_code == 422 and none_ok.json()["error"]["code"] == "no_images"
 
@@ -214,7 +231,7 @@ def test_request_and_file_size_limits_are_counted_while_streaming(tmp_path, fixt
             r = c.post("/v1/datasets", files=[("archive", ("m.zip", buf.getvalue()))])
             assert r.status_code == 422 and "members" in r.json()["error"]["message"]
             assert c.get("/readyz").status_code == 200  # hostile input left the service healthy
-        assert not any((tmp_path / "data" / "tmp").iterdir())  # nothing half-written is left
+        assert temp_files(tmp_path / "data") == []  # nothing half-written is left
     finally:
         srv.stop()
 
@@ -330,7 +347,8 @@ def test_serve_refuses_public_host_without_keys(tmp_path):
 
 def test_report_and_ood_through_the_service(server, uploaded):
     with server.client() as c:
-        r = c.post("/v1/comparisons", json={"reference": uploaded[0], "candidate": uploaded[1], "bootstrap": 20})
+        r = c.post("/v1/comparisons", json={"reference": uploaded[0], "candidate": uploaded[1], "bootstrap": 20,
+                                            "report": True})
         job = wait_job(c, r.headers["location"])
         result = c.get(job["links"]["result"]).json()
         assert result["ci"]["low"] <= result["frd"] <= result["ci"]["high"]

@@ -19,9 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 LAYERS = [
     # the bottom: errors, quiet output, presets as data, option declarations, optional extras
-    {"frd._version", "frd.errors", "frd.quiet", "frd.presets", "frd.optionspec", "frd.extras"},
+    {"frd._version", "frd.errors", "frd.quiet", "frd.presets", "frd.optionspec", "frd.extras", "frd.limits"},
     # values and files that need nothing of the pipeline
-    {"frd.options", "frd.archive", "frd.provenance", "frd.normalize", "frd.distance"},
+    {"frd.options", "frd.archive", "frd.provenance", "frd.normalize", "frd.distance", "frd.headers"},
     {"frd.inputs", "frd.cache", "frd.imageio"},
     # one image's features
     {"frd.matrices", "frd.engine", "frd.extract", "frd.executors"},
@@ -41,7 +41,7 @@ LAYERS = [
     {"frd"},
     # the service, a thin layer over the library
     {"api", "api.settings", "api.errors", "api.metrics", "api.db", "api.auth", "api.store", "api.uploads",
-     "api.schemas", "api.ingest", "api.jobs", "api.deps", "api.routes", "api.web", "api.app"},
+     "api.schemas", "api.ingest", "api.jobs", "api.deps", "api.routes", "api.web", "api.app", "api.scrub", "api.lifecycle"},
     # the command line: over the library and the service (`frd serve`)
     {"frd.cli", "frd.__main__"},
 ]

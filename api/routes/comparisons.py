@@ -8,29 +8,21 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import HTMLResponse
 
 from ..auth import require_owner
-from ..deps import finished_job, owned, services, submit
+from ..deps import dataset_use, finished_job, library_options, services, submit
 from ..errors import ApiError
 from ..schemas import ComparisonRequest, OODRequest
 
 router = APIRouter(prefix="/v1/comparisons", tags=["comparisons"])
 
 
-def check_reference(db, ref: str, owner: str) -> None:
-    if ref.startswith("st_"):
-        owned(db, "reference_stats", ref, owner, "reference statistics")
-    else:
-        owned(db, "datasets", ref, owner, "dataset")
-
-
 @router.post("", status_code=202, summary="Start a comparison (FRD between two datasets, or stats and a dataset)")
 def create_comparison(body: ComparisonRequest, request: Request, owner: str = Depends(require_owner),
                       idempotency_key: str | None = Header(default=None, max_length=200)):
-    db, *_ = services(request)
-    check_reference(db, body.reference, owner)
-    owned(db, "datasets", body.candidate, owner, "dataset")
+    library_options(body.options)
     params = {"reference": body.reference, "candidate": body.candidate, "options": body.options.to_library(),
               "bootstrap": body.bootstrap, "report": body.report}
-    return submit(request, owner, "compare", params, idempotency_key)
+    return submit(request, owner, "compare", params, idempotency_key,
+                  uses=(dataset_use(body.reference), ("datasets", body.candidate, "dataset")))
 
 
 @router.get("/{comparison_id}/report", summary="The comparison's self-contained HTML report",
@@ -58,13 +50,12 @@ ood_router = APIRouter(prefix="/v1/ood", tags=["out-of-domain detection"])
 @ood_router.post("", status_code=202, summary="Start an out-of-domain screening of a dataset against a reference")
 def create_ood(body: OODRequest, request: Request, owner: str = Depends(require_owner),
                idempotency_key: str | None = Header(default=None, max_length=200)):
-    db, *_ = services(request)
-    owned(db, "datasets", body.reference, owner, "dataset")
-    owned(db, "datasets", body.test, owner, "dataset")
+    library_options(body.options)
     params = {"reference": body.reference, "test": body.test, "options": body.options.to_library(),
               "assumption": body.assumption, "use_val_set": body.use_val_set, "val_frac": body.val_frac,
               "seed": body.seed}
-    return submit(request, owner, "ood", params, idempotency_key)
+    return submit(request, owner, "ood", params, idempotency_key,
+                  uses=(("datasets", body.reference, "dataset"), ("datasets", body.test, "dataset")))
 
 
 @ood_router.get("/{ood_id}", summary="Per-image scores, decisions and p-values, and the dataset-level nFRD")

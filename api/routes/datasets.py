@@ -12,10 +12,11 @@ from frd.archive import ArchiveError
 from frd.inputs import InputError
 
 from ..auth import require_owner
-from ..db import now
 from ..deps import job_view, owned, services
 from ..errors import ApiError
 from ..ingest import create_dataset, ingest
+from ..lifecycle import DatasetInUse
+from .. import lifecycle
 from ..jobs import new_job
 from ..metrics import UPLOAD_BYTES
 from ..store import TooLarge
@@ -66,18 +67,18 @@ async def receive_files(request: Request, file_fields: set[str], text_fields: se
         raise ApiError(400, "bad_upload", str(exc)) from None
 
 
-async def store_files(request: Request, form):
+async def check_files(request: Request, form):
+    """Validate the uploaded files (headers only); the accepted ones stay temp files
+    (the caller stores or releases them)."""
     db, store, runner, settings = services(request)
     try:
         report = await run_in_threadpool(ingest, form, store, settings)
     except ArchiveError as exc:
-        form.discard()
         raise ApiError(422, "bad_archive", str(exc)) from None
     except TooLarge as exc:
-        form.discard()
         raise ApiError(413, "too_large", str(exc)) from None
-    UPLOAD_BYTES.inc(sum(a.size for a in report.accepted))
     if not any(a.role == "image" for a in report.accepted):
+        report.release()
         raise ApiError(422, "no_images", "no uploaded file was accepted as an image", rejected=report.rejected)
     return report
 
@@ -92,13 +93,16 @@ async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
     except ApiError:
         form.discard()
         raise
-    report = await store_files(request, form)
+    report = await check_files(request, form)
     try:
         dataset_id = await run_in_threadpool(create_dataset, db, store, owner, report)
     except InputError as exc:
         raise ApiError(422, "bad_masks", str(exc), rejected=report.rejected) from None
+    finally:
+        form.discard()
     if name:
         await run_in_threadpool(db.execute, "UPDATE datasets SET name = ? WHERE id = ?", name, dataset_id)
+    UPLOAD_BYTES.inc(sum(a.size for a in report.accepted))
     if settings.extract_on_upload:
         def queue_extraction():
             with db.transaction() as conn:
@@ -144,12 +148,10 @@ def get_dataset(dataset_id: str, request: Request, owner: str = Depends(require_
 @router.delete("/{dataset_id}", status_code=204, summary="Delete a dataset")
 def delete_dataset(dataset_id: str, request: Request, owner: str = Depends(require_owner)):
     db, store, *_ = services(request)
-    row = owned(db, "datasets", dataset_id, owner, "dataset")
-    with db.transaction() as conn:
-        if row["extraction_job"]:
-            conn.execute("UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ? AND state = 'queued'",
-                         (now(), row["extraction_job"]))
-            conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (row["extraction_job"],))
-        conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))
-    store.drop_view(dataset_id)
+    owned(db, "datasets", dataset_id, owner, "dataset")
+    try:
+        lifecycle.delete_dataset(db, store, dataset_id)
+    except DatasetInUse as exc:
+        raise ApiError(409, "dataset_in_use", f"the dataset is {exc}; cancel them or wait for them to end",
+                       jobs=exc.jobs) from None
     return None

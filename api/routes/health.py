@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import os
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ..auth import require_metrics_access
 from ..deps import services
 from ..metrics import REGISTRY
 
 router = APIRouter(tags=["operations"])
 
 
+# Liveness and readiness are answered on the event loop: a sync handler would wait for a
+# thread of the pool, and those may all be waiting on a locked database.
 @router.get("/healthz", summary="The process is up")
-def healthz():
+async def healthz():
     return {"status": "ok"}
 
 
 @router.get("/readyz", summary="Database reachable, data dir writable, job runner alive")
-def readyz(request: Request):
+async def readyz(request: Request):
     db, store, runner, settings = services(request)
     checks = {}
     try:
@@ -35,6 +38,7 @@ def readyz(request: Request):
                         status_code=200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get("/metrics", summary="Prometheus metrics (FRD_METRICS_KEY, else loopback clients only)",
+            dependencies=[Depends(require_metrics_access)])
 def metrics():
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
