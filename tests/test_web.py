@@ -102,8 +102,12 @@ def choose(b: Browser, role: str, option_text: str) -> None:
     """On the comparison page, choose a set (or statistics) already on the service."""
     if "Use another set" in b.text(card(role)):
         b.click("Use another set", card(role))
-    select = b.wait(lambda: b.css(f"{card(role)} select"), what="the set chooser")
-    next(o for o in select.find_elements("css selector", "option") if o.text.startswith(option_text)).click()
+
+    def pick():  # the chooser is redrawn when the page's list of sets arrives: pick again if so
+        select = b.css(f"{card(role)} select")
+        next(o for o in select.find_elements("css selector", "option") if o.text.startswith(option_text)).click()
+        return b.css(f"{card(role)} select option:checked").text.startswith(option_text)
+    b.wait(pick, what=f"{option_text!r} chosen as the {role}")
 
 
 def tick(b: Browser, name: str, on: bool) -> None:
@@ -520,14 +524,14 @@ def test_a_large_set_uploads_without_freezing_the_tab(browser, tmp_path):
     gap = b.js("clearInterval(window.__beat); return window.__gap")
     assert gap < 1000, f"the page's main thread was blocked for {gap:.0f} ms"
     # Delete it again (its extraction is cancelled with it), through the dialog.
-    row = b.wait(lambda: next(r for r in b.all("#datasets tbody tr") if f"{n}" in r.text and "large-set" in r.text),
-                 what="its row")
-    row.find_element("css selector", "button.danger").click()
+    # Its row is redrawn while its extraction runs: find and click in one go (again if redrawn).
+    b.wait(lambda: next(r for r in b.all("#datasets tbody tr") if f"{n}" in r.text and "large-set" in r.text)
+           .find_element("css selector", "button.danger").click() or True, what="its delete button")
     dialog = b.wait(lambda: b.css("dialog[open]"), what="the confirmation")
     assert "large-set" in dialog.text and f"{n:,} images" in dialog.text
     b.click("Delete", "dialog[open]")
+    b.wait(lambda: "Deleted “large-set”" in b.text("main"), what="the deletion confirmed")
     b.wait(lambda: not any("large-set" in r.text for r in b.all("#datasets tbody tr")), what="the row gone")
-    assert "Deleted “large-set”" in b.text("main")
     b.click("Use another set", card("set"))
     assert_clean(b)
 
@@ -540,7 +544,8 @@ def test_sets_list_their_details_and_statistics_can_be_kept_used_and_deleted(bro
         return next(r for r in b.all("#datasets tbody tr") if r.find_element("css selector", "th").text == name)
     cells = b.wait(lambda: [td.text for td in row("d1").find_elements("css selector", "td")], what="d1 in the list")
     assert cells[0] == "10" and cells[1] == "2D" and cells[2].endswith("KB") and cells[4].startswith("ready")
-    row("d1").find_element("css selector", "button[data-action=keep]").click()  # keep its statistics
+    b.wait(lambda: row("d1").find_element("css selector", "button[data-action=keep]").click() or True,
+           what="keep its statistics")
     b.wait(lambda: "stored" in b.text("main"), timeout=120, what="the statistics")
     stats = b.wait(lambda: [r for r in b.all("#reference-stats tbody tr") if "d1" in r.text], what="the statistics row")
     assert [td.text for td in stats[0].find_elements("css selector", "td")][:3] == ["10", "393", "v1"]
@@ -553,8 +558,8 @@ def test_sets_list_their_details_and_statistics_can_be_kept_used_and_deleted(bro
     compare(b)
     assert float(b.css("#frd-exact").text) == cli_value()
     at(b, "data")
-    stats = b.wait(lambda: [r for r in b.all("#reference-stats tbody tr") if "d1" in r.text], what="the statistics row")
-    stats[0].find_element("css selector", "button.danger").click()
+    b.wait(lambda: next(r for r in b.all("#reference-stats tbody tr") if "d1" in r.text)
+           .find_element("css selector", "button.danger").click() or True, what="the statistics' delete button")
     b.click("Delete", "dialog[open]")
     b.wait(lambda: not b.all("#reference-stats tbody tr"), what="the statistics deleted")
     assert_clean(b)
