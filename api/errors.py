@@ -47,7 +47,10 @@ def install(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg", "")}
             for e in exc.errors()
         ]
-        return error_response(422, "invalid_request", "the request does not match the schema", problems=problems)
+        first = f": {problems[0]['field']}: {problems[0]['message']}" if problems else ""
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return error_response(422, "invalid_request", f"the request does not match the schema{first}{more}",
+                              problems=problems)
 
     @app.exception_handler(sqlite3.OperationalError)
     async def _database(request: Request, exc: sqlite3.OperationalError):

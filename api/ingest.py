@@ -35,8 +35,12 @@ class Accepted:
     sha256: str
     size: int
     kind: str
-    temp: TempWriter = field(repr=False)
+    temp: TempWriter | None = field(repr=False)  # None: a file this owner had already stored
     value_span: float | None = None
+
+    @property
+    def reused(self) -> bool:
+        return self.temp is None
 
 
 @dataclass
@@ -47,14 +51,20 @@ class IngestReport:
     def reject(self, name: str, reason: str) -> None:
         self.rejected.append({"name": name, "reason": reason})
 
-    def files(self) -> list[tuple[str, str, Path]]:
-        """(role, name, temp file) of the accepted files, for a view of them."""
-        return [(a.role, a.name, a.temp.path) for a in self.accepted]
+    def files(self, store: BlobStore) -> list[tuple[str, str, Path]]:
+        """(role, name, file) of the accepted files, for a view of them."""
+        return [(a.role, a.name, store.path(a.sha256) if a.reused else a.temp.path) for a in self.accepted]
+
+    @property
+    def uploaded_bytes(self) -> int:
+        """What the client sent (reused files cost nothing)."""
+        return sum(a.size for a in self.accepted if not a.reused)
 
     def release(self) -> None:
         """Delete the accepted files' temp copies (stored blobs are not touched)."""
         for a in self.accepted:
-            a.temp.discard()
+            if a.temp is not None:
+                a.temp.discard()
 
 
 def _check_image(path: Path, name: str, kind: str, settings: Settings):
@@ -208,9 +218,55 @@ def ingest(form: ParsedForm, store: BlobStore, settings: Settings) -> IngestRepo
     return report
 
 
+class KnownFileGone(Exception):
+    """A file the client named by its digest was deleted before the dataset was recorded."""
+
+
+def known_files(conn, owner: str, digests) -> dict[str, tuple[int, str, float | None]]:
+    """(size, kind, value span) of the files ``owner`` has stored, among ``digests``:
+    only the owner's own datasets count, so the answer tells nothing of other tenants."""
+    found: dict[str, tuple[int, str, float | None]] = {}
+    digests = list(dict.fromkeys(digests))
+    for start in range(0, len(digests), 500):
+        chunk = digests[start:start + 500]
+        rows = conn.execute(
+            "SELECT f.sha256, f.size, f.kind, f.value_span FROM dataset_files f JOIN datasets d ON d.id = f.dataset_id "
+            f"WHERE d.owner = ? AND f.sha256 IN ({','.join('?' * len(chunk))})", (owner, *chunk)).fetchall()
+        for row in rows:
+            found[row[0]] = (row[1], row[2], row[3])
+    return found
+
+
+def add_known(db: Database, owner: str, entries: list[dict], report: IngestReport) -> None:
+    """Add files the client says it uploaded before (name, role, sha256) without their bytes:
+    each must be a file of one of ``owner``'s datasets; the others are rejected with the
+    reason (the client then sends them)."""
+    seen = Names()
+    for a in report.accepted:
+        seen.add(a.role, a.name)
+    stored = known_files(db.connect(), owner, [e["sha256"] for e in entries])
+    for entry in entries:
+        raw, digest = entry["name"], entry["sha256"]
+        if digest not in stored:
+            report.reject(raw[:300], "not stored for you (any more): upload the file itself")
+            continue
+        size, kind, span = stored[digest]
+        try:
+            name = stored_name(safe_relative_name(raw), kind)
+        except UnsafeName as exc:
+            report.reject(raw[:300], str(exc))
+            continue
+        problem = seen.clash(entry["role"], name)
+        if problem:
+            report.reject(name, problem)
+            continue
+        seen.add(entry["role"], name)
+        report.accepted.append(Accepted(entry["role"], name, digest, size, kind, None, span))
+
+
 def check_pairing(store: BlobStore, report: IngestReport) -> None:
     """The accepted images pair with the accepted masks (InputError naming them if not)."""
-    view = store.dataset_view(f"check-{uuid.uuid4().hex}", report.files(), where=store.tmp)
+    view = store.dataset_view(f"check-{uuid.uuid4().hex}", report.files(store), where=store.tmp)
     try:
         masks = view / "masks" if any(a.role == "mask" for a in report.accepted) else None
         load_set(view / "images", masks)
@@ -228,8 +284,13 @@ def create_dataset(db: Database, store: BlobStore, owner: str, report: IngestRep
         check_pairing(store, report)
         dataset_id = "ds_" + uuid.uuid4().hex[:20]
         with db.transaction() as conn:
+            reused = [a.sha256 for a in report.accepted if a.reused]
+            # still stored for this owner, now that blob deletion waits for this transaction
+            if reused and len(known_files(conn, owner, reused)) < len(set(reused)):
+                raise KnownFileGone("a file named by its digest was deleted meanwhile; upload it again")
             for a in report.accepted:
-                store.ensure(a.sha256, a.temp.path)
+                if not a.reused:
+                    store.ensure(a.sha256, a.temp.path)
             conn.execute("INSERT INTO datasets (id, owner, created) VALUES (?, ?, ?)", (dataset_id, owner, now()))
             conn.executemany(
                 "INSERT INTO dataset_files (dataset_id, role, name, sha256, size, kind, value_span) "
@@ -241,7 +302,7 @@ def create_dataset(db: Database, store: BlobStore, owner: str, report: IngestRep
         # that fails too, the janitor's sweep will; the first error is the one raised).
         try:
             with db.transaction() as conn:
-                store.delete_unreferenced(conn, [a.sha256 for a in report.accepted])
+                store.delete_unreferenced(conn, [a.sha256 for a in report.accepted if not a.reused])
         except Exception:
             log.warning("could not delete the blobs of a failed upload now; the next sweep will", exc_info=True)
         raise

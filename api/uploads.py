@@ -39,6 +39,7 @@ class ParsedForm:
 
 
 async def parse_multipart(request, store: BlobStore, *, file_fields: set[str], text_fields: set[str],
+                          text_limits: dict[str, int] | None = None,
                           max_request_bytes: int, max_file_bytes: int, max_files: int) -> ParsedForm:
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
@@ -84,7 +85,7 @@ async def parse_multipart(request, store: BlobStore, *, file_fields: set[str], t
                 raise TooLarge(f"{state['part'].filename}: {exc}") from None
         elif state["text"] is not None:
             state["text"][1].extend(data[start:end])
-            if len(state["text"][1]) > MAX_TEXT_FIELD:
+            if len(state["text"][1]) > (text_limits or {}).get(state["text"][0], MAX_TEXT_FIELD):
                 raise TooLarge(f"form field {state['text'][0]!r} is too long")
 
     def on_part_end():

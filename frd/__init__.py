@@ -18,15 +18,21 @@ The stages are public too: :func:`extract_features`, :class:`Normalizer`,
 
 from ._version import __version__
 from .analysis.ood import OODResult, ood
+from .client import Client
 from .compare import compare, compare_features, compute_reference_stats, extract_features
+from .metric import FRDMetric
 from .distance import frd_value, frechet_distance, trace_sqrt_product
 from .normalize import Normalizer
 from .options import FRDOptions
 from .results import FRDResult
+from .sources import ArraySet
 from .stats import ReferenceStats
 
 __all__ = [
     "__version__",
+    "ArraySet",
+    "Client",
+    "FRDMetric",
     "FRDOptions",
     "FRDResult",
     "Normalizer",

@@ -16,6 +16,7 @@ from pathlib import Path
 from ._version import __version__
 from .errors import FRDError, OptionError
 from .options import FRDOptions
+from .results import result_line
 from .optionspec import Spec, defaults, describe, specs
 
 
@@ -108,6 +109,12 @@ def _run_kwargs(args) -> dict:
                 progress=not args.quiet, strict=args.strict, scheduler=args.scheduler)
 
 
+def _add_server_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", metavar="URL", default=os.environ.get("FRD_SERVER") or None,
+                   help="compute on a remote `frd serve` (default $FRD_SERVER; its API key from $FRD_API_KEY): "
+                        "files it already has are not sent again")
+
+
 def build_parser(with_commands: bool = False):
     """The ``frd`` parser (and, with ``with_commands``, its sub-command parsers by name)."""
     parser = _Parser(prog="frd", description="Fréchet Radiomic Distance between sets of medical images.")
@@ -124,6 +131,7 @@ def build_parser(with_commands: bool = False):
     c.add_argument("--reference-masks", metavar="DIR")
     c.add_argument("--candidate-masks", metavar="DIR")
     c.add_argument("--json", action="store_true", help="print the full result as JSON")
+    _add_server_flag(c)
     c.add_argument("-o", "--output", metavar="FILE", help="also write the JSON result to FILE")
     c.add_argument("--bootstrap", type=_count(1), metavar="B",
                    help="percentile bootstrap CI from B resamples (reported as 'ci'; seeded by --seed)")
@@ -147,6 +155,7 @@ def build_parser(with_commands: bool = False):
     o.add_argument("--output-dir", default="ood-output", metavar="DIR",
                    help="where ood_predictions.csv is written (default ./ood-output)")
     o.add_argument("--json", action="store_true")
+    _add_server_flag(o)
     add_option_flags(o)
 
     s = sub.add_parser("stats", help="save reference statistics for later comparisons")
@@ -188,7 +197,7 @@ def build_parser(with_commands: bool = False):
 def _print_notes(skipped, notices, quiet: bool) -> None:
     for item in skipped:
         where = f"[{item['set']}] " if "set" in item else ""
-        print(f"skipped {where}{item['path']}: {item['reason']}", file=sys.stderr)
+        print(f"skipped {where}{item.get('path') or item['name']}: {item['reason']}", file=sys.stderr)
     if not quiet:
         for notice in notices:
             print(f"note: {notice}", file=sys.stderr)
@@ -211,52 +220,75 @@ def cmd_compare(args) -> int:
         from .extras import require
 
         require("report", "--report")
-    result = compare(args.reference, args.candidate, reference_masks=ref_masks,
-                     candidate_masks=cand_masks, options=options, **_run_kwargs(args))
-    if args.bootstrap or args.report:
-        from .analysis.report import enrich_result
+    if args.server:
+        with _client(args) as client:
+            payload = client.compare(args.reference, args.candidate, reference_masks=ref_masks,
+                                     candidate_masks=cand_masks, options=options, bootstrap=args.bootstrap or 0,
+                                     report=bool(args.report))
+            html = client.report(payload["id"]) if args.report else None
+    else:
+        result = compare(args.reference, args.candidate, reference_masks=ref_masks,
+                         candidate_masks=cand_masks, options=options, **_run_kwargs(args))
+        html = None
+        if args.bootstrap or args.report:
+            from .analysis.report import enrich_result
 
-        html = enrich_result(result, options, bootstrap=args.bootstrap or 0, report=bool(args.report),
-                             seed=args.seed or 0)
-        if html is not None:
-            Path(args.report).write_text(html, encoding="utf-8")
-    payload = result.to_dict()
+            html = enrich_result(result, options, bootstrap=args.bootstrap or 0, report=bool(args.report),
+                                 seed=args.seed or 0)
+        payload = result.to_dict()
+    if html is not None:
+        Path(args.report).write_text(html, encoding="utf-8")
     if args.output:
         Path(args.output).write_text(_dumps(payload) + "\n")
     if args.json:
         print(_dumps(payload))
     else:
-        _print_notes(result.skipped, result.notices, args.quiet)
-        for warning in result.warnings:
+        _print_notes(payload["skipped"], payload["notices"], args.quiet)
+        for warning in payload["warnings"]:
             features = ", ".join(f"{f['feature']} ({f['share_of_d2']:.1%} of d²)" for f in warning["features"][:5])
             print(f"warning: {warning['message']}" + (f": {features}" if features else ""), file=sys.stderr)
-        line = str(result)
-        if result.ci:
-            line += f"  [{result.ci['level']:.0%} CI {result.ci['low']:.6g} – {result.ci['high']:.6g}]"
-        if result.robust and not args.robust:
-            line += f"  (robust: {result.robust['frd']})"
+        line = result_line(payload)
+        if payload["ci"]:
+            line += f"  [{payload['ci']['level']:.0%} CI {payload['ci']['low']:.6g} – {payload['ci']['high']:.6g}]"
+        if payload["robust"] and not args.robust:
+            line += f"  (robust: {payload['robust']['frd']})"
         print(line)
     return 0
 
 
+def _client(args):
+    """The remote service of --server (key from FRD_API_KEY)."""
+    from .client import Client
+
+    return Client(args.server, os.environ.get("FRD_API_KEY") or None, progress=not args.quiet)
+
+
 def cmd_ood(args) -> int:
     """frd ood: per-image out-of-domain screening against a reference."""
-    from .analysis.ood import check_ood_options, ood
+    from .analysis.ood import check_ood_options, ood, write_csv
 
     options = _options(args)
     check_ood_options(args.assumption, args.val_frac)
-    screening = ood(args.reference, args.test, reference_masks=args.reference_masks, test_masks=args.test_masks,
-                    options=options, assumption=args.assumption, use_val_set=args.use_val_set,
-                    val_frac=args.val_frac, seed=args.seed, **_run_kwargs(args))
-    path = screening.write_csv(args.output_dir)
-    if args.json:
-        print(_dumps({**screening.to_dict(), "csv": str(path)}))
+    how = dict(options=options, assumption=args.assumption, use_val_set=args.use_val_set, val_frac=args.val_frac,
+               seed=args.seed)
+    if args.server:
+        with _client(args) as client:
+            payload = client.ood(args.reference, args.test, reference_masks=args.reference_masks,
+                                 test_masks=args.test_masks, **how)
+        notices: list = []
     else:
-        _print_notes(screening.skipped, screening.result.notices, args.quiet)
-        frd_text = f"; FRD {screening.frd}" if screening.frd is not None else ""
-        print(f"threshold {screening.threshold:.6g} ({screening.assumption}); out of domain: "
-              f"{int(screening.predictions.sum())}/{len(screening.scores)} images; nFRD {screening.nfrd:.4f} "
-              f"(AUC {screening.auc:.4f}){frd_text}")
+        screening = ood(args.reference, args.test, reference_masks=args.reference_masks,
+                        test_masks=args.test_masks, **how, **_run_kwargs(args))
+        payload, notices = screening.to_dict(), screening.result.notices
+    path = write_csv(payload, args.output_dir)
+    if args.json:
+        print(_dumps({**payload, "csv": str(path)}))
+    else:
+        _print_notes(payload["skipped"], notices, args.quiet)
+        frd_text = f"; FRD {payload['frd']}" if payload["frd"] is not None else ""
+        print(f"threshold {payload['threshold']:.6g} ({payload['assumption']}); out of domain: "
+              f"{payload['n_flagged']}/{payload['n_test']} images; nFRD {payload['nfrd']:.4f} "
+              f"(AUC {payload['auc']:.4f}){frd_text}")
         print(f"per-image scores: {path}")
     return 0
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from .cache import FeatureCache
 from .errors import InputError, OptionError
 from .featureset import FeatureSet, check_skipped, extract_sets, require_images
-from .inputs import SetSource, load_set
+from .inputs import SetSource
+from .sources import load_source
 from .options import FRDOptions
 from .provenance import library_versions
 from .results import FRDResult
@@ -70,7 +71,7 @@ def extract_features(
 ) -> FeatureSet:
     """Raw per-image features of one set (rows in input order, skipped images reported)."""
     options = make_options(options, overrides)
-    items = load_set(source, masks)
+    items = load_source(source, masks)
     cache = _open_cache(use_cache, cache_dir)
     try:
         features = extract_sets([items], options, workers=workers, cache=cache, progress=progress,
@@ -124,7 +125,10 @@ def compare(
     chunk_rows: int | None = None,
     **overrides,
 ) -> FRDResult:
-    """FRD between a reference (folder, file list, zip, or stats) and a candidate set.
+    """FRD between a reference (folder, file list, zip, stats, or images in memory) and a candidate set.
+
+    Sets may be folders, zips, lists of files, or images in memory — numpy arrays, torch
+    tensors, SimpleITK images, or :class:`~frd.sources.ArraySet` (see :mod:`frd.sources`).
 
     Keyword overrides are :class:`~frd.options.FRDOptions` fields, e.g.
     ``compare("real/", "fake/", version="v0")``. ``scheduler`` (a Dask scheduler address
@@ -152,15 +156,15 @@ def compare_sets(reference, candidate, *, reference_masks, candidate_masks, opti
                                    or chunk_rows < 1):
         raise OptionError("chunk_rows", f"must be a whole number of at least 1, not {chunk_rows!r}")
 
-    ref_stats = _as_stats(reference, labels[0])
+    ref_stats = as_stats(reference, labels[0])
     if ref_stats is not None:
         ref_stats.check_compatible(options)
         check_stats_options(options)
-    sets = [] if ref_stats is not None else [load_set(reference, reference_masks)]
-    if is_stats_source(candidate):
+    sets = [] if ref_stats is not None else [load_source(reference, reference_masks)]
+    if isinstance(candidate, ReferenceStats) or is_stats_source(candidate):
         raise InputError(f"{candidate}: reference statistics can only be the {labels[0]}; the {labels[1]} must be "
                          "images (a folder, a .zip, or image files)")
-    sets.append(load_set(candidate, candidate_masks))
+    sets.append(load_source(candidate, candidate_masks))
     if ref_stats is None:
         require_images(len(sets[0]), labels[0])
     require_images(len(sets[-1]), labels[1], min_candidate)
@@ -223,7 +227,7 @@ def is_stats_source(source) -> bool:
     return isinstance(source, (str, Path)) and str(source).lower().endswith((STATS_SUFFIX, ".npz"))
 
 
-def _as_stats(reference, label: str = "reference") -> ReferenceStats | None:
+def as_stats(reference, label: str = "reference") -> ReferenceStats | None:
     """The reference as statistics when it is a ReferenceStats or a statistics file."""
     if isinstance(reference, ReferenceStats):
         return reference

@@ -43,6 +43,10 @@ class ExtractionError(FRDError, RuntimeError):
     images, too many skipped, a worker that failed)."""
 
 
+class MaskMismatch(FRDError, ValueError):
+    """A given mask does not fit its image; always an error naming both."""
+
+
 class StatsMismatch(FRDError, ValueError):
     """Reference statistics cannot serve the requested comparison."""
 
@@ -53,6 +57,10 @@ class CacheError(FRDError, ValueError):
 
 class EngineUnavailable(FRDError, RuntimeError):
     """The chosen extraction engine cannot run in this installation."""
+
+
+class ServerError(FRDError, RuntimeError):
+    """A remote ``frd serve`` refused a request or could not be reached; the message says why."""
 
 
 class MissingExtra(FRDError, ImportError):

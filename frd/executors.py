@@ -138,6 +138,8 @@ def _die_with(parent: int) -> None:
 
 def _largest_first(items: list[ImageItem]) -> list[int]:
     def size(item: ImageItem) -> int:
+        if item.pixels is not None:
+            return item.pixels.nbytes
         total = 0
         for path in item.files:
             try:
@@ -217,16 +219,30 @@ class LocalExecutor:
     A service uses ``isolate=True`` (never extract on the calling process's threads, which
     would hold its interpreter lock while requests wait) and ``nice`` (lower the workers'
     priority so that requests are answered promptly while images are extracted).
+    ``reuse=True`` keeps the pool's workers between runs (a streaming metric's batches
+    then pay the workers' start-up once) until :meth:`close`.
     """
 
     name = "local"
 
-    def __init__(self, workers: int | None = None, *, nice: int = 0, isolate: bool = False):
+    def __init__(self, workers: int | None = None, *, nice: int = 0, isolate: bool = False, reuse: bool = False):
         self.workers = default_workers() if workers is None else max(1, int(workers))
-        self.nice, self.isolate = nice, isolate
+        self.nice, self.isolate, self.reuse = nice, isolate, reuse
+        self._pool = None  # the kept pool (reuse)
+
+    def _start_pool(self, n_items: int):
+        from loky import ProcessPoolExecutor
+
+        if self.reuse and self._pool is not None:
+            return self._pool
+        pool = ProcessPoolExecutor(max_workers=self.workers if self.reuse else min(self.workers, n_items),
+                                   initializer=_init_pool_worker, initargs=(self.nice, os.getpid()))
+        if self.reuse:
+            self._pool = pool
+        return pool
 
     def run(self, items, options):
-        if (self.workers == 1 or len(items) == 1) and not self.isolate:
+        if not self.isolate and (self.workers == 1 or (len(items) == 1 and not self.reuse)):
             yield from InlineExecutor().run(items, options)
             return
         check_can_extract(options)
@@ -237,12 +253,10 @@ class LocalExecutor:
         # script calling frd.compare() at its top level needs no __main__ guard.
         import concurrent.futures as cf
 
-        from loky import ProcessPoolExecutor
         from loky.process_executor import BrokenProcessPool
 
         identity = worker_identity(with_path=True)
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(items)), initializer=_init_pool_worker,
-                                   initargs=(self.nice, os.getpid()))
+        pool = self._start_pool(len(items))
         futures = {pool.submit(extract_task, items[i], options, None, identity): i for i in _largest_first(items)}
         pending = set(futures.values())
         finished = False
@@ -259,10 +273,15 @@ class LocalExecutor:
             for future in futures:
                 future.cancel()
             # After an error (or an interrupted caller) the workers are stopped, not awaited.
-            pool.shutdown(wait=finished, kill_workers=not finished)
+            if not finished or not self.reuse:
+                pool.shutdown(wait=finished, kill_workers=not finished)
+                self._pool = None
 
     def close(self) -> None:
-        pass
+        """Stop a kept pool's workers."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _worker_died(exc: Exception, left: list[str]) -> ExtractionError:

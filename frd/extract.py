@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from .errors import MaskMismatch
 from .imageio import read_image, read_mask, same_geometry
 from .inputs import ImageItem
 from .options import FRDOptions
@@ -21,10 +22,6 @@ from .quiet import quiet_libraries, verbose
 
 class SkipImage(Exception):
     """The image cannot contribute to the statistics (e.g. an empty mask); not fatal."""
-
-
-class MaskMismatch(ValueError):
-    """A given mask does not fit its image; always an error naming both files."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ EXTRAS = {
     "dask": ("distributed",),
     "parquet": ("pyarrow",),
     "service": ("fastapi", "uvicorn", "multipart"),
+    "client": ("httpx",),
 }
 
 

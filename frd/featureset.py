@@ -54,6 +54,23 @@ class FeatureSet:
     def __len__(self) -> int:
         return len(self.items)
 
+    @classmethod
+    def concat(cls, sets: list["FeatureSet"]) -> "FeatureSet":
+        """One set of the images of ``sets`` (in memory), in order; their features must agree."""
+        kept = [fs for fs in sets if len(fs)]
+        if not kept:
+            return sets[0]
+        names = kept[0].names
+        for fs in kept[1:]:
+            if fs.names != names or fs.ndim != kept[0].ndim:
+                raise ExtractionError("the batches do not have the same features (2D and 3D, or other settings?)")
+        return cls(
+            items=[i for fs in sets for i in fs.items], names=names,
+            values=np.vstack([fs.values for fs in kept]), ndim=kept[0].ndim,
+            keys=[k for fs in sets for k in fs.keys], skipped=[s for fs in sets for s in fs.skipped],
+            notices=[n for fs in sets for n in fs.notices], cache_hits=sum(fs.cache_hits for fs in sets),
+            extracted=sum(fs.extracted for fs in sets))
+
     def chunks(self, cache: FeatureCache, rows: int):
         """The rows in blocks of at most ``rows``: from memory, or read back from the cache."""
         for start in range(0, len(self.items), rows):

@@ -140,6 +140,8 @@ _INTEGER_SPANS = {
 
 def read_image(item: ImageItem) -> tuple[sitk.Image, str | None]:
     """The image as float32 and an optional notice (e.g. colour converted to luminance)."""
+    if item.pixels is not None:
+        return _in_memory(item)
     path = item.files[0]
     try:
         if len(item.files) > 1:
@@ -164,6 +166,9 @@ def read_image(item: ImageItem) -> tuple[sitk.Image, str | None]:
 
 def read_mask(item: ImageItem) -> sitk.Image:
     """A mask in its stored pixel type (the reference's reading)."""
+    if item.pixels is not None:
+        mask = item.pixels.image(float32=False)
+        return sitk.VectorIndexSelectionCast(mask, 0) if mask.GetNumberOfComponentsPerPixel() > 1 else mask
     check_references(item)
     try:
         with c_stderr_silenced():
@@ -175,6 +180,20 @@ def read_mask(item: ImageItem) -> sitk.Image:
     if mask.GetNumberOfComponentsPerPixel() > 1:
         mask = sitk.VectorIndexSelectionCast(mask, 0)
     return mask
+
+
+def _in_memory(item: ImageItem) -> tuple[sitk.Image, str | None]:
+    """An image given as an array: float32 as files are read, colour to luminance alike."""
+    pixels = item.pixels
+    if not np.isfinite(pixels.array).all():
+        raise ImageReadError(item.name, "the image holds NaN or infinite values")
+    if int(np.prod(pixels.shape, dtype=np.int64)) > MAX_VOXELS:
+        raise ImageReadError(item.name, f"an image of {pixels.shape} voxels exceeds the limit of {MAX_VOXELS}")
+    if not pixels.colour:
+        return pixels.image(), None
+    image = pixels.image(float32=False)
+    return _to_luminance(image), (
+        f"{item.name}: {image.GetNumberOfComponentsPerPixel()}-channel image converted to luminance")
 
 
 def _to_luminance(image: sitk.Image) -> sitk.Image:

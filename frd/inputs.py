@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Any, Iterable, Sequence, Union
 
 from .archive import extract_zip
 from .errors import InputError
@@ -41,13 +41,18 @@ class ImageItem:
     # Detached pixel data named by the header (an .mhd's .raw), resolved inside the set's
     # folder at discovery; the only other files a read may open (frd.imageio checks it).
     data_files: tuple[str, ...] = ()
+    # An image in memory (frd.sources.Pixels): no file is read; ``files`` holds its name.
+    pixels: Any = field(default=None, compare=False)
 
     @property
     def is_dicom_series(self) -> bool:
-        return len(self.files) > 1 or self.files[0].lower().endswith(DICOM_EXTENSIONS)
+        return self.pixels is None and (len(self.files) > 1 or self.files[0].lower().endswith(DICOM_EXTENSIONS))
 
     def content_hash(self) -> str:
-        """SHA-256 over the bytes of the image and of the data files its header names."""
+        """SHA-256 over the bytes of the image and of the data files its header names
+        (for an image in memory: its pixels, dtype, shape and geometry)."""
+        if self.pixels is not None:
+            return self.pixels.digest()
         digest = hashlib.sha256()
         for path in self.files:
             digest.update(Path(path).name.encode() if len(self.files) > 1 else b"")

@@ -89,10 +89,18 @@ class FRDResult:
         return contributions.summary() if contributions is not None else None
 
     def __str__(self) -> str:
-        line = f"FRD ({self.version}): {self.value}"
-        if self.identical:
-            line += " (identical: the two sets' statistics are equal, d² = 0)"
-        return line
+        return result_line(self.to_dict())
+
+
+def result_line(payload: dict) -> str:
+    """The one-line summary of a result's JSON form (a local or a remote one alike)."""
+    value = payload["frd"]
+    if value is None:  # JSON's null: v1's ln(0) for identical sets
+        value = float("-inf") if payload.get("identical") else float("nan")
+    line = f"FRD ({payload['frd_version']}): {value}"
+    if payload.get("identical"):
+        line += " (identical: the two sets' statistics are equal, d² = 0)"
+    return line
 
 
 def _scale_label(version: str, paper_log: bool) -> str:

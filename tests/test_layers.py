@@ -22,7 +22,7 @@ LAYERS = [
     {"frd._version", "frd.errors", "frd.quiet", "frd.presets", "frd.optionspec", "frd.extras", "frd.limits"},
     # values and files that need nothing of the pipeline
     {"frd.options", "frd.archive", "frd.provenance", "frd.normalize", "frd.distance", "frd.headers"},
-    {"frd.inputs", "frd.cache", "frd.imageio"},
+    {"frd.inputs", "frd.sources", "frd.cache", "frd.imageio"},
     # one image's features
     {"frd.matrices", "frd.engine", "frd.extract", "frd.executors"},
     # sets of images
@@ -34,9 +34,9 @@ LAYERS = [
     {"frd.scoring"},
     # the pipeline's entry points
     {"frd.compare"},
-    # above the pipeline: understanding a value, exporting features
+    # above the pipeline: understanding a value, exporting features, the streaming metric
     {"frd.analysis", "frd.analysis.uncertainty", "frd.analysis.ood", "frd.analysis.embedding",
-     "frd.analysis.report", "frd.export"},
+     "frd.analysis.report", "frd.export", "frd.metric", "frd.client"},
     # the public facade of the library
     {"frd"},
     # the service, a thin layer over the library

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from frd.archive import ArchiveError
 from frd.inputs import InputError
@@ -14,7 +17,7 @@ from frd.inputs import InputError
 from ..auth import require_owner
 from ..deps import job_view, owned, services
 from ..errors import ApiError
-from ..ingest import create_dataset, ingest
+from ..ingest import KnownFileGone, add_known, create_dataset, ingest, known_files
 from ..lifecycle import DatasetInUse
 from .. import lifecycle
 from ..jobs import new_job
@@ -23,6 +26,7 @@ from ..store import TooLarge
 from ..uploads import BadUpload, parse_multipart
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_NAME = 200
 
 
@@ -45,6 +49,10 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
                   "description": "masks, paired with images by name (case01.png ↔ case01[_mask].png)"},
         "archive": {"type": "string", "format": "binary",
                     "description": "one zip archive instead of files (masks in a top-level masks/ folder)"},
+        "existing": {"type": "string",
+                     "description": "files you uploaded before, by digest instead of bytes: a JSON list of "
+                                    "{\"name\", \"role\": \"image\"|\"mask\", \"sha256\"} (see POST "
+                                    "/v1/datasets/known-files)"},
         "name": {"type": "string", "maxLength": MAX_NAME,
                  "description": "optional label shown in listings, e.g. the folder's name"},
     },
@@ -58,6 +66,7 @@ async def receive_files(request: Request, file_fields: set[str], text_fields: se
     try:
         return await parse_multipart(
             request, store, file_fields=file_fields, text_fields=set(text_fields),
+            text_limits={"existing": settings.max_files * 512},
             max_request_bytes=settings.max_request_bytes, max_file_bytes=settings.max_file_bytes,
             max_files=max_files or settings.max_files,
         )
@@ -67,12 +76,16 @@ async def receive_files(request: Request, file_fields: set[str], text_fields: se
         raise ApiError(400, "bad_upload", str(exc)) from None
 
 
-async def check_files(request: Request, form):
+async def check_files(request: Request, form, owner: str | None = None):
     """Validate the uploaded files (headers only); the accepted ones stay temp files
-    (the caller stores or releases them)."""
+    (the caller stores or releases them). With ``owner``, the form's ``existing`` files —
+    uploaded by that owner before, named by digest — are added without their bytes."""
     db, store, runner, settings = services(request)
+    existing = _existing_entries(form.fields.get("existing"), settings.max_files) if owner else []
     try:
         report = await run_in_threadpool(ingest, form, store, settings)
+        if existing:
+            await run_in_threadpool(add_known, db, owner, existing, report)
     except ArchiveError as exc:
         raise ApiError(422, "bad_archive", str(exc)) from None
     except TooLarge as exc:
@@ -83,26 +96,62 @@ async def check_files(request: Request, form):
     return report
 
 
+def _existing_entries(text: str | None, max_files: int) -> list[dict]:
+    """The ``existing`` form field: a JSON list of {name, role, sha256}; 400 when malformed."""
+    if not text:
+        return []
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        raise ApiError(400, "bad_upload", "the existing field must be a JSON list") from None
+    if not isinstance(entries, list) or len(entries) > max_files:
+        raise ApiError(400, "bad_upload", f"the existing field must be a JSON list of at most {max_files} files")
+    for entry in entries:
+        if not (isinstance(entry, dict) and set(entry) == {"name", "role", "sha256"}
+                and isinstance(entry["name"], str) and entry["role"] in ("image", "mask")
+                and isinstance(entry["sha256"], str) and SHA256.fullmatch(entry["sha256"])):
+            raise ApiError(400, "bad_upload", 'each existing file is {"name": ..., "role": "image" or "mask", '
+                                              '"sha256": 64 lower-case hex digits}')
+    return entries
+
+
+class KnownFilesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: list[Annotated[str, StringConstraints(pattern=SHA256.pattern)]] = Field(max_length=10_000)
+
+
+@router.post("/known-files", summary="Which of these files (SHA-256 of their bytes) you have uploaded before")
+def known(body: KnownFilesRequest, request: Request, owner: str = Depends(require_owner)):
+    """A client sends only the files the service does not have yet, and names the others in
+    the upload's ``existing`` field. Only your own datasets count (other tenants' files are
+    never revealed)."""
+    db, *_ = services(request)
+    return {"known": sorted(known_files(db.connect(), owner, body.sha256))}
+
+
 @router.post("", status_code=201, summary="Upload an image set (files, optional masks, or one zip archive)",
              openapi_extra=UPLOAD_BODY)
 async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
     db, store, runner, settings = services(request)
-    form = await receive_files(request, {"files", "masks", "archive"}, {"name"})
+    form = await receive_files(request, {"files", "masks", "archive"}, {"existing", "name"})
     try:
         name = dataset_name(form.fields.get("name"))
     except ApiError:
         form.discard()
         raise
-    report = await check_files(request, form)
+    report = await check_files(request, form, owner)
     try:
         dataset_id = await run_in_threadpool(create_dataset, db, store, owner, report)
     except InputError as exc:
         raise ApiError(422, "bad_masks", str(exc), rejected=report.rejected) from None
+    except KnownFileGone as exc:
+        raise ApiError(409, "file_gone", str(exc)) from None
     finally:
         form.discard()
     if name:
         await run_in_threadpool(db.execute, "UPDATE datasets SET name = ? WHERE id = ?", name, dataset_id)
-    UPLOAD_BYTES.inc(sum(a.size for a in report.accepted))
+    UPLOAD_BYTES.inc(report.uploaded_bytes)
     if settings.extract_on_upload:
         def queue_extraction():
             with db.transaction() as conn:
@@ -114,7 +163,9 @@ async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
     body = {
         "id": dataset_id,
         "name": name,
-        "accepted": [{"name": a.name, "role": a.role, "size": a.size, "kind": a.kind} for a in report.accepted],
+        "accepted": [{"name": a.name, "role": a.role, "size": a.size, "kind": a.kind, "reused": a.reused}
+                     for a in report.accepted],
+        "uploaded_bytes": report.uploaded_bytes,
         "rejected": report.rejected,
         "links": {"self": f"/v1/datasets/{dataset_id}"},
     }

@@ -137,7 +137,7 @@ async def _compare_uploads(request: Request, owner: str):
                 p.field = "masks" if p.field.endswith("_masks") else "files"
             report = await check_files(request, ParsedForm(files=parts))
             reports.append(report)
-            view = await run_in_threadpool(store.dataset_view, f"sync-{uuid.uuid4().hex}", report.files(),
+            view = await run_in_threadpool(store.dataset_view, f"sync-{uuid.uuid4().hex}", report.files(store),
                                            where=store.tmp)
             views.append(view)
             paths[group] = (view / "images", view / "masks" if any(a.role == "mask" for a in report.accepted) else None)

@@ -66,15 +66,21 @@ class OODResult:
 
     def write_csv(self, folder: str | Path) -> Path:
         """Write ``ood_predictions.csv`` (the reference tool's columns) into ``folder``."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "ood_predictions.csv"
-        with open(path, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["filename", "ood_score", "ood_prediction", "p_value"])
-            for n, s, o, p in zip(self.names, self.scores, self.predictions, self.p_values):
-                writer.writerow([n, repr(float(s)), bool(o), repr(float(p))])
-        return path
+        return write_csv(self.to_dict(), folder)
+
+
+def write_csv(payload: dict, folder: str | Path) -> Path:
+    """``ood_predictions.csv`` of a screening's JSON form (local or remote) in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "ood_predictions.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["filename", "ood_score", "ood_prediction", "p_value"])
+        for image in payload["images"]:
+            writer.writerow([image["name"], repr(float(image["score"])), bool(image["ood"]),
+                             repr(float(image["p_value"]))])
+    return path
 
 
 def normalised_rows(analysis: Analysis) -> tuple[np.ndarray, np.ndarray]:
