@@ -218,6 +218,9 @@ def test_upload_two_folders_compare_and_read_the_cli_value(server, browser, fixt
     assert 0 <= int(progress.group(3)) < 100
     b.wait(lambda: 10 < int(re.search(r"\((\d+) %\)", b.text(card("reference"))).group(1)), what="progress moving")
     assert "sent" in b.text(card("candidate"))
+    b.wait(lambda: re.search(r"Uploading the image sets: [\d.]+ KB of [\d.]+ KB sent", b.text("#compare-status")),
+           what="both sets' progress by the button")
+    b.js("window.scrollTo(0, 0)")
     b.screenshot(shots / "web-upload.png", full_page=False)
     b.throttle_upload(None)
 

@@ -2,7 +2,7 @@
 // options, the rest behind "Advanced", and the button that starts the job.
 
 import { ApiError, listAll, post } from "./api.js";
-import { announce, h, uid } from "./dom.js";
+import { announce, bytes, h, uid } from "./dom.js";
 import { SetCard } from "./setcard.js";
 
 // The cards live as long as the tab: an upload goes on while the user looks elsewhere.
@@ -153,8 +153,22 @@ async function submit() {
   button.setAttribute("aria-disabled", "true");
   button.textContent = "Working…";
   try {
-    if (ref.pending || cand.pending || ref.busy || cand.busy) status("Uploading the image sets…");
-    const ids = await Promise.all([ref, cand].map((c) => (c.id ? c.id : c.busy ? waitFor(c) : c.uploadNow())));
+    const uploads = Promise.all([ref, cand].map((c) => (c.id ? c.id : c.busy ? waitFor(c) : c.uploadNow())));
+    // The sets' own progress bars are above: say here, by the button, how far both have got.
+    const overall = () => {
+      const busy = [ref, cand].filter((c) => c.busy && c.progress);
+      const sent = busy.reduce((n, c) => n + c.progress.sent, 0);
+      const total = busy.reduce((n, c) => n + (c.progress.total || 0), 0);
+      if (total) status(`Uploading the image sets: ${bytes(sent)} of ${bytes(total)} sent…`);
+    };
+    overall();
+    const ticker = setInterval(overall, 250);
+    let ids;
+    try {
+      ids = await uploads;
+    } finally {
+      clearInterval(ticker);
+    }
     [body.reference, body.candidate] = ids;
     status("Starting the comparison…");
     const job = await post("v1/comparisons", body);
