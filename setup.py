@@ -2,4 +2,4 @@
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("frd._kernels", ["frd/_kernels.c"], extra_compile_args=["-O3"])])
+setup(ext_modules=[Extension("frd._kernels", ["frd/_kernels.c"], extra_compile_args=["-O3", "-ffp-contract=off"])])

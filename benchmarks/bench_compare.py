@@ -118,6 +118,10 @@ class Run:
     rss_mb: float | None
     rss_exact: bool  # False when the figure is the ru_maxrss upper bound
     stdout: str
+    # CPU seconds (user + system) of the whole process tree: every process waited for, which
+    # on success includes pool workers. Unlike wall time it hardly depends on how many other
+    # processes share the machine.
+    cpu_s: float | None = None
 
 
 def run_timed(cmd: list[str], cwd: Path) -> Run:
@@ -125,11 +129,14 @@ def run_timed(cmd: list[str], cwd: Path) -> Run:
     time_file = cwd / ".time-v.txt"
     use_gnu_time = GNU_TIME.exists()
     full = [str(GNU_TIME), "-v", "-o", str(time_file), *cmd] if use_gnu_time else cmd
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(full, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = _TreeSampler(proc.pid)
     stdout, stderr = proc.communicate()
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     sampled_mb = sampler.stop()
     if proc.returncode != 0:
         raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{stderr[-3000:]}")
@@ -141,7 +148,7 @@ def run_timed(cmd: list[str], cwd: Path) -> Run:
     if sampled_mb is not None and (rss_mb is None or sampled_mb > rss_mb):
         rss_mb, exact = sampled_mb, True
     # The reference prints its result line via print(); keep stderr too in case it logs it.
-    return Run(wall, rss_mb, exact, stdout + "\n" + stderr)
+    return Run(wall, rss_mb, exact, stdout + "\n" + stderr, cpu)
 
 
 class _TreeSampler:
@@ -207,10 +214,15 @@ class Result:
     rss_mb: float | None = None
     rss_exact: bool = True
     frd_values: list[float] = field(default_factory=list)
+    cpus_s: list[float] = field(default_factory=list)
 
     @property
     def wall_s(self) -> float:
         return statistics.median(self.walls_s)
+
+    @property
+    def cpu_s(self) -> float | None:
+        return statistics.median(self.cpus_s) if self.cpus_s else None
 
     @property
     def frd(self) -> float:
@@ -218,6 +230,8 @@ class Result:
 
     def add(self, run: Run, frd: float) -> None:
         self.walls_s.append(run.wall_s)
+        if run.cpu_s is not None:
+            self.cpus_s.append(run.cpu_s)
         self.frd_values.append(frd)
         self.rss_exact = self.rss_exact and run.rss_exact
         if run.rss_mb is not None:  # peak over the repeats

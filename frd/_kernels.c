@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 /* Whether coordinate c moved by d stays in 0..n-1. */
 #define INSIDE(c, d, n) ((c) + (d) >= 0 && (c) + (d) < (n))
@@ -43,7 +44,7 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const
 
 /* The buffers one call holds, released together whichever step failed. */
 typedef struct {
-    Py_buffer *views[4];
+    Py_buffer *views[12];
     int count;
 } Held;
 
@@ -59,6 +60,24 @@ static void release_held(Held *held)
 {
     while (held->count > 0)
         PyBuffer_Release(held->views[--held->count]);
+}
+
+/* The statuses of the calls below: -3, a buffer was refused (the error is set); -2, sizes
+ * that do not match (described by `mismatch`); -1, out of memory. Returns -1 with the error
+ * set for those, else 0. */
+static int failed(Py_ssize_t status, const char *mismatch)
+{
+    if (status == -3)
+        return -1;
+    if (status == -2) {
+        PyErr_SetString(PyExc_ValueError, mismatch);
+        return -1;
+    }
+    if (status == -1) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
 }
 
 /* Root of a voxel's zone (path halving keeps the trees flat). */
@@ -81,14 +100,16 @@ static Py_ssize_t label_zones(const int32_t *image, const uint8_t *mask, const P
     const Py_ssize_t nz = shape[0], ny = shape[1], nx = shape[2];
     const Py_ssize_t n = nz * ny * nx;
     Py_ssize_t *parent = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * (size_t)(n > 0 ? n : 1));
-    Py_ssize_t *zone = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * (size_t)(n > 0 ? n : 1));
+    Py_ssize_t *zone = levels ? (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * (size_t)(n > 0 ? n : 1)) : parent;
     if (!parent || !zone) {
         free(parent);
         free(zone);
         return -1;
     }
-    /* The 13 neighbours scanned before a voxel (fewer when a dimension does not connect). */
+    /* The 13 neighbours scanned before a voxel (fewer when a dimension does not connect,
+     * or has a single voxel, where they would always be outside). */
     int back[13][3], nb = 0;
+    Py_ssize_t boff[13];
     for (int dz = -1; dz <= 0; dz++)
         for (int dy = -1; dy <= 1; dy++)
             for (int dx = -1; dx <= 1; dx++) {
@@ -96,30 +117,46 @@ static Py_ssize_t label_zones(const int32_t *image, const uint8_t *mask, const P
                     continue;
                 if ((skip_dim == 0 && dz) || (skip_dim == 1 && dy) || (skip_dim == 2 && dx))
                     continue;
+                if ((nz == 1 && dz) || (ny == 1 && dy) || (nx == 1 && dx))
+                    continue;
                 back[nb][0] = dz, back[nb][1] = dy, back[nb][2] = dx;
+                boff[nb] = (dz * ny + dy) * nx + dx;
                 nb++;
             }
     for (Py_ssize_t z = 0; z < nz; z++)
-        for (Py_ssize_t y = 0; y < ny; y++)
+        for (Py_ssize_t y = 0; y < ny; y++) {
+            /* Away from the borders every neighbour is inside: no per-neighbour checks. */
+            const int inner_zy = (nz == 1 || z >= 1) && (ny == 1 || (y >= 1 && y < ny - 1));
             for (Py_ssize_t x = 0; x < nx; x++) {
                 const Py_ssize_t v = (z * ny + y) * nx + x;
                 if (!mask[v])
                     continue;
                 parent[v] = v;
+                const int inner = inner_zy && (nx == 1 || (x >= 1 && x < nx - 1));
+                const int32_t level = image ? image[v] : 0;
+                Py_ssize_t rv = v; /* the root of v's zone, kept up to date */
                 for (int b = 0; b < nb; b++) {
-                    if (!(INSIDE(z, back[b][0], nz) && INSIDE(y, back[b][1], ny) && INSIDE(x, back[b][2], nx)))
+                    if (!inner && !(INSIDE(z, back[b][0], nz) && INSIDE(y, back[b][1], ny) && INSIDE(x, back[b][2], nx)))
                         continue;
-                    const Py_ssize_t j = v + (back[b][0] * ny + back[b][1]) * nx + back[b][2];
-                    if (!mask[j] || image[j] != image[v])
-                        continue;
-                    const Py_ssize_t rv = find_root(parent, v), rj = find_root(parent, j);
-                    if (rv < rj)
-                        parent[rj] = rv;
-                    else if (rj < rv)
+                    const Py_ssize_t j = v + boff[b];
+                    if (!mask[j] || (image && image[j] != level) || parent[j] == rv)
+                        continue; /* (a parent that is v's root: already in v's zone) */
+                    const Py_ssize_t rj = find_root(parent, j);
+                    if (rj < rv) {
                         parent[rv] = rj;
+                        rv = rj;
+                    } else if (rv < rj)
+                        parent[rj] = rv;
                 }
             }
+        }
     Py_ssize_t zones = 0;
+    if (!levels) { /* only the number of zones: one root each */
+        for (Py_ssize_t v = 0; v < n; v++)
+            zones += mask[v] && parent[v] == v;
+        free(parent);
+        return zones;
+    }
     for (Py_ssize_t v = 0; v < n; v++) {
         if (!mask[v])
             continue;
@@ -166,14 +203,8 @@ static PyObject *glszm_zones(PyObject *self, PyObject *args)
         }
     }
     release_held(&held);
-    if (zones == -3)
+    if (failed(zones, "glszm_zones: buffer sizes do not match the shape") < 0)
         return NULL;
-    if (zones == -2) {
-        PyErr_SetString(PyExc_ValueError, "glszm_zones: buffer sizes do not match the shape");
-        return NULL;
-    }
-    if (zones == -1)
-        return PyErr_NoMemory();
     return PyLong_FromSsize_t(zones);
 }
 
@@ -334,10 +365,36 @@ static void ngtdm_fill(const Inputs *in, int Ng)
 
 /* ---- GLRLM: glrlm[i-1, length-1, a] counts runs of gray level i along angle a ---------- */
 
+/* Whether some line along (dz, dy, dx) (pointing to higher indices) holds two mask
+ * voxels: pyradiomics keeps an angle only then. Needed only when every run has length 1
+ * (a longer run already answers it). Returns -1 when out of memory. */
+static int line_with_two(const uint8_t *msk, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx, int dz, int dy, int dx)
+{
+    const Py_ssize_t n = nz * ny * nx, step = ((Py_ssize_t)dz * ny + dy) * nx + dx;
+    uint8_t *seen = (uint8_t *)malloc((size_t)(n > 0 ? n : 1)); /* a mask voxel at or before, on the line */
+    if (!seen)
+        return -1;
+    int found = 0;
+    for (Py_ssize_t z = 0; z < nz && !found; z++)
+        for (Py_ssize_t y = 0; y < ny; y++) {
+            const int back_zy = INSIDE(z, -dz, nz) && INSIDE(y, -dy, ny);
+            for (Py_ssize_t x = 0; x < nx; x++) {
+                const Py_ssize_t v = (z * ny + y) * nx + x;
+                const int before = back_zy && INSIDE(x, -dx, nx) && seen[v - step];
+                found |= msk[v] && before;
+                seen[v] = msk[v] || before;
+            }
+        }
+    free(seen);
+    return found;
+}
+
 /* A run is the same set of voxels walked either way, so each angle is oriented to point to
  * higher indices and the volume is scanned once per angle in memory order: a voxel's run
- * length is its predecessor's plus one, and a run is counted at its last voxel. Returns -1
- * when out of memory. */
+ * length is its predecessor's plus one, and a run is counted at its last voxel. Counts go
+ * to a compact integer table per angle (the double matrix of a volume is megabytes, and
+ * scattered increments into it missed the cache), copied into the matrix afterwards.
+ * Returns -1 when out of memory. */
 static int glrlm_fill(const Inputs *in, int Ng, Py_ssize_t Nr)
 {
     const int32_t *img = (const int32_t *)in->image.buf, *ang = (const int32_t *)in->angles.buf;
@@ -345,10 +402,10 @@ static int glrlm_fill(const Inputs *in, int Ng, Py_ssize_t Nr)
     double *glrlm = (double *)in->out.buf;
     const Py_ssize_t nz = in->nz, ny = in->ny, nx = in->nx, na = in->na, n = nz * ny * nx;
     int32_t *run = (int32_t *)malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
-    uint8_t *seen = (uint8_t *)malloc((size_t)(n > 0 ? n : 1)); /* a mask voxel at or before, on the line */
-    if (!run || !seen) {
+    int64_t *counts = (int64_t *)calloc((size_t)Ng * (size_t)Nr, sizeof(int64_t));
+    if (!run || !counts) {
         free(run);
-        free(seen);
+        free(counts);
         return -1;
     }
     for (Py_ssize_t a = 0; a < na; a++) {
@@ -358,38 +415,48 @@ static int glrlm_fill(const Inputs *in, int Ng, Py_ssize_t Nr)
             dz = -dz, dy = -dy, dx = -dx;
             step = -step;
         }
-        int several = 0; /* pyradiomics keeps an angle only if some line holds two mask voxels */
+        int32_t longest = 0;
         for (Py_ssize_t z = 0; z < nz; z++)
             for (Py_ssize_t y = 0; y < ny; y++) {
                 const int back_zy = INSIDE(z, -dz, nz) && INSIDE(y, -dy, ny);
                 const int ahead_zy = INSIDE(z, dz, nz) && INSIDE(y, dy, ny);
+                const Py_ssize_t row = (z * ny + y) * nx;
                 for (Py_ssize_t x = 0; x < nx; x++) {
-                    const Py_ssize_t v = (z * ny + y) * nx + x;
-                    const int back = back_zy && INSIDE(x, -dx, nx);
-                    if (!msk[v]) {
-                        seen[v] = back && seen[v - step];
+                    const Py_ssize_t v = row + x;
+                    if (!msk[v])
                         continue;
-                    }
                     const int32_t gl = img[v];
-                    if (back) {
+                    int32_t length = 1;
+                    if (back_zy && INSIDE(x, -dx, nx)) {
                         const Py_ssize_t p = v - step;
-                        several |= seen[p];
-                        run[v] = (msk[p] && img[p] == gl) ? run[p] + 1 : 1;
-                    } else
-                        run[v] = 1;
-                    seen[v] = 1;
+                        if (msk[p] && img[p] == gl)
+                            length = run[p] + 1;
+                    }
+                    run[v] = length;
                     const Py_ssize_t s = v + step;
-                    if (!(ahead_zy && INSIDE(x, dx, nx) && msk[s] && img[s] == gl))
-                        glrlm[((Py_ssize_t)(gl - 1) * Nr + run[v] - 1) * na + a] += 1;
+                    if (!(ahead_zy && INSIDE(x, dx, nx) && msk[s] && img[s] == gl)) {
+                        counts[(Py_ssize_t)(gl - 1) * Nr + length - 1]++;
+                        if (length > longest)
+                            longest = length;
+                    }
                 }
             }
-        if (!several)
-            for (Py_ssize_t g = 0; g < Ng; g++)
-                for (Py_ssize_t l = 0; l < Nr; l++)
-                    glrlm[(g * Nr + l) * na + a] = 0;
+        int keep = longest >= 2;
+        if (!keep && longest == 1) {
+            keep = line_with_two(msk, nz, ny, nx, dz, dy, dx);
+            if (keep < 0) {
+                free(run);
+                free(counts);
+                return -1;
+            }
+        }
+        for (Py_ssize_t i = 0; i < (Py_ssize_t)Ng * Nr; i++) {
+            glrlm[i * na + a] = keep ? (double)counts[i] : 0.0;
+            counts[i] = 0;
+        }
     }
     free(run);
-    free(seen);
+    free(counts);
     return 0;
 }
 
@@ -438,18 +505,599 @@ static PyObject *glcm(PyObject *self, PyObject *args) { return matrix(args, 0); 
 static PyObject *glrlm(PyObject *self, PyObject *args) { return matrix(args, 1); }
 static PyObject *ngtdm(PyObject *self, PyObject *args) { return matrix(args, 2); }
 
+/* ---- GLCM diagonals and marginals: p_{x+y}, p_{x-y}, p_x, p_y ------------------------ */
+
+/* sums[k-2, a] = sum of P[i, j, a] over gray levels g_i + g_j = k, diffs[k, a] over
+ * |g_i - g_j| = k, px[i, a] over j and py[j, a] over i, each added in row-major (i, j)
+ * order starting from 0. That is numpy's order when there are several angles: boolean
+ * indexing gathers a diagonal in row-major order and numpy sums it with one running sum
+ * per angle; P.sum(2) and P.sum(1) run over j (resp. i) in ascending order whatever P's
+ * layout, again one running sum per angle. (A single angle would be summed pairwise, so
+ * the caller keeps numpy for that case.) Returns -1 for a gray level outside 1..Ng. */
+static int diagonals_fill(const double *P, const int64_t *grey, Py_ssize_t n, Py_ssize_t na, int64_t Ng,
+                          int j_outer, double *sums, double *diffs, double *px, double *py)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (grey[i] < 1 || grey[i] > Ng)
+            return -1;
+    memset(sums, 0, sizeof(double) * (size_t)((2 * Ng - 1) * na));
+    memset(diffs, 0, sizeof(double) * (size_t)(Ng * na));
+    memset(px, 0, sizeof(double) * (size_t)(n * na));
+    memset(py, 0, sizeof(double) * (size_t)(n * na));
+    for (Py_ssize_t i = 0; i < n; i++)
+        for (Py_ssize_t j = 0; j < n; j++) {
+            const double *p = P + (j_outer ? j * n + i : i * n + j) * na;
+            double *s = sums + (grey[i] + grey[j] - 2) * na;
+            double *d = diffs + (grey[i] > grey[j] ? grey[i] - grey[j] : grey[j] - grey[i]) * na;
+            double *x = px + i * na, *y = py + j * na;
+            for (Py_ssize_t a = 0; a < na; a++) {
+                s[a] += p[a];
+                d[a] += p[a];
+                x[a] += p[a];
+                y[a] += p[a];
+            }
+        }
+    return 0;
+}
+
+/* glcm_diagonals(P, grey, na, Ng, j_outer, sums, diffs, px, py) -> None; P in memory order,
+ * j_outer when its columns (j) are outermost in memory. */
+static PyObject *glcm_diagonals(PyObject *self, PyObject *args)
+{
+    PyObject *P_obj, *grey_obj, *sums_obj, *diffs_obj, *px_obj, *py_obj;
+    Py_ssize_t na;
+    long long Ng;
+    int j_outer;
+    Py_buffer P, grey, sums, diffs, px, py;
+    Held held = {{NULL}, 0};
+    int status = -3; /* -3: a buffer was refused (error set); -2: sizes do not match */
+    if (!PyArg_ParseTuple(args, "OOnLpOOOO:glcm_diagonals", &P_obj, &grey_obj, &na, &Ng, &j_outer, &sums_obj,
+                          &diffs_obj, &px_obj, &py_obj))
+        return NULL;
+    if (hold(&held, &P, P_obj, 8, "P (float64)", 0) == 0 &&
+        hold(&held, &grey, grey_obj, 8, "grey (int64)", 0) == 0 &&
+        hold(&held, &sums, sums_obj, 8, "sums (float64)", 1) == 0 &&
+        hold(&held, &diffs, diffs_obj, 8, "diffs (float64)", 1) == 0 &&
+        hold(&held, &px, px_obj, 8, "px (float64)", 1) == 0 &&
+        hold(&held, &py, py_obj, 8, "py (float64)", 1) == 0) {
+        const Py_ssize_t n = grey.len / 8;
+        status = -2;
+        if (na >= 1 && Ng >= 1 && P.len / 8 == n * n * na && sums.len / 8 == (2 * Ng - 1) * na &&
+            diffs.len / 8 == Ng * na && px.len / 8 == n * na && py.len / 8 == n * na) {
+            Py_BEGIN_ALLOW_THREADS
+            status = diagonals_fill((const double *)P.buf, (const int64_t *)grey.buf, n, na, (int64_t)Ng, j_outer,
+                                    (double *)sums.buf, (double *)diffs.buf, (double *)px.buf, (double *)py.buf);
+            Py_END_ALLOW_THREADS
+        }
+    }
+    release_held(&held);
+    if (status == -1) { /* (diagonals_fill's -1: a gray level out of range) */
+        PyErr_SetString(PyExc_IndexError, "glcm_diagonals: a gray level outside 1..Ng");
+        return NULL;
+    }
+    if (failed(status, "glcm_diagonals: buffer sizes do not match") < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* ---- binning: numpy.digitize of the mask voxels ---------------------------------------- */
+
+/* out[i] = the number of edges <= values[i] for mask voxels (numpy.digitize with increasing
+ * edges, i.e. searchsorted(edges, v, side="right")), 0 outside the mask. The arithmetic
+ * guess from the first edge and the width is only a starting point: the index is then moved
+ * until the comparisons with the actual edges hold, so the result is exact. Returns -1 for a
+ * NaN (numpy orders NaN after every edge; the caller leaves that case to numpy). */
+static int digitize_fill(const double *values, const uint8_t *mask, Py_ssize_t n, const double *edges,
+                         Py_ssize_t ne, double width, int64_t *out)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!mask[i]) {
+            out[i] = 0;
+            continue;
+        }
+        const double v = values[i];
+        if (v != v)
+            return -1;
+        double guess = (v - edges[0]) / width + 1.0;
+        Py_ssize_t k = guess < 0.0 ? 0 : guess > (double)ne ? ne : (Py_ssize_t)guess;
+        while (k > 0 && edges[k - 1] > v)
+            k--;
+        while (k < ne && edges[k] <= v)
+            k++;
+        out[i] = k;
+    }
+    return 0;
+}
+
+/* digitize(values, mask, edges, width, out) -> True, or False when a NaN was met */
+static PyObject *digitize(PyObject *self, PyObject *args)
+{
+    PyObject *values_obj, *mask_obj, *edges_obj, *out_obj;
+    double width;
+    Py_buffer values, mask, edges, out;
+    Held held = {{NULL}, 0};
+    int status = -3;
+    if (!PyArg_ParseTuple(args, "OOOdO:digitize", &values_obj, &mask_obj, &edges_obj, &width, &out_obj))
+        return NULL;
+    if (hold(&held, &values, values_obj, 8, "values (float64)", 0) == 0 &&
+        hold(&held, &mask, mask_obj, 1, "mask (uint8)", 0) == 0 &&
+        hold(&held, &edges, edges_obj, 8, "edges (float64)", 0) == 0 &&
+        hold(&held, &out, out_obj, 8, "out (int64)", 1) == 0) {
+        const Py_ssize_t n = values.len / 8;
+        status = -2;
+        if (mask.len == n && out.len / 8 == n && edges.len >= 8 && width > 0) {
+            Py_BEGIN_ALLOW_THREADS
+            status = digitize_fill((const double *)values.buf, (const uint8_t *)mask.buf, n,
+                                   (const double *)edges.buf, edges.len / 8, width, (int64_t *)out.buf);
+            Py_END_ALLOW_THREADS
+        }
+    }
+    release_held(&held);
+    if (failed(status < -1 ? status : 0, "digitize: buffer sizes do not match, or no edges, or width <= 0") < 0) /* -1: a NaN / an empty angle */
+        return NULL;
+    return PyBool_FromLong(status == 0);
+}
+
+/* ---- per-angle sums of a dense block ------------------------------------------------- */
+
+/* out[a] = 0 + mem[a] + mem[na + a] + mem[2 na + a] + ... in memory order: what numpy's
+ * sum over every axis but the last does for an array laid out densely with the last axis
+ * (several angles) innermost. numpy then iterates in memory order with the angles as its
+ * inner loop, one running sum per angle, starting from the identity 0. */
+/* max_mode: out[a] = the largest mem[k * na + a] as numpy's maximum reduces (from the first
+ * element; a NaN wins and stays). */
+static PyObject *angle_reduce(PyObject *args, int max_mode)
+{
+    PyObject *mem_obj, *out_obj;
+    Py_buffer mem, out;
+    Held held = {{NULL}, 0};
+    int status = -3;
+    if (!PyArg_ParseTuple(args, max_mode ? "OO:angle_max" : "OO:angle_sums", &mem_obj, &out_obj))
+        return NULL;
+    if (hold(&held, &mem, mem_obj, 8, "mem (float64)", 0) == 0 &&
+        hold(&held, &out, out_obj, 8, "out (float64)", 1) == 0) {
+        const Py_ssize_t na = out.len / 8, n = mem.len / 8;
+        status = -2;
+        if (na >= 1 && n % na == 0 && (!max_mode || n > 0)) {
+            const double *m = (const double *)mem.buf;
+            double *o = (double *)out.buf;
+            Py_BEGIN_ALLOW_THREADS
+            if (max_mode) {
+                for (Py_ssize_t a = 0; a < na; a++)
+                    o[a] = m[a];
+                for (Py_ssize_t k = na; k < n; k += na)
+                    for (Py_ssize_t a = 0; a < na; a++)
+                        o[a] = (o[a] >= m[k + a] || o[a] != o[a]) ? o[a] : m[k + a];
+            } else {
+                for (Py_ssize_t a = 0; a < na; a++)
+                    o[a] = 0.0;
+                for (Py_ssize_t k = 0; k < n; k += na)
+                    for (Py_ssize_t a = 0; a < na; a++)
+                        o[a] += m[k + a];
+            }
+            Py_END_ALLOW_THREADS
+            status = 0;
+        }
+    }
+    release_held(&held);
+    if (failed(status, "angle_sums/angle_max: the block is not a whole number of angle rows") < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *angle_sums(PyObject *self, PyObject *args) { return angle_reduce(args, 0); }
+static PyObject *angle_max(PyObject *self, PyObject *args) { return angle_reduce(args, 1); }
+
+/* ---- GLCM: normalised symmetric matrix, means and joint entropy ------------------------ */
+
+/* out (n x n x na, in memory order: j outermost when j_outer) = (c[g_i, g_j, a] + c[g_j, g_i, a])
+ * / total[a], from the counts c (Ng x Ng x na) of the gray levels grey that occur: what
+ * pyradiomics' deletion of the empty levels, symmetric sum and normalisation give. Every
+ * value is an exact integer until the one division, so the result does not depend on any
+ * order. Returns -1 when an angle has no pair (pyradiomics then deletes it: left to it). */
+static int normalise_fill(const double *c, const int64_t *grey, Py_ssize_t n, Py_ssize_t na, int64_t Ng,
+                          int j_outer, double *out)
+{
+    double total[MAX_ANGLES];
+    for (Py_ssize_t a = 0; a < na; a++)
+        total[a] = 0.0;
+    for (Py_ssize_t k = 0; k < Ng * Ng * na; k += na)
+        for (Py_ssize_t a = 0; a < na; a++)
+            total[a] += c[k + a];
+    for (Py_ssize_t a = 0; a < na; a++) {
+        if (total[a] == 0.0)
+            return -1;
+        total[a] *= 2.0;
+    }
+    for (Py_ssize_t o = 0; o < n; o++)
+        for (Py_ssize_t q = 0; q < n; q++) {
+            const int64_t gi = j_outer ? grey[q] : grey[o], gj = j_outer ? grey[o] : grey[q];
+            const double *cij = c + ((gi - 1) * Ng + gj - 1) * na, *cji = c + ((gj - 1) * Ng + gi - 1) * na;
+            double *dst = out + (o * n + q) * na;
+            for (Py_ssize_t a = 0; a < na; a++)
+                dst[a] = (cij[a] + cji[a]) / total[a];
+        }
+    return 0;
+}
+
+/* glcm_normalise(counts, grey, na, Ng, j_outer, out) -> bool (False: an empty angle) */
+static PyObject *glcm_normalise(PyObject *self, PyObject *args)
+{
+    PyObject *c_obj, *grey_obj, *out_obj;
+    Py_ssize_t na;
+    long long Ng;
+    int j_outer;
+    Py_buffer c, grey, out;
+    Held held = {{NULL}, 0};
+    int status = -3;
+    if (!PyArg_ParseTuple(args, "OOnLpO:glcm_normalise", &c_obj, &grey_obj, &na, &Ng, &j_outer, &out_obj))
+        return NULL;
+    if (hold(&held, &c, c_obj, 8, "counts (float64)", 0) == 0 &&
+        hold(&held, &grey, grey_obj, 8, "grey (int64)", 0) == 0 &&
+        hold(&held, &out, out_obj, 8, "out (float64)", 1) == 0) {
+        const Py_ssize_t n = grey.len / 8;
+        status = -2;
+        int levels_ok = 1;
+        for (Py_ssize_t i = 0; i < n; i++)
+            levels_ok &= ((const int64_t *)grey.buf)[i] >= 1 && ((const int64_t *)grey.buf)[i] <= Ng;
+        if (na >= 1 && na <= MAX_ANGLES && Ng >= 1 && levels_ok && c.len / 8 == Ng * Ng * na &&
+            out.len / 8 == n * n * na) {
+            Py_BEGIN_ALLOW_THREADS
+            status = normalise_fill((const double *)c.buf, (const int64_t *)grey.buf, n, na, (int64_t)Ng, j_outer,
+                                    (double *)out.buf);
+            Py_END_ALLOW_THREADS
+        }
+    }
+    release_held(&held);
+    if (failed(status < -1 ? status : 0, "glcm_normalise: buffer sizes or gray levels do not match") < 0) /* -1: a NaN / an empty angle */
+        return NULL;
+    return PyBool_FromLong(status == 0);
+}
+
+/* ux[a], uy[a], hxy[a]: sums over (i, j) of g_i * P, g_j * P and P * L in P's memory order
+ * (j outermost when j_outer), from 0: numpy's sums of pyradiomics' products i * P, j * P
+ * and P * log2(P + eps), which have P's layout (L, numpy's log2, is passed in). */
+static PyObject *glcm_means(PyObject *self, PyObject *args)
+{
+    PyObject *P_obj, *L_obj, *grey_obj, *ux_obj, *uy_obj, *hxy_obj;
+    int j_outer;
+    Py_buffer P, L, grey, ux, uy, hxy;
+    Held held = {{NULL}, 0};
+    int status = -3;
+    if (!PyArg_ParseTuple(args, "OOOpOOO:glcm_means", &P_obj, &L_obj, &grey_obj, &j_outer, &ux_obj, &uy_obj, &hxy_obj))
+        return NULL;
+    if (hold(&held, &P, P_obj, 8, "P (float64)", 0) == 0 && hold(&held, &L, L_obj, 8, "L (float64)", 0) == 0 &&
+        hold(&held, &grey, grey_obj, 8, "grey (float64)", 0) == 0 &&
+        hold(&held, &ux, ux_obj, 8, "ux (float64)", 1) == 0 && hold(&held, &uy, uy_obj, 8, "uy (float64)", 1) == 0 &&
+        hold(&held, &hxy, hxy_obj, 8, "hxy (float64)", 1) == 0) {
+        const Py_ssize_t n = grey.len / 8, na = ux.len / 8;
+        status = -2;
+        if (na >= 1 && P.len == L.len && P.len / 8 == n * n * na && uy.len / 8 == na && hxy.len / 8 == na) {
+            const double *p = (const double *)P.buf, *l = (const double *)L.buf, *g = (const double *)grey.buf;
+            double *x = (double *)ux.buf, *y = (double *)uy.buf, *h = (double *)hxy.buf;
+            Py_BEGIN_ALLOW_THREADS
+            for (Py_ssize_t a = 0; a < na; a++)
+                x[a] = y[a] = h[a] = 0.0;
+            for (Py_ssize_t o = 0; o < n; o++)
+                for (Py_ssize_t q = 0; q < n; q++) {
+                    const double gi = j_outer ? g[q] : g[o], gj = j_outer ? g[o] : g[q];
+                    const Py_ssize_t k = (o * n + q) * na;
+                    for (Py_ssize_t a = 0; a < na; a++) {
+                        x[a] += gi * p[k + a];
+                        y[a] += gj * p[k + a];
+                        h[a] += p[k + a] * l[k + a];
+                    }
+                }
+            Py_END_ALLOW_THREADS
+            status = 0;
+        }
+    }
+    release_held(&held);
+    if (failed(status, "glcm_means: buffer sizes do not match") < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* ---- GLCM feature sums ------------------------------------------------------------------
+ * pyradiomics sums products of P with weights over (i, j). numpy lays a product out as P when
+ * the weight does not span both gray level axes (then it sums in P's memory order), and in
+ * row-major (i, j) order when it does (a C-ordered operand wins a conflict of layouts); it
+ * sums per angle from 0. Every product is formed as pyradiomics forms it, element by element. */
+
+/* Row-major sums. rows of out (7 x na): sum P * T2[k], P * T3[k], P * T4[k] (k = g_i + g_j - 2,
+ * the cluster terms), P * (g_i * g_j), P * |g_i - g_j|^2, P * L, pxpy * L (L and pxpy C-ordered
+ * n x n x na). */
+static void glcm_row_major(const double *P, int j_outer, const double *g, Py_ssize_t n, Py_ssize_t na,
+                           const double *T2, const double *T3, const double *T4, const double *pxpy,
+                           const double *L, double *out)
+{
+    double *ct = out, *cs = out + na, *cp = out + 2 * na, *ac = out + 3 * na, *con = out + 4 * na;
+    double *h1 = out + 5 * na, *h2 = out + 6 * na;
+    for (Py_ssize_t a = 0; a < 7 * na; a++)
+        out[a] = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        for (Py_ssize_t j = 0; j < n; j++) {
+            const double *p = P + (j_outer ? j * n + i : i * n + j) * na;
+            const Py_ssize_t k = ((Py_ssize_t)g[i] + (Py_ssize_t)g[j] - 2) * na, c = (i * n + j) * na;
+            const double w_ac = g[i] * g[j], d = fabs(g[i] - g[j]), w_con = d * d;
+            for (Py_ssize_t a = 0; a < na; a++) {
+                const double pa = p[a];
+                ct[a] += pa * T2[k + a];
+                cs[a] += pa * T3[k + a];
+                cp[a] += pa * T4[k + a];
+                ac[a] += pa * w_ac;
+                con[a] += pa * w_con;
+                h1[a] += pa * L[c + a];
+                h2[a] += pxpy[c + a] * L[c + a];
+            }
+        }
+}
+
+/* Memory-order sums. rows of out (4 x na): sum P * P, P * (g_i - ux)^2, P * (g_j - uy)^2,
+ * (P * (g_i - ux)) * (g_j - uy). */
+static void glcm_memory_order(const double *P, int j_outer, const double *g, Py_ssize_t n, Py_ssize_t na,
+                              const double *ux, const double *uy, double *out)
+{
+    double *ene = out, *sx = out + na, *sy = out + 2 * na, *cor = out + 3 * na;
+    for (Py_ssize_t a = 0; a < 4 * na; a++)
+        out[a] = 0.0;
+    for (Py_ssize_t o = 0; o < n; o++)
+        for (Py_ssize_t q = 0; q < n; q++) {
+            const double gi = j_outer ? g[q] : g[o], gj = j_outer ? g[o] : g[q];
+            const double *p = P + (o * n + q) * na;
+            for (Py_ssize_t a = 0; a < na; a++) {
+                const double pa = p[a], di = gi - ux[a], dj = gj - uy[a];
+                ene[a] += pa * pa;
+                sx[a] += pa * (di * di);
+                sy[a] += pa * (dj * dj);
+                cor[a] += (pa * di) * dj;
+            }
+        }
+}
+
+/* glcm_feature_sums(P, j_outer, grey, T2, T3, T4, pxpy, L, ux, uy, row_major_out, memory_out) */
+static PyObject *glcm_feature_sums(PyObject *self, PyObject *args)
+{
+    PyObject *o[11];
+    int j_outer;
+    Py_buffer P, g, T2, T3, T4, pxpy, L, ux, uy, rm, mo;
+    Held held = {{NULL}, 0};
+    int status = -3;
+    if (!PyArg_ParseTuple(args, "OpOOOOOOOOOO:glcm_feature_sums", &o[0], &j_outer, &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7], &o[8], &o[9], &o[10]))
+        return NULL;
+    if (hold(&held, &P, o[0], 8, "P (float64)", 0) == 0 && hold(&held, &g, o[1], 8, "grey (float64)", 0) == 0 &&
+        hold(&held, &T2, o[2], 8, "T2 (float64)", 0) == 0 && hold(&held, &T3, o[3], 8, "T3 (float64)", 0) == 0 &&
+        hold(&held, &T4, o[4], 8, "T4 (float64)", 0) == 0 && hold(&held, &pxpy, o[5], 8, "pxpy (float64)", 0) == 0 &&
+        hold(&held, &L, o[6], 8, "L (float64)", 0) == 0 && hold(&held, &ux, o[7], 8, "ux (float64)", 0) == 0 &&
+        hold(&held, &uy, o[8], 8, "uy (float64)", 0) == 0 && hold(&held, &rm, o[9], 8, "row_major (float64)", 1) == 0 &&
+        hold(&held, &mo, o[10], 8, "memory (float64)", 1) == 0) {
+        const Py_ssize_t n = g.len / 8, na = ux.len / 8;
+        status = -2;
+        const double *gv = (const double *)g.buf;
+        Py_ssize_t K = 0; /* the cluster tables cover every g_i + g_j - 2 */
+        int ok = na >= 1 && n >= 1 && P.len / 8 == n * n * na && pxpy.len == P.len && L.len == P.len &&
+                 uy.len == ux.len && rm.len / 8 == 7 * na && mo.len / 8 == 4 * na && T3.len == T2.len &&
+                 T4.len == T2.len && T2.len % (8 * na) == 0;
+        if (ok) {
+            K = T2.len / 8 / na;
+            for (Py_ssize_t i = 0; i < n; i++)
+                ok &= gv[i] >= 1 && gv[i] == (double)(Py_ssize_t)gv[i] && 2 * (Py_ssize_t)gv[i] - 2 < K;
+        }
+        if (ok) {
+            Py_BEGIN_ALLOW_THREADS
+            glcm_row_major((const double *)P.buf, j_outer, gv, n, na, (const double *)T2.buf, (const double *)T3.buf,
+                           (const double *)T4.buf, (const double *)pxpy.buf, (const double *)L.buf, (double *)rm.buf);
+            glcm_memory_order((const double *)P.buf, j_outer, gv, n, na, (const double *)ux.buf,
+                              (const double *)uy.buf, (double *)mo.buf);
+            Py_END_ALLOW_THREADS
+            status = 0;
+        }
+    }
+    release_held(&held);
+    if (failed(status, "glcm_feature_sums: buffer sizes or gray levels do not match") < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* count_parts(mask, shape) -> the number of fully connected parts of a uint8 mask (26
+ * neighbours in 3D, 8 in a single slice): the zones of an image of one gray level. */
+static PyObject *count_parts(PyObject *self, PyObject *args)
+{
+    PyObject *mask_obj;
+    Py_ssize_t shape[3];
+    Py_buffer mask;
+    Held held = {{NULL}, 0};
+    Py_ssize_t parts = -3;
+    if (!PyArg_ParseTuple(args, "O(nnn):count_parts", &mask_obj, &shape[0], &shape[1], &shape[2]))
+        return NULL;
+    if (shape[0] < 0 || shape[1] < 0 || shape[2] < 0) {
+        PyErr_SetString(PyExc_ValueError, "count_parts: negative shape");
+        return NULL;
+    }
+    if (hold(&held, &mask, mask_obj, 1, "mask (uint8)", 0) == 0) {
+        parts = -2;
+        if (mask.len == shape[0] * shape[1] * shape[2]) {
+            Py_BEGIN_ALLOW_THREADS
+            parts = label_zones(NULL, (const uint8_t *)mask.buf, shape, -1, NULL, NULL);
+            Py_END_ALLOW_THREADS
+        }
+    }
+    release_held(&held);
+    if (failed(parts, "count_parts: the mask does not match the shape") < 0)
+        return NULL;
+    return PyLong_FromSsize_t(parts);
+}
+
+/* ---- first-order sums in numpy's pairwise order ------------------------------------------
+ * numpy adds a contiguous float64 row pairwise: runs of up to 128 values in 8 interleaved
+ * accumulators, longer runs split in two halves (the first a multiple of 8 long), a run
+ * shorter than 8 added in turn to -0.0; the reduction then adds that to its starting 0.
+ * first_order_sums reproduces that order for several element-wise terms of the voxel
+ * values at once (the same splits serve all), so each equals numpy's sum of the array
+ * pyradiomics builds for it. */
+
+#define FO_TERMS 4
+typedef struct {
+    double mean, shift, p10, p90;
+} FOParams;
+
+/* The terms of voxel value x: (x + shift)^2, |x - mean|, (x - mean)^2, and x when it lies
+ * within [p10, p90] (else 0; kept is 1 then), each as pyradiomics' numpy expression forms it. */
+static inline void fo_terms(double x, const FOParams *p, double *t, int *kept)
+{
+    const double s = x + p->shift, d = x - p->mean;
+    *kept = !((x - p->p10) < 0 || (x - p->p90) > 0);
+    t[0] = s * s;
+    t[1] = fabs(d);
+    t[2] = d * d;
+    t[3] = *kept ? x : 0.0;
+}
+
+static void fo_pairwise(const double *x, Py_ssize_t n, const FOParams *p, double *out, int64_t *kept_count)
+{
+    double t[FO_TERMS];
+    int kept;
+    if (n < 8) {
+        for (int k = 0; k < FO_TERMS; k++)
+            out[k] = -0.0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            fo_terms(x[i], p, t, &kept);
+            *kept_count += kept;
+            for (int k = 0; k < FO_TERMS; k++)
+                out[k] += t[k];
+        }
+    } else if (n <= 128) {
+        double r[FO_TERMS][8];
+        for (int j = 0; j < 8; j++) {
+            fo_terms(x[j], p, t, &kept);
+            *kept_count += kept;
+            for (int k = 0; k < FO_TERMS; k++)
+                r[k][j] = t[k];
+        }
+        Py_ssize_t i;
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; j++) {
+                fo_terms(x[i + j], p, t, &kept);
+                *kept_count += kept;
+                for (int k = 0; k < FO_TERMS; k++)
+                    r[k][j] += t[k];
+            }
+        for (int k = 0; k < FO_TERMS; k++)
+            out[k] = ((r[k][0] + r[k][1]) + (r[k][2] + r[k][3])) + ((r[k][4] + r[k][5]) + (r[k][6] + r[k][7]));
+        for (; i < n; i++) {
+            fo_terms(x[i], p, t, &kept);
+            *kept_count += kept;
+            for (int k = 0; k < FO_TERMS; k++)
+                out[k] += t[k];
+        }
+    } else {
+        Py_ssize_t n2 = n / 2;
+        n2 -= n2 % 8;
+        double a[FO_TERMS], b[FO_TERMS];
+        fo_pairwise(x, n2, p, a, kept_count);
+        fo_pairwise(x + n2, n - n2, p, b, kept_count);
+        for (int k = 0; k < FO_TERMS; k++)
+            out[k] = a[k] + b[k];
+    }
+}
+
+/* The robust term: |x - robust_mean| for values within [p10, p90], else 0. */
+static inline double robust_term(double x, const FOParams *p, double robust_mean)
+{
+    return ((x - p->p10) < 0 || (x - p->p90) > 0) ? 0.0 : fabs(x - robust_mean);
+}
+
+static double robust_pairwise(const double *x, Py_ssize_t n, const FOParams *p, double m)
+{
+    if (n < 8) {
+        double res = -0.0;
+        for (Py_ssize_t i = 0; i < n; i++)
+            res += robust_term(x[i], p, m);
+        return res;
+    } else if (n <= 128) {
+        double r[8];
+        for (int j = 0; j < 8; j++)
+            r[j] = robust_term(x[j], p, m);
+        Py_ssize_t i;
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; j++)
+                r[j] += robust_term(x[i + j], p, m);
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++)
+            res += robust_term(x[i], p, m);
+        return res;
+    }
+    Py_ssize_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return robust_pairwise(x, n2, p, m) + robust_pairwise(x + n2, n - n2, p, m);
+}
+
+/* first_order_sums(x, mean, shift, p10, p90) -> (energy, abs_dev, sq_dev, kept_sum, kept, robust_abs_dev):
+ * numpy's sums (0 + pairwise) of the terms above over the voxel values x (float64, no NaN);
+ * robust_abs_dev is taken about kept_sum / kept, as numpy's nanmean gives that mean. */
+static PyObject *first_order_sums(PyObject *self, PyObject *args)
+{
+    PyObject *x_obj;
+    FOParams p;
+    Py_buffer x;
+    if (!PyArg_ParseTuple(args, "Odddd:first_order_sums", &x_obj, &p.mean, &p.shift, &p.p10, &p.p90))
+        return NULL;
+    if (get_buffer(x_obj, &x, 8, "x (float64)", 0) < 0)
+        return NULL;
+    const Py_ssize_t n = x.len / 8;
+    double sums[FO_TERMS] = {0.0, 0.0, 0.0, 0.0}, robust = 0.0;
+    int64_t kept = 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (n > 0) {
+        double part[FO_TERMS];
+        fo_pairwise((const double *)x.buf, n, &p, part, &kept);
+        for (int k = 0; k < FO_TERMS; k++)
+            sums[k] = 0.0 + part[k];
+        if (kept > 0)
+            robust = 0.0 + robust_pairwise((const double *)x.buf, n, &p, sums[3] / (double)kept);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&x);
+    return Py_BuildValue("ddddLd", sums[0], sums[1], sums[2], sums[3], (long long)kept, robust);
+}
+
 static PyMethodDef methods[] = {
     {"glszm_zones", glszm_zones, METH_VARARGS,
      "glszm_zones(image, mask, shape, skip_dim, levels, sizes) -> number of zones\n\n"
      "Labels the gray-level zones of a 3D int32 image inside a uint8 mask (26-connected; "
      "skip_dim 0-2 excludes that dimension from connectivity, -1 none) and writes each "
      "zone's gray level and voxel count into levels (int32) and sizes (int64)."},
+    {"count_parts", count_parts, METH_VARARGS,
+     "count_parts(mask, shape) -> the number of fully connected parts of a uint8 mask"},
+    {"first_order_sums", first_order_sums, METH_VARARGS,
+     "first_order_sums(x, mean, shift, p10, p90) -> (energy, abs_dev, sq_dev, kept_sum, kept, robust_abs_dev): "
+     "pyradiomics' first-order sums, each in numpy's pairwise order"},
     {"glcm", glcm, METH_VARARGS,
      "glcm(image, mask, shape, angles, Ng, out): pyradiomics' GLCM counts, out[i-1, j-1, a]"},
     {"glrlm", glrlm, METH_VARARGS,
      "glrlm(image, mask, shape, angles, Ng, Nr, out): pyradiomics' GLRLM counts, out[i-1, length-1, a]"},
     {"ngtdm", ngtdm, METH_VARARGS,
      "ngtdm(image, mask, shape, angles, Ng, out): pyradiomics' NGTDM, out[i-1] = [count, sum |diff|, i]"},
+    {"glcm_diagonals", glcm_diagonals, METH_VARARGS,
+     "glcm_diagonals(P, grey, na, Ng, sums, diffs, px, py): p_{x+y}, p_{x-y}, p_x and p_y of a "
+     "normalised GLCM (n x n x na, gray levels grey), summed in numpy's order for several angles"},
+    {"digitize", digitize, METH_VARARGS,
+     "digitize(values, mask, edges, width, out) -> bool: numpy.digitize of the mask voxels "
+     "(increasing edges about width apart) into out (int64, 0 outside the mask); False when "
+     "a NaN was met (out is then incomplete)"},
+    {"glcm_normalise", glcm_normalise, METH_VARARGS,
+     "glcm_normalise(counts, grey, na, Ng, j_outer, out) -> bool: pyradiomics' normalised symmetric "
+     "GLCM of the gray levels that occur, in memory order; False when an angle has no pair"},
+    {"glcm_means", glcm_means, METH_VARARGS,
+     "glcm_means(P, L, grey, j_outer, ux, uy, hxy): sums of g_i P, g_j P and P L in P's memory order"},
+    {"glcm_feature_sums", glcm_feature_sums, METH_VARARGS,
+     "glcm_feature_sums(P, j_outer, grey, T2, T3, T4, pxpy, L, ux, uy, row_major, memory): the sums of "
+     "pyradiomics' GLCM features, each in numpy's order (see the source)"},
+    {"angle_max", angle_max, METH_VARARGS,
+     "angle_max(mem, out): out[a] = numpy's maximum of mem[k * na + a] over k"},
+    {"angle_sums", angle_sums, METH_VARARGS,
+     "angle_sums(mem, out): out[a] = sum of mem[k * na + a] over k, in memory order from 0"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from ._version import __version__
 from .errors import FRDError, OptionError
 from .options import FRDOptions
-from .results import result_line
 from .optionspec import Spec, defaults, describe, specs
 
 
@@ -247,6 +246,8 @@ def cmd_compare(args) -> int:
         for warning in payload["warnings"]:
             features = ", ".join(f"{f['feature']} ({f['share_of_d2']:.1%} of d²)" for f in warning["features"][:5])
             print(f"warning: {warning['message']}" + (f": {features}" if features else ""), file=sys.stderr)
+        from .results import result_line
+
         line = result_line(payload)
         if payload["ci"]:
             line += f"  [{payload['ci']['level']:.0%} CI {payload['ci']['low']:.6g} – {payload['ci']['high']:.6g}]"

@@ -3,19 +3,22 @@
 * ``pyradiomics`` — plain ``RadiomicsFeatureExtractor``: the reference path.
 * ``frd`` (default) — subclasses of pyradiomics' feature classes that
 
-  - bin each filtered image once and share it among all classes (pyradiomics bins the
-    same image again in every class, finding the bin edges with Python's built-in
-    ``min``/``max`` over a numpy array);
+  - bin each filtered image once and share it, with the image and mask arrays, among all
+    classes (pyradiomics bins the same image again in every class, finding the bin edges
+    with Python's built-in ``min``/``max`` over a numpy array);
   - build the GLCM, GLRLM and NGTDM with the compiled kernels (``frd.matrices``), run
-    through pyradiomics' own ``_calculateMatrix`` code for the post-processing;
+    through pyradiomics' own ``_calculateMatrix`` code for the post-processing (the GLCM's
+    in one compiled pass, ``frd.formulas``);
   - build the GLSZM compactly: zones are labelled in two scans (26-connected in 3D, 8 in
     a slice, as pyradiomics' C code) and counted by size, instead of a dense gray levels
     × voxels matrix (6 GB for one small 3D volume resampled to 2 mm, whose background is
     one huge zone);
-  - sum the GLCM's diagonals (p_{x+y}, p_{x-y}) over precomputed index groups instead of
-    an Ng×Ng boolean mask per diagonal (O(Ng³)).
+  - evaluate the GLCM and first-order formulas with less work (``frd.formulas``), and let
+    pyradiomics' other feature methods see a numpy with cheaper row means and gray-level
+    sums;
+  - run pyradiomics' ``execute`` with lighter diagnostics and crops (``frd.preparation``).
 
-  Every feature formula is pyradiomics' own, counts are exact, and every non-integer sum
+  Every feature formula is pyradiomics', counts are exact, and every non-integer sum
   adds the same elements in the same order, so the values are bit-identical
   (``tests/test_engine.py`` compares the matrices entry for entry and the features value
   for value).
@@ -25,15 +28,21 @@ Nothing is patched inside pyradiomics: the engine is selected per extractor.
 
 from __future__ import annotations
 
+import logging
 import threading
+import types
 
 import numpy as np
-from radiomics import featureextractor, getFeatureClasses, imageoperations
+import radiomics
+import SimpleITK as sitk
+from radiomics import base, featureextractor, getFeatureClasses, imageoperations
 
 from .errors import EngineUnavailable
 from .options import ENGINES
 
-from .matrices import gray_level_zones, require_kernels, using_kernels
+from . import preparation
+from .formulas import FirstOrderFormulas, GLCMFormulas, with_fast_numpy
+from .matrices import MATRICES, digitize_masked, gray_level_zones, require_kernels
 
 # The pyradiomics release series whose binning, matrix calls and post-processing this
 # engine reproduces (pyproject pins pyradiomics-bhklab 3.1.4; frd.featureset keys the
@@ -67,14 +76,24 @@ def bin_image(matrix: np.ndarray, mask: np.ndarray, settings: dict) -> np.ndarra
     """pyradiomics' binImage for a segmentation mask."""
     if settings.get("binCount") is not None:
         return imageoperations.binImage(matrix, mask, **settings)[0]
-    binned = np.zeros(matrix.shape, dtype="int")
     values = matrix[mask]
-    binned[mask] = np.digitize(values, bin_edges(values, settings.get("binWidth", 25)))
+    width = settings.get("binWidth", 25)
+    edges = bin_edges(values, width)
+    if np.issubdtype(matrix.dtype, np.floating) or np.issubdtype(matrix.dtype, np.integer):
+        binned = digitize_masked(matrix, mask, edges, width)  # the same counts, compiled
+        if binned is not None:
+            return binned
+    binned = np.zeros(matrix.shape, dtype="int")
+    binned[mask] = np.digitize(values, edges)
     return binned
 
 
 class _SharedBinning:
     """Mixin for pyradiomics feature classes: binning computed once per filtered image."""
+
+    @staticmethod
+    def _shared_binning_active() -> bool:
+        return getattr(_call, "shared", None) is not None
 
     def _applyBinning(self, matrix):
         shared = getattr(_call, "shared", None)
@@ -82,54 +101,23 @@ class _SharedBinning:
             return super()._applyBinning(matrix)
         if "binned" not in shared:
             binned = bin_image(matrix, self.maskArray, self.settings)
-            shared["binned"] = (binned, np.unique(binned[self.maskArray]))
+            inside = binned[self.maskArray]
+            if inside.size and inside.min() >= 0:
+                # Voxels per bin, shared with the first-order class; the bins that occur,
+                # ascending, are what numpy.unique returns (same values, same int type).
+                counts = np.bincount(inside)
+                shared["counts"] = counts
+                grey_levels = np.flatnonzero(counts).astype(inside.dtype)
+            else:
+                grey_levels = np.unique(inside)
+            shared["binned"] = (binned, grey_levels)
         binned, grey_levels = shared["binned"]
+        self._bin_counts = shared.get("counts")
         self.coefficients["grayLevels"] = grey_levels.copy()
         self.coefficients["Ng"] = int(np.max(grey_levels))
-        return binned.copy()  # classes may modify their array
-
-
-def diagonal_sums(P: np.ndarray, key: np.ndarray, ks: np.ndarray) -> np.ndarray:
-    """``[P[:, key == k, :].sum(1) for k in ks]`` as an array, without a mask per k.
-
-    A stable sort of the keys keeps each group's positions in row-major order — the order
-    boolean indexing selects them in — so every sum adds the same numbers in the same
-    order as pyradiomics does.
-    """
-    n = key.shape[1]
-    flat = key.ravel()
-    order = np.argsort(flat, kind="stable")
-    ordered = flat[order]
-    lows = np.searchsorted(ordered, ks, side="left")
-    highs = np.searchsorted(ordered, ks, side="right")
-    sums = []
-    for lo, hi in zip(lows, highs):
-        positions = order[lo:hi]
-        sums.append(np.sum(P[:, positions // n, positions % n, :], 1))
-    return np.array(sums)
-
-
-class _GroupedGLCMCoefficients:
-    """GLCM coefficients as pyradiomics defines them, with the diagonal sums grouped."""
-
-    def _calculateCoefficients(self):
-        P = self.P_glcm
-        Ng = self.coefficients["Ng"]
-        eps = np.spacing(1)
-        grey = self.coefficients["grayLevels"].astype("float")
-        i, j = np.meshgrid(grey, grey, indexing="ij", sparse=True)
-        k_sum = np.arange(2, (Ng * 2) + 1, dtype="float")
-        k_diff = np.arange(0, Ng, dtype="float")
-        self.coefficients.update(
-            eps=eps, i=i, j=j, kValuesSum=k_sum, kValuesDiff=k_diff,
-            px=P.sum(2, keepdims=True),
-            py=P.sum(1, keepdims=True),
-            ux=np.sum(i[None, :, :, None] * P, (1, 2), keepdims=True),
-            uy=np.sum(j[None, :, :, None] * P, (1, 2), keepdims=True),
-            pxAddy=diagonal_sums(P, i + j, k_sum).transpose((1, 0, 2)),
-            pxSuby=diagonal_sums(P, np.abs(i - j), k_diff).transpose((1, 0, 2)),
-            HXY=(-1) * np.sum((P * np.log2(P + eps)), (1, 2)),
-        )
+        # Segment-based classes only read their binned array (pyradiomics modifies arrays in
+        # place only for voxel-based extraction): one array serves them all.
+        return binned.copy() if self.voxelBased else binned
 
 
 def _pyradiomics_layout(levels: int, all_levels: int, sizes: int, all_sizes: int) -> np.ndarray:
@@ -160,9 +148,15 @@ class _CompactGLSZM:
         zone_levels, zone_sizes = gray_level_zones(
             self.imageArray, self.maskArray,
             self.settings.get("force2Ddimension", 0) if self.settings.get("force2D", False) else None)
-        self._zone_sizes = np.unique(zone_sizes)
-        rows = np.searchsorted(grey_levels, zone_levels)
-        columns = np.searchsorted(self._zone_sizes, zone_sizes)
+        # Rows and columns by look-up tables: the rank of each gray level and zone size
+        # among those that occur (what searching the sorted unique values gives).
+        occurs = np.bincount(zone_sizes) > 0
+        self._zone_sizes = np.flatnonzero(occurs)
+        size_rank = np.cumsum(occurs) - 1
+        level_rank = np.zeros(int(grey_levels[-1]) + 1, dtype=np.intp)
+        level_rank[grey_levels] = np.arange(len(grey_levels))
+        rows = level_rank[zone_levels]
+        columns = size_rank[zone_sizes]
         counts = np.bincount(rows * len(self._zone_sizes) + columns,
                              minlength=len(grey_levels) * len(self._zone_sizes))
         P = _pyradiomics_layout(len(grey_levels), self.coefficients["Ng"],
@@ -184,20 +178,68 @@ class _CompactGLSZM:
                                  ivector=self.coefficients["grayLevels"].astype(float))
 
 
-_EXTRA_MIXINS = {"glcm": (_GroupedGLCMCoefficients,), "glszm": (_CompactGLSZM,)}
+_EXTRA_MIXINS = {"glcm": (GLCMFormulas,), "glszm": (_CompactGLSZM,), "firstorder": (FirstOrderFormulas,)}
 
 
 # Classes whose matrices come from the compiled kernels, through pyradiomics' own method.
 _KERNEL_MATRICES = ("glcm", "glrlm", "ngtdm")
 
 
+class _SharedInputs(base.RadiomicsFeaturesBase):
+    """pyradiomics' ``RadiomicsFeaturesBase.__init__`` (the classes' common set-up), with the
+    arrays of one filtered image and its mask read once for all classes instead of once per
+    class; no class modifies them in place (each bins its own copy). Placed just above
+    pyradiomics' base class, where each feature class's own ``__init__`` reaches it."""
+
+    def __init__(self, inputImage, inputMask, **kwargs):
+        shared = getattr(_call, "shared", None)
+        if shared is None or kwargs.get("voxelBased", False) or inputImage is None or inputMask is None:
+            return super().__init__(inputImage, inputMask, **kwargs)
+        self.logger = logging.getLogger(self.__module__)
+        self.progressReporter = radiomics.getProgressReporter
+        self.settings = kwargs
+        self.label = kwargs.get("label", 1)
+        self.voxelBased = False
+        self.coefficients = {}
+        self.enabledFeatures = {}
+        self.featureValues = {}
+        self.featureNames = self.getFeatureNames()
+        self.inputImage = inputImage
+        self.inputMask = inputMask
+        arrays = shared.get("arrays")
+        if arrays is None or arrays[0] is not inputImage or arrays[1] is not inputMask or arrays[2] != self.label:
+            arrays = shared["arrays"] = (inputImage, inputMask, self.label, sitk.GetArrayFromImage(inputImage),
+                                         sitk.GetArrayFromImage(inputMask) == self.label)
+        self.imageArray, self.maskArray = arrays[3], arrays[4]
+
+
+class _KnownFeatureNames:
+    """pyradiomics lists a class's features by inspecting all its members for every
+    instance; the list is a property of the class."""
+
+    _feature_names: dict = {}
+
+    @classmethod
+    def getFeatureNames(cls):
+        if cls not in _KnownFeatureNames._feature_names:
+            _KnownFeatureNames._feature_names[cls] = super().getFeatureNames()
+        return dict(_KnownFeatureNames._feature_names[cls])
+
+
 def _engine_class(name: str, cls):
-    mixins = (*_EXTRA_MIXINS.get(name, ()), _SharedBinning)
-    own = {"_calculateMatrix": using_kernels(cls._calculateMatrix)} if name in _KERNEL_MATRICES else {}
+    mixins = (*_EXTRA_MIXINS.get(name, ()), _SharedBinning, _KnownFeatureNames)
+    # pyradiomics' class with its own methods answered by the fast numpy functions and, for
+    # the matrices, the kernels (the mixins above it override some of these methods).
+    own = {attr: with_fast_numpy(getattr(cls, attr)) for attr in vars(cls)
+           if (attr.startswith("get") and attr.endswith("FeatureValue") or attr == "_calculateCoefficients")
+           and isinstance(getattr(cls, attr), types.FunctionType)}
+    if name in _KERNEL_MATRICES:
+        own["_calculateMatrix"] = with_fast_numpy(cls._calculateMatrix, cMatrices=MATRICES)
     # pyradiomics names each class's logger after its module: keep the engine's classes in
     # pyradiomics' logger tree, which frd.extract keeps quiet.
-    own["__module__"] = cls.__module__
-    return type(f"Shared{cls.__name__}", (*mixins, cls), own)
+    module = {"__module__": cls.__module__}
+    kernel_class = type(f"Kernel{cls.__name__}", (cls, _SharedInputs), {**own, **module})
+    return type(f"Shared{cls.__name__}", (*mixins, kernel_class), module)
 
 
 _CLASSES = {name: _engine_class(name, cls) for name, cls in getFeatureClasses().items()}
@@ -229,6 +271,11 @@ class CheckedExtractor(featureextractor.RadiomicsFeatureExtractor):
 
 class FastExtractor(featureextractor.RadiomicsFeatureExtractor):
     """RadiomicsFeatureExtractor running the engine's feature classes."""
+
+    _applyParams = preparation.apply_params
+    execute = preparation.execute
+    computeShape = preparation.compute_shape
+    loadImage = preparation.load_image
 
     def __init__(self, *args, **kwargs):
         import radiomics

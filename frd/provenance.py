@@ -8,8 +8,8 @@ entry) is avoided: the installed ``*.dist-info`` folder next to the module is re
 from __future__ import annotations
 
 import importlib.util
-import platform
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -52,7 +52,7 @@ def pyradiomics_version() -> str:
 def library_versions() -> dict:
     """Versions of Python, frd, pyradiomics, numpy and SimpleITK, for a result's provenance."""
     return {
-        "python": platform.python_version(),
+        "python": "{}.{}.{}".format(*sys.version_info[:3]),
         "frd": _frd_version(),
         "pyradiomics": pyradiomics_version(),
         "numpy": distribution_version("numpy"),

@@ -186,3 +186,223 @@ def test_kernels_refuse_wrong_buffers_and_release_the_others():
     assert mask_is_free()
     assert _kernels.glszm_zones(image, mask, image.shape, -1, levels, sizes) == 1
     assert sizes[0] == image.size and mask_is_free()
+
+
+# ----- the engine's rewritten formulas, class by class --------------------------------------
+
+def _blocky(rng, shape, values):
+    """Integer image of the given values, in blocks (runs, zones and co-occurrences of many sizes)."""
+    image = rng.choice(values, shape)
+    image = np.where(rng.random(shape) < 0.5, np.roll(image, 1, -1), image)
+    return sitk.GetImageFromArray(image.astype(np.float64))
+
+
+def _mask_image(rng, shape, holes: bool):
+    mask = (rng.random(shape) < 0.9) if holes else np.ones(shape, bool)
+    mask.flat[0] = False
+    return sitk.GetImageFromArray(mask.astype(np.uint8))
+
+
+def _assert_same_bits(ours, theirs, what):
+    ours, theirs = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    assert ours.shape == theirs.shape, what
+    np.testing.assert_array_equal(ours.view(np.int64), theirs.view(np.int64), err_msg=what)
+
+
+# Gray levels 1..9 with none, one or several absent (pyradiomics' deletions of empty levels
+# leave the GLCM in a different memory layout in each case), 2D (4 angles), 3D (13), and
+# lines (angles without any pair, which pyradiomics deletes).
+_LEVEL_SETS = {"all": range(9), "one absent": [0, 1, 2, 3, 5, 6, 7, 8], "several absent": [0, 2, 3, 7, 8]}
+_SHAPES = [((1, 24, 21), True), ((9, 12, 11), False), ((1, 1, 40), True), ((1, 2, 30), True)]
+
+
+@pytest.mark.parametrize("levels", list(_LEVEL_SETS))
+@pytest.mark.parametrize("shape, force2d", _SHAPES)
+@pytest.mark.parametrize("holes", [False, True])
+def test_glcm_matrix_coefficients_and_features_identical(levels, shape, force2d, holes):
+    from radiomics.glcm import RadiomicsGLCM
+
+    from frd.engine import _CLASSES
+
+    rng = np.random.default_rng(len(levels) * 7 + sum(shape) + holes)
+    image, mask = _blocky(rng, shape, list(_LEVEL_SETS[levels])), _mask_image(rng, shape, holes)
+    settings = dict(binWidth=1, force2D=force2d, force2Ddimension=0, label=1)
+    plain, fast = RadiomicsGLCM(image, mask, **settings), _CLASSES["glcm"](image, mask, **settings)
+    plain._initCalculation()
+    fast._initCalculation()
+    _assert_same_bits(fast.P_glcm, plain.P_glcm, "P_glcm")
+    # The same memory layout: numpy sums the features' products in memory order.
+    assert np.argsort(fast.P_glcm.strides[1:]).tolist() == np.argsort(plain.P_glcm.strides[1:]).tolist()
+    for name in ("px", "py", "ux", "uy", "pxAddy", "pxSuby", "HXY"):
+        _assert_same_bits(fast.coefficients[name], plain.coefficients[name], name)
+    plain.enableAllFeatures()
+    fast.enableAllFeatures()
+    theirs, ours = plain.execute(), fast.execute()
+    assert ours.keys() == theirs.keys()
+    for name in theirs:
+        _assert_same_bits(ours[name], theirs[name], name)
+
+
+@pytest.mark.parametrize("shape, force2d", _SHAPES)
+@pytest.mark.parametrize("bin_width", [1, 3])
+def test_every_feature_class_identical_on_small_images(shape, force2d, bin_width):
+    # Each engine class against pyradiomics' own, one image at a time (no shared binning):
+    # first order (order statistics, moments), GLRLM, GLSZM, NGTDM and GLDM.
+    from radiomics import getFeatureClasses
+
+    from frd.engine import _CLASSES
+
+    rng = np.random.default_rng(sum(shape) + bin_width)
+    image = sitk.GetImageFromArray(rng.normal(50, 20, shape).round(1))
+    mask = _mask_image(rng, shape, holes=True)
+    settings = dict(binWidth=bin_width, force2D=force2d, force2Ddimension=0, label=1, voxelArrayShift=300)
+    for name, cls in getFeatureClasses().items():
+        if name.startswith("shape"):
+            continue
+        plain, fast = cls(image, mask, **settings), _CLASSES[name](image, mask, **settings)
+        plain.enableAllFeatures()
+        fast.enableAllFeatures()
+        theirs, ours = plain.execute(), fast.execute()
+        assert ours.keys() == theirs.keys(), name
+        for feature in theirs:
+            _assert_same_bits(ours[feature], theirs[feature], f"{name} {feature}")
+
+
+def test_order_statistics_and_moments_match_numpy():
+    # One sort serves every percentile and the median; checked against numpy's own calls
+    # on sizes either side of nanmedian's small-array path, with ties and negative values.
+    from frd.formulas import FirstOrderFormulas
+
+    class Voxels(FirstOrderFormulas):
+        voxelBased = False
+        voxelArrayShift = 300
+
+        def __init__(self, values):
+            self.targetVoxelArray, self.coefficients = values.reshape(1, -1), {}
+
+    rng = np.random.default_rng(3)
+    for n in (2, 3, 599, 600, 601, 5000):
+        for values in (rng.normal(0, 40, n), rng.integers(-5, 5, n).astype(float)):
+            x = values.reshape(1, -1)
+            v = Voxels(values)
+            for q in (10, 25, 75, 90):
+                _assert_same_bits(v._percentile(q), np.nanpercentile(x, q, axis=1), f"p{q} n={n}")
+            _assert_same_bits(v.getMedianFeatureValue(), np.nanmedian(x, 1), f"median n={n}")
+            mean = np.nanmean(x, 1, keepdims=True)
+            for k in (2, 3, 4):
+                _assert_same_bits(v._central_moment(k), np.nanmean(np.power(x - mean, k), 1), f"m{k}")
+    with_nan = Voxels(np.array([1.0, np.nan, 3.0, 2.0]))
+    assert with_nan._order_statistics() is None  # left to numpy's nan-aware functions
+    _assert_same_bits(with_nan._percentile(25), np.nanpercentile(with_nan.targetVoxelArray, 25, axis=1), "nan")
+
+
+def test_level_sums_match_numpy_in_every_layout():
+    # numpy sums in memory order: C-ordered, column-outer (what pyradiomics' deletions
+    # leave), products of both, a single angle (pairwise: numpy's own) and a sliced view.
+    from frd.matrices import max_over_levels, sum_over_levels
+
+    rng = np.random.default_rng(8)
+    for trial in range(60):
+        n, na = int(rng.integers(2, 40)), int(rng.choice([1, 2, 4, 13]))
+        base = rng.random((1, n + 3, n + 3, na)) ** 3 * rng.choice([-1.0, 1.0], (1, n + 3, n + 3, na))
+        column_outer = np.delete(np.delete(base, [0, 2], 1), [0, 2], 2)
+        for A in (base[:, :n, :n].copy(), column_outer, column_outer * rng.random((1, n + 1, 1, na)),
+                  column_outer * rng.random((1, n + 1, n + 1, 1)), base[:, 1:, :-2]):
+            for keepdims in (False, True):
+                _assert_same_bits(sum_over_levels(A, keepdims), np.sum(A, (1, 2), keepdims=keepdims), "sum")
+            _assert_same_bits(max_over_levels(A), np.amax(A, (1, 2)), "max")
+    with_nan = rng.random((1, 5, 5, 4))
+    with_nan[0, 2, 3, 1] = np.nan
+    _assert_same_bits(max_over_levels(with_nan), np.amax(with_nan, (1, 2)), "max with NaN")
+
+
+def test_digitize_kernel_matches_numpy():
+    from frd.engine import bin_edges
+    from frd.matrices import digitize_masked
+
+    rng = np.random.default_rng(5)
+    for width in (0.1, 1, 5, 25, 1e-3):
+        values = np.concatenate([rng.normal(0, 300, 5000), rng.integers(-40, 40, 200) * width, [-0.0, 0.0]])
+        mask = rng.random(values.shape) < 0.8
+        edges = bin_edges(values[mask], width)
+        expected = np.zeros(values.shape, dtype="int")
+        expected[mask] = np.digitize(values[mask], edges)
+        np.testing.assert_array_equal(digitize_masked(values, mask, edges, width), expected)
+    values[3] = np.nan
+    assert digitize_masked(values, np.ones(values.shape, bool), edges, 5) is None
+
+
+def test_diagnostics_keep_every_entry_a_vector_can_hold():
+    # The engine's diagnostics against pyradiomics' GeneralInfo: the same entries with the
+    # same values, less the mask's bounding box and centre of mass (tuples); masks of one
+    # and of several parts (8/26-connected), 2D and 3D.
+    from radiomics.generalinfo import GeneralInfo
+
+    from frd.preparation import Diagnostics
+
+    rng = np.random.default_rng(9)
+    for shape in ((30, 40), (1, 30, 40), (6, 30, 30)):
+        image = sitk.GetImageFromArray(rng.normal(100, 30, shape))
+        for parts in (1, 3):
+            mask_array = np.zeros(shape, np.uint32)
+            for p in range(parts):
+                mask_array[..., 2 + 8 * p: 6 + 8 * p, 3:9 + p] = 1
+            mask_array[..., 26, 26] = 1  # touches nothing: one more part
+            mask_array[..., 27, 27] = 1  # diagonal neighbour: the same part when fully connected
+            mask = sitk.GetImageFromArray(mask_array)
+            theirs, ours = GeneralInfo(), Diagnostics()
+            for info in (theirs, ours):
+                info.addImageElements(image)
+                info.addMaskElements(None, mask, 1)
+                info.addImageElements(image, "interpolated")
+                info.addMaskElements(image, mask, 1, "interpolated")
+            theirs, ours = theirs.getGeneralInfo(), ours.getGeneralInfo()
+            left_out = {k for k in theirs if k.endswith(("_BoundingBox", "_CenterOfMassIndex", "_CenterOfMass"))}
+            assert list(ours) == [k for k in theirs if k not in left_out]
+            for key in ours:
+                assert type(ours[key]) is type(theirs[key]) and ours[key] == theirs[key], key
+            assert ours["diagnostics_Mask-original_VolumeNum"] == parts + 1
+
+
+def test_parameter_validation_unchanged():
+    # The schema parsed with libyaml is the data pykwalify parses, and invalid parameters
+    # are still refused by pyradiomics' validation.
+    from pykwalify.compat import yml
+    from radiomics import getParameterValidationFiles
+
+    from frd.engine import FastExtractor
+    from frd.preparation import _parsed_schema
+
+    schema_file, _ = getParameterValidationFiles()
+    with open(schema_file, encoding="utf-8") as stream:
+        assert _parsed_schema((schema_file,)) == yml.load(stream)
+    params = FRDOptions().pyradiomics_params(2)
+    assert FastExtractor(params).settings["binWidth"] == 5
+    params["setting"]["binWidth"] = "wide"
+    with pytest.raises(Exception, match="binWidth|wide"):
+        FastExtractor(params)
+
+
+def test_first_order_sums_follow_numpys_pairwise_order():
+    # Each sum against numpy's own expression (as pyradiomics writes it) on sizes around
+    # numpy's pairwise blocks (8, 128) and up to a 3D volume's voxel count.
+    from frd.matrices import first_order_sums
+
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 7, 8, 9, 15, 16, 127, 128, 129, 255, 256, 257, 1000, 4097, 100_003, 2_851_201):
+        x = rng.normal(20, 80, (1, n))
+        x[0, : n // 3] = np.round(x[0, : n // 3])  # ties at the percentiles
+        mean = np.nanmean(x, 1, keepdims=True)
+        p10, p90 = np.nanpercentile(x, 10, axis=1), np.nanpercentile(x, 90, axis=1)
+        sums = first_order_sums(x[0], mean[0, 0], 300, p10[0], p90[0])
+        _assert_same_bits(sums["energy"], np.nansum((x + 300) ** 2, 1)[0], f"energy n={n}")
+        _assert_same_bits(sums["abs_dev"] / n, np.nanmean(np.absolute(x - mean), 1)[0], f"MAD n={n}")
+        _assert_same_bits(np.sqrt(sums["sq_dev"] / n) ** 2, (np.nanstd(x, 1) ** 2)[0], f"variance n={n}")
+        _assert_same_bits(sums["sq_dev"] / n, np.nanmean(np.power(x - mean, 2), 1)[0], f"m2 n={n}")
+        robust = x.copy()
+        outside = ((robust - p10[:, None]) < 0) | ((robust - p90[:, None]) > 0)
+        robust[outside] = np.nan
+        assert sums["kept"] == n - outside.sum()
+        if sums["kept"]:  # (none kept: the engine leaves it to numpy, which warns and gives NaN)
+            expected = np.nanmean(np.absolute(robust - np.nanmean(robust, 1, keepdims=True)), 1)[0]
+            _assert_same_bits(sums["robust_abs_dev"] / sums["kept"], expected, f"robust MAD n={n}")

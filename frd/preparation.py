@@ -1,0 +1,181 @@
+"""pyradiomics' steps around the feature classes, with less work and the same results.
+
+``execute``, ``computeShape`` and ``loadImage`` are pyradiomics' own code (``RadiomicsFeatureExtractor``),
+run with three of the helpers they call answered here:
+
+* the diagnostics (``GeneralInfo``): every entry that can be part of a feature vector
+  (a number, or a string that might read as one), with pyradiomics' value, but the image
+  hashes by ``hashlib`` (``SimpleITK.Hash`` is the SHA-1 of the pixel buffer), the mask's
+  voxel count by numpy and its number of connected parts by the engine's zone labelling
+  (fully connected, as SimpleITK's filter is configured there) instead of three SimpleITK
+  filters; the mask's bounding box and centre of mass (tuples) are left out;
+* ``cropToTumorMask``: when there is nothing to crop (a mask that reaches every border,
+  as FRD's whole-image masks do) the inputs are returned instead of copies of them;
+* ``getMask``: the label is looked for directly instead of sorting every mask voxel for
+  ``numpy.unique``; anything unusual is left to pyradiomics, which raises its own errors.
+
+pyradiomics' parameter validation (``_applyParams``) runs pykwalify as usual, with its
+schema file parsed once per process instead of once per extractor.
+
+As for the feature classes (``frd.formulas.with_fast_numpy``), pyradiomics itself is not patched:
+these are new function objects whose global names point here.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import types
+
+import numpy as np
+import SimpleITK as sitk
+from radiomics import featureextractor, generalinfo, imageoperations
+
+from .matrices import connected_parts
+
+
+class Diagnostics(generalinfo.GeneralInfo):
+    """pyradiomics' ``GeneralInfo``: the same entries in the same order with the same values,
+    less the mask's bounding box and centre of mass."""
+
+    def addImageElements(self, image, prefix="original"):
+        info, p = self.generalInfo, self.generalInfo_prefix
+        if prefix == "original":
+            info[p + "Image-original_Hash"] = _hash(image)
+            info[p + "Image-original_Dimensionality"] = "%iD" % image.GetDimension()
+        info[p + "Image-" + prefix + "_Spacing"] = image.GetSpacing()
+        info[p + "Image-" + prefix + "_Size"] = image.GetSize()
+        im_arr = sitk.GetArrayFromImage(image).astype("float")
+        info[p + "Image-" + prefix + "_Mean"] = np.mean(im_arr)
+        info[p + "Image-" + prefix + "_Minimum"] = np.min(im_arr)
+        info[p + "Image-" + prefix + "_Maximum"] = np.max(im_arr)
+
+    def addMaskElements(self, image, mask, label, prefix="original"):
+        if mask is None:
+            return
+        if mask.GetNumberOfComponentsPerPixel() != 1:
+            return super().addMaskElements(image, mask, label, prefix)
+        info, p = self.generalInfo, self.generalInfo_prefix
+        if prefix == "original":
+            info[p + "Mask-original_Hash"] = _hash(mask)
+        info[p + "Mask-" + prefix + "_Spacing"] = mask.GetSpacing()
+        info[p + "Mask-" + prefix + "_Size"] = mask.GetSize()
+        ma_arr = sitk.GetArrayViewFromImage(mask) == label
+        if not ma_arr.any():  # SimpleITK's filters raise their own error
+            raise _Fallback
+        # The bounding box and centre of mass (tuples, never part of a feature vector) are
+        # left out: their coordinates over every mask voxel cost more than all the rest.
+        info[p + "Mask-" + prefix + "_VoxelNum"] = int(np.count_nonzero(ma_arr))
+        info[p + "Mask-" + prefix + "_VolumeNum"] = _connected_parts(ma_arr)
+        if image is None:
+            return
+        im_arr = sitk.GetArrayFromImage(image)
+        targetvoxels = im_arr[ma_arr].astype("float")
+        info[p + "Mask-" + prefix + "_Mean"] = np.mean(targetvoxels)
+        info[p + "Mask-" + prefix + "_Minimum"] = np.min(targetvoxels)
+        info[p + "Mask-" + prefix + "_Maximum"] = np.max(targetvoxels)
+
+
+def _hash(image: sitk.Image) -> str:
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        return sitk.Hash(image)
+    return hashlib.sha1(np.ascontiguousarray(sitk.GetArrayViewFromImage(image))).hexdigest()
+
+
+def _connected_parts(inside: np.ndarray) -> int:
+    """Fully connected parts of a binary mask (8 neighbours in 2D, 26 in 3D)."""
+    if inside.ndim not in (2, 3):
+        raise _Fallback
+    return connected_parts(inside)
+
+
+class _Fallback(Exception):
+    """A case left to pyradiomics' own code."""
+
+
+class _FallbackDiagnostics(Diagnostics):
+    def addMaskElements(self, image, mask, label, prefix="original"):
+        try:
+            super().addMaskElements(image, mask, label, prefix)
+        except _Fallback:
+            generalinfo.GeneralInfo.addMaskElements(self, image, mask, label, prefix)
+
+
+def crop_to_mask(imageNode, maskNode, boundingBox, **kwargs):
+    """pyradiomics' cropToTumorMask, without the copies when nothing is cropped."""
+    padDistance = kwargs.get("padDistance", 0)
+    size = np.array(maskNode.GetSize())
+    lower = np.maximum(boundingBox[0::2] - padDistance, 0)
+    upper = np.maximum(size - boundingBox[1::2] - padDistance - 1, 0)
+    if not lower.any() and not upper.any() and imageNode.GetSize() == maskNode.GetSize():
+        return imageNode, maskNode
+    return imageoperations.cropToTumorMask(imageNode, maskNode, boundingBox, **kwargs)
+
+
+def get_mask(mask, **kwargs):
+    """pyradiomics' getMask when the label is there; otherwise pyradiomics raises its error."""
+    label = kwargs.get("label", 1)
+    if "vector" not in mask.GetPixelIDTypeAsString().lower() and label != 0:
+        cast = sitk.Cast(mask, sitk.sitkUInt32)
+        if (sitk.GetArrayViewFromImage(cast) == label).any():
+            return cast
+    return imageoperations.getMask(mask, **kwargs)
+
+
+_OPERATIONS = types.SimpleNamespace(**{**vars(imageoperations), "cropToTumorMask": crop_to_mask,
+                                       "getMask": get_mask})
+_GENERALINFO = types.SimpleNamespace(GeneralInfo=_FallbackDiagnostics)
+
+
+def _rebound(function, **names):
+    namespace = dict(function.__globals__, **names)
+    return types.FunctionType(function.__code__, namespace, function.__name__, function.__defaults__,
+                              function.__closure__)
+
+
+# pyradiomics' execute, computeShape and loadImage with the helpers above.
+execute = _rebound(featureextractor.RadiomicsFeatureExtractor.execute,
+                   imageoperations=_OPERATIONS, generalinfo=_GENERALINFO)
+compute_shape = _rebound(featureextractor.RadiomicsFeatureExtractor.computeShape, imageoperations=_OPERATIONS)
+load_image = staticmethod(_rebound(featureextractor.RadiomicsFeatureExtractor.loadImage,
+                                   imageoperations=_OPERATIONS))
+
+
+def _parsed_schema(schema_files: tuple) -> dict:
+    """pykwalify's merge of the schema files, parsed once per process with libyaml (the
+    same data as pykwalify's pure-Python loader gives for pyradiomics' schema; tested)."""
+    if schema_files not in _SCHEMAS:
+        import yaml
+
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        merged = {}
+        for path in schema_files:
+            with open(path, encoding="utf-8") as stream:
+                merged = dict(merged, **yaml.load(stream, Loader=loader))
+        _SCHEMAS[schema_files] = merged
+    return copy.deepcopy(_SCHEMAS[schema_files])
+
+
+_SCHEMAS: dict = {}
+
+
+def _validator(source_file=None, source_data=None, schema_files=None, extensions=None):
+    """pykwalify's Core as pyradiomics builds it, with the schema already parsed."""
+    import pykwalify.core
+
+    if source_file is not None or not schema_files or not all(str(f).endswith((".yaml", ".yml"))
+                                                              for f in schema_files):
+        return pykwalify.core.Core(source_file=source_file, source_data=source_data,
+                                   schema_files=schema_files, extensions=extensions)
+    return pykwalify.core.Core(source_data=source_data, schema_data=_parsed_schema(tuple(schema_files)),
+                               extensions=extensions)
+
+
+def _pykwalify():
+    import pykwalify.core
+
+    return types.SimpleNamespace(core=types.SimpleNamespace(Core=_validator, log=pykwalify.core.log))
+
+
+# pyradiomics' parameter validation (pykwalify), without parsing the schema every time.
+apply_params = _rebound(featureextractor.RadiomicsFeatureExtractor._applyParams, pykwalify=_pykwalify())
