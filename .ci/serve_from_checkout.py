@@ -49,6 +49,12 @@ def main(reference: str, candidate: str) -> int:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("the service did not start")
                 time.sleep(0.2)
+            # The web page ships in the installed package: the page and its script are served.
+            page = client.get("/")
+            if page.status_code != 200 or 'src="static/app.js"' not in page.text:
+                raise RuntimeError(f"the web page is not served: {page.status_code} {page.text[:200]!r}")
+            if client.get("/static/app.js").status_code != 200:
+                raise RuntimeError("the web page's script is not served")
             ids = []
             for folder in (reference, candidate):
                 files = [("files", (p.name, p.read_bytes(), "image/png")) for p in sorted(Path(folder).iterdir())]

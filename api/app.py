@@ -12,12 +12,12 @@ from fastapi import FastAPI
 
 from frd import __version__ as frd_version
 
-from . import errors
+from . import errors, web
 from .db import Database
 from .jobs import JobRunner
 from .lifecycle import Janitor
 from .metrics import REGISTRY, JobStateCollector
-from .routes import comparisons, datasets, health, jobs, stats, sync
+from .routes import comparisons, datasets, health, jobs, listings, stats, sync
 from .settings import Settings
 from .store import BlobStore
 
@@ -60,4 +60,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, datasets, comparisons, jobs, stats, sync):
         app.include_router(module.router)
     app.include_router(comparisons.ood_router)
+    app.include_router(listings.router)
+    web.install(app)
     return app

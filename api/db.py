@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS datasets (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
     created REAL NOT NULL,
-    extraction_job TEXT
+    extraction_job TEXT,
+    name TEXT                      -- the uploader's label (e.g. the folder's name), optional
 );
 CREATE TABLE IF NOT EXISTS dataset_files (
     dataset_id TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
@@ -72,7 +73,14 @@ CREATE TABLE IF NOT EXISTS idempotency (
     job_id TEXT NOT NULL,
     PRIMARY KEY (owner, key)
 );
+-- The listings (GET /v1/datasets, /v1/comparisons, ...): one tenant's rows, newest first.
+CREATE INDEX IF NOT EXISTS datasets_by_owner ON datasets (owner, created);
+CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, kind, created);
+CREATE INDEX IF NOT EXISTS reference_stats_by_owner ON reference_stats (owner, created);
 """
+
+# Columns added after a release: a data dir made before them gets them on start.
+ADDED_COLUMNS = (("dataset_files", "value_span", "REAL"), ("datasets", "name", "TEXT"))
 
 
 class Database:
@@ -86,10 +94,11 @@ class Database:
         self._local = threading.local()
         _DATABASES.add(self)
         conn = self.connect()
+        for table, column, kind in ADDED_COLUMNS:  # before the schema: its indexes may use them
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone():
+                if column not in {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         conn.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
-        columns = {row["name"] for row in conn.execute("PRAGMA table_info(dataset_files)")}
-        if "value_span" not in columns:  # a data dir made before the column existed
-            conn.execute("ALTER TABLE dataset_files ADD COLUMN value_span REAL")
 
     def connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

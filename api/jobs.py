@@ -322,7 +322,7 @@ class JobRunner:
         images, masks = self.dataset_paths(params["dataset"])
         fs = self._warm_cache(lease, images, masks, FRDOptions(**params.get("options", {})))
         return public_result({"images": len(fs), "features": len(fs.names), "cache_hits": fs.cache_hits,
-                              "skipped": [{"name": s.name, "reason": s.reason} for s in fs.skipped]},
+                              "ndim": fs.ndim, "skipped": [{"name": s.name, "reason": s.reason} for s in fs.skipped]},
                              self.settings.data_dir)
 
     def _compare(self, lease: Lease, params: dict) -> dict:

@@ -394,8 +394,9 @@ def cmd_serve(args) -> int:
     if not settings.api_keys:
         print(f"frd serve: no API keys configured — {'loopback clients only' if not settings.allow_public_without_keys else 'ALL clients served, unauthenticated'}",
               file=sys.stderr)
-    print(f"frd serve: data in {settings.data_dir.resolve()}, listening on http://{args.host}:{args.port}",
-          file=sys.stderr)
+    print(f"frd serve: data in {settings.data_dir.resolve()}, listening on http://{args.host}:{args.port}"
+          f" — open http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/"
+          " in a browser for the web page", file=sys.stderr)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
     return 0
 

@@ -61,6 +61,11 @@ class Contributions:
                     "share_of_d2": float(self.total[idx].sum() / d2), "n_features": len(idx)}
                 for g, idx in sorted(groups.items())}
 
+    def summary(self, top: int = 10) -> dict:
+        """The JSON form: d² per feature class and per filter, and the top features."""
+        return {"by_class": self.by_group(feature_class), "by_filter": self.by_group(image_filter),
+                "top_features": self.top(top)}
+
 
 def decompose(names, mu1, sigma1, mu2, sigma2) -> Contributions:
     """The per-feature split of d² for the pieces (names, mu1, sigma1, mu2, sigma2)."""

@@ -81,6 +81,7 @@ class FRDResult:
             "notices": self.notices,
             "warnings": self.warnings,
             "d2_split": self.d2_split,
+            "contributions": self.contribution_summary(),
             "robust": self.robust,
             "ci": self.ci,
             "options": self.options,
@@ -88,6 +89,11 @@ class FRDResult:
             "timings": self.timings,
             "cache": self.cache,
         })
+
+    def contribution_summary(self) -> dict | None:
+        """d² per feature class, per filter and its top features (None without a distance)."""
+        contributions = self.analysis.contributions if self.analysis is not None else None
+        return contributions.summary() if contributions is not None else None
 
     def __str__(self) -> str:
         return result_line(self.to_dict())

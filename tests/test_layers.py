@@ -41,7 +41,7 @@ LAYERS = [
     {"frd"},
     # the service, a thin layer over the library
     {"api", "api.settings", "api.errors", "api.metrics", "api.db", "api.auth", "api.store", "api.uploads",
-     "api.schemas", "api.ingest", "api.jobs", "api.deps", "api.routes", "api.app", "api.scrub", "api.lifecycle"},
+     "api.schemas", "api.ingest", "api.jobs", "api.deps", "api.routes", "api.web", "api.app", "api.scrub", "api.lifecycle"},
     # the command line: over the library and the service (`frd serve`)
     {"frd.cli", "frd.__main__"},
 ]

@@ -27,6 +27,15 @@ from ..uploads import BadUpload, parse_multipart
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_NAME = 200
+
+
+def dataset_name(raw: str | None) -> str | None:
+    """The optional label of an upload: control characters become spaces; 422 if too long."""
+    name = " ".join("".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in raw or "").split())
+    if len(name) > MAX_NAME:
+        raise ApiError(422, "invalid_name", f"the dataset name is longer than {MAX_NAME} characters")
+    return name or None
 
 # The body is parsed by our streaming parser (limits counted on the stream), so FastAPI
 # does not see it: it is described here for the OpenAPI document.
@@ -44,6 +53,8 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
                      "description": "files you uploaded before, by digest instead of bytes: a JSON list of "
                                     "{\"name\", \"role\": \"image\"|\"mask\", \"sha256\"} (see POST "
                                     "/v1/datasets/known-files)"},
+        "name": {"type": "string", "maxLength": MAX_NAME,
+                 "description": "optional label shown in listings, e.g. the folder's name"},
     },
 }}}}}
 
@@ -123,7 +134,12 @@ def known(body: KnownFilesRequest, request: Request, owner: str = Depends(requir
              openapi_extra=UPLOAD_BODY)
 async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
     db, store, runner, settings = services(request)
-    form = await receive_files(request, {"files", "masks", "archive"}, {"existing"})
+    form = await receive_files(request, {"files", "masks", "archive"}, {"existing", "name"})
+    try:
+        name = dataset_name(form.fields.get("name"))
+    except ApiError:
+        form.discard()
+        raise
     report = await check_files(request, form, owner)
     try:
         dataset_id = await run_in_threadpool(create_dataset, db, store, owner, report)
@@ -133,6 +149,8 @@ async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
         raise ApiError(409, "file_gone", str(exc)) from None
     finally:
         form.discard()
+    if name:
+        await run_in_threadpool(db.execute, "UPDATE datasets SET name = ? WHERE id = ?", name, dataset_id)
     UPLOAD_BYTES.inc(report.uploaded_bytes)
     if settings.extract_on_upload:
         def queue_extraction():
@@ -144,6 +162,7 @@ async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
         runner.wake()
     body = {
         "id": dataset_id,
+        "name": name,
         "accepted": [{"name": a.name, "role": a.role, "size": a.size, "kind": a.kind, "reused": a.reused}
                      for a in report.accepted],
         "uploaded_bytes": report.uploaded_bytes,
@@ -168,6 +187,7 @@ def get_dataset(dataset_id: str, request: Request, owner: str = Depends(require_
                 extraction["result"] = json.loads(job["result"])
     return {
         "id": dataset_id,
+        "name": row["name"],
         "created": row["created"],
         "files": [dict(f) for f in files],
         "n_images": sum(f["role"] == "image" for f in files),
