@@ -27,15 +27,22 @@ import httpx
 
 
 def main(reference: str, candidate: str) -> int:
-    expected = json.loads(subprocess.run(["frd", "compare", reference, candidate, "--json", "-q"],
-                                         check=True, capture_output=True, text=True).stdout)["frd"]
+    expected = json.loads(
+        subprocess.run(
+            ["frd", "compare", reference, candidate, "--json", "-q"], check=True, capture_output=True, text=True
+        ).stdout
+    )["frd"]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     data = Path(tempfile.mkdtemp(prefix="frd-serve-"))
     log = open(data / "serve.log", "wb")
-    server = subprocess.Popen(["frd", "serve", "--port", str(port), "--data-dir", str(data / "d")],
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        ["frd", "serve", "--port", str(port), "--data-dir", str(data / "d")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=url, timeout=120) as client:

@@ -39,8 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner.start()
         janitor.start()  # its first sweep removes what a crash left (temp files, orphans)
         if not settings.api_keys:
-            log.warning("no API keys configured (FRD_API_KEYS): only loopback clients are served%s",
-                        "" if not settings.allow_public_without_keys else " — overridden: ALL clients are served")
+            log.warning(
+                "no API keys configured (FRD_API_KEYS): only loopback clients are served%s",
+                "" if not settings.allow_public_without_keys else " — overridden: ALL clients are served",
+            )
         yield
         janitor.stop()
         runner.stop()

@@ -62,8 +62,12 @@ async def require_owner(request: Request) -> str:
         return ANONYMOUS
     token = bearer(request)
     if token is None:
-        raise ApiError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "an API key is required: Authorization: Bearer <key>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     key = match_key(token, settings.api_keys)
     if key is None:
         raise ApiError(401, "unauthorized", "unknown API key", headers={"WWW-Authenticate": "Bearer"})
@@ -77,8 +81,12 @@ async def require_metrics_access(request: Request) -> None:
     if settings.metrics_key:
         token = bearer(request)
         if token is None or match_key(token, (settings.metrics_key,)) is None:
-            raise ApiError(401, "unauthorized", "the metrics key is required: Authorization: Bearer <FRD_METRICS_KEY>",
-                           headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "unauthorized",
+                "the metrics key is required: Authorization: Bearer <FRD_METRICS_KEY>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         return
     if not is_loopback(request.client.host if request.client else None):
         raise ApiError(403, "forbidden", "metrics are served to loopback clients only unless FRD_METRICS_KEY is set")

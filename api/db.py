@@ -103,8 +103,7 @@ class Database:
     def connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
@@ -169,8 +168,7 @@ def _forget(conn) -> None:
 
 def is_locked(exc: BaseException) -> bool:
     """A transient database error: another writer holds the lock, or the disk is busy."""
-    return isinstance(exc, sqlite3.OperationalError) and any(
-        word in str(exc).lower() for word in ("locked", "busy"))
+    return isinstance(exc, sqlite3.OperationalError) and any(word in str(exc).lower() for word in ("locked", "busy"))
 
 
 def now() -> float:

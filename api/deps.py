@@ -87,20 +87,25 @@ def check_bins_for(conn, dataset_id: str, options: dict) -> None:
     from frd.limits import MAX_GRAY_LEVELS, gray_levels_for_span
     from frd.options import FRDOptions
 
-    row = conn.execute("SELECT MAX(value_span) AS span FROM dataset_files WHERE dataset_id = ? AND role = 'image'",
-                       (dataset_id,)).fetchone()
+    row = conn.execute(
+        "SELECT MAX(value_span) AS span FROM dataset_files WHERE dataset_id = ? AND role = 'image'", (dataset_id,)
+    ).fetchone()
     if row is None or row["span"] is None:
         return
     levels = gray_levels_for_span(FRDOptions(**options), row["span"])
     if levels is not None and levels > MAX_GRAY_LEVELS:
-        raise ApiError(422, "invalid_options",
-                       f"options.bin_width gives the images of dataset {dataset_id} (pixel values spanning up to "
-                       f"{row['span']:g}) up to {levels:,.0f} gray levels, more than the limit of {MAX_GRAY_LEVELS}; "
-                       "choose a larger bin width")
+        raise ApiError(
+            422,
+            "invalid_options",
+            f"options.bin_width gives the images of dataset {dataset_id} (pixel values spanning up to "
+            f"{row['span']:g}) up to {levels:,.0f} gray levels, more than the limit of {MAX_GRAY_LEVELS}; "
+            "choose a larger bin width",
+        )
 
 
-def submit(request: Request, owner: str, kind: str, params: dict, idempotency_key: str | None,
-           uses: tuple = ()) -> JSONResponse:
+def submit(
+    request: Request, owner: str, kind: str, params: dict, idempotency_key: str | None, uses: tuple = ()
+) -> JSONResponse:
     """Queue a job (or, for a repeated Idempotency-Key, return the job it created).
 
     ``uses`` are the (table, id, what) the job reads: checked inside the transaction
@@ -111,22 +116,29 @@ def submit(request: Request, owner: str, kind: str, params: dict, idempotency_ke
     request_hash = hashlib.sha256(json.dumps([kind, params], sort_keys=True).encode()).hexdigest()
     with db.transaction() as conn:
         for table, resource_id, what in uses:
-            if conn.execute(f"SELECT 1 FROM {table} WHERE id = ? AND owner = ?", (resource_id, owner)).fetchone() is None:
+            if (
+                conn.execute(f"SELECT 1 FROM {table} WHERE id = ? AND owner = ?", (resource_id, owner)).fetchone()
+                is None
+            ):
                 raise ApiError(404, "not_found", f"no {what} {resource_id!r}")
             if table == "datasets" and "options" in params:
                 check_bins_for(conn, resource_id, params["options"])
         if idempotency_key:
-            row = conn.execute("SELECT request_hash, job_id FROM idempotency WHERE owner = ? AND key = ?",
-                               (owner, idempotency_key)).fetchone()
+            row = conn.execute(
+                "SELECT request_hash, job_id FROM idempotency WHERE owner = ? AND key = ?", (owner, idempotency_key)
+            ).fetchone()
             if row is not None:
                 if row["request_hash"] != request_hash:
-                    raise ApiError(422, "idempotency_key_reused",
-                                   "this Idempotency-Key was used for a different request")
+                    raise ApiError(
+                        422, "idempotency_key_reused", "this Idempotency-Key was used for a different request"
+                    )
                 job_id = row["job_id"]
             else:
                 job_id = new_job(conn, owner, kind, params)
-                conn.execute("INSERT INTO idempotency (owner, key, request_hash, job_id) VALUES (?, ?, ?, ?)",
-                             (owner, idempotency_key, request_hash, job_id))
+                conn.execute(
+                    "INSERT INTO idempotency (owner, key, request_hash, job_id) VALUES (?, ?, ?, ?)",
+                    (owner, idempotency_key, request_hash, job_id),
+                )
         else:
             job_id = new_job(conn, owner, kind, params)
     runner.wake()

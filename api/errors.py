@@ -44,13 +44,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
         problems = [
-            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg", "")}
-            for e in exc.errors()
+            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg", "")} for e in exc.errors()
         ]
         first = f": {problems[0]['field']}: {problems[0]['message']}" if problems else ""
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        return error_response(422, "invalid_request", f"the request does not match the schema{first}{more}",
-                              problems=problems)
+        return error_response(
+            422, "invalid_request", f"the request does not match the schema{first}{more}", problems=problems
+        )
 
     @app.exception_handler(sqlite3.OperationalError)
     async def _database(request: Request, exc: sqlite3.OperationalError):
@@ -62,8 +62,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StorageFull)
     async def _storage_full(request: Request, exc: StorageFull):
         log.error("the data dir is full (%s %s)", request.method, request.url.path)
-        return error_response(507, "storage_full", "the server has no space left to store this request; "
-                              "nothing of it was kept", {"Retry-After": "60"})
+        return error_response(
+            507,
+            "storage_full",
+            "the server has no space left to store this request; nothing of it was kept",
+            {"Retry-After": "60"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

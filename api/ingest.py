@@ -28,6 +28,7 @@ from .uploads import ParsedForm
 
 log = logging.getLogger("frd.api")
 
+
 @dataclass
 class Accepted:
     role: str
@@ -84,8 +85,10 @@ def _check_image(path: Path, name: str, kind: str, settings: Settings):
     try:
         try:
             if detached_references(probe_path):
-                return ("its header names a separate data file; upload self-contained images "
-                        "(MetaImage with ElementDataFile = LOCAL, NRRD with attached data, single-file NIfTI)"), None
+                return (
+                    "its header names a separate data file; upload self-contained images "
+                    "(MetaImage with ElementDataFile = LOCAL, NRRD with attached data, single-file NIfTI)"
+                ), None
         except HeaderError as exc:
             return str(exc).split(": ", 1)[-1], None
         info = probe(ImageItem(name=name, files=(str(probe_path),)))
@@ -93,8 +96,10 @@ def _check_image(path: Path, name: str, kind: str, settings: Settings):
         for s in info.size:
             voxels *= s
         if voxels > settings.max_image_voxels:
-            return (f"image of {info.size} voxels exceeds the limit of {settings.max_image_voxels} "
-                    "(decompression-bomb guard)"), None
+            return (
+                f"image of {info.size} voxels exceeds the limit of {settings.max_image_voxels} "
+                "(decompression-bomb guard)"
+            ), None
     except ImageReadError as exc:
         return str(exc).split(": ", 1)[-1], None
     finally:
@@ -127,8 +132,15 @@ class Names:
         self.folders.update((role, "/".join(parts[:i])) for i in range(1, len(parts)))
 
 
-def _accept(store: BlobStore, writer: TempWriter, role: str, raw_name: str, settings: Settings,
-            report: IngestReport, seen: Names) -> None:
+def _accept(
+    store: BlobStore,
+    writer: TempWriter,
+    role: str,
+    raw_name: str,
+    settings: Settings,
+    report: IngestReport,
+    seen: Names,
+) -> None:
     try:
         name = safe_relative_name(raw_name)
     except UnsafeName as exc:
@@ -142,7 +154,9 @@ def _accept(store: BlobStore, writer: TempWriter, role: str, raw_name: str, sett
     kind = sniff(writer.head)
     if kind is None:
         writer.discard()
-        report.reject(name, "not a supported image (content is not PNG, JPEG, BMP, TIFF, NIfTI, NRRD, MetaImage or DICOM)")
+        report.reject(
+            name, "not a supported image (content is not PNG, JPEG, BMP, TIFF, NIfTI, NRRD, MetaImage or DICOM)"
+        )
         return
     name = stored_name(name, kind)
     problem = seen.clash(role, name)
@@ -167,10 +181,12 @@ def _archive_members(store: BlobStore, writer: TempWriter, settings: Settings, r
         zip_path = workdir / "upload.zip"
         writer.finish()
         os.replace(writer.path, zip_path)
-        limits = ArchiveLimits(max_members=settings.max_archive_members,
-                               max_total_bytes=settings.max_request_bytes * 4,
-                               max_member_bytes=settings.max_file_bytes,
-                               max_ratio=settings.max_archive_ratio)
+        limits = ArchiveLimits(
+            max_members=settings.max_archive_members,
+            max_total_bytes=settings.max_request_bytes * 4,
+            max_member_bytes=settings.max_file_bytes,
+            max_ratio=settings.max_archive_ratio,
+        )
         try:
             extract_zip(zip_path, workdir / "x", limits)
         except ArchiveError as exc:
@@ -181,9 +197,9 @@ def _archive_members(store: BlobStore, writer: TempWriter, settings: Settings, r
             role = "image"
             # An archive may carry masks in a top-level "masks/" folder next to "images/".
             if rel.startswith("masks/"):
-                role, rel = "mask", rel[len("masks/"):]
+                role, rel = "mask", rel[len("masks/") :]
             elif rel.startswith("images/"):
-                rel = rel[len("images/"):]
+                rel = rel[len("images/") :]
             member = store.new_temp()
             member.limit = settings.max_file_bytes
             with open(path, "rb") as fh:
@@ -228,10 +244,12 @@ def known_files(conn, owner: str, digests) -> dict[str, tuple[int, str, float | 
     found: dict[str, tuple[int, str, float | None]] = {}
     digests = list(dict.fromkeys(digests))
     for start in range(0, len(digests), 500):
-        chunk = digests[start:start + 500]
+        chunk = digests[start : start + 500]
         rows = conn.execute(
             "SELECT f.sha256, f.size, f.kind, f.value_span FROM dataset_files f JOIN datasets d ON d.id = f.dataset_id "
-            f"WHERE d.owner = ? AND f.sha256 IN ({','.join('?' * len(chunk))})", (owner, *chunk)).fetchall()
+            f"WHERE d.owner = ? AND f.sha256 IN ({','.join('?' * len(chunk))})",
+            (owner, *chunk),
+        ).fetchall()
         for row in rows:
             found[row[0]] = (row[1], row[2], row[3])
     return found

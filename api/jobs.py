@@ -69,8 +69,11 @@ def new_job(conn, owner: str, kind: str, params: dict) -> str:
 
 def job_datasets(params: dict) -> set[str]:
     """The datasets a job reads (reference-statistics ids are not datasets)."""
-    return {params[k] for k in ("dataset", "reference", "candidate", "test")
-            if isinstance(params.get(k), str) and params[k].startswith("ds_")}
+    return {
+        params[k]
+        for k in ("dataset", "reference", "candidate", "test")
+        if isinstance(params.get(k), str) and params[k].startswith("ds_")
+    }
 
 
 _pid_alive = pid_alive
@@ -146,8 +149,13 @@ class JobRunner:
                     conn.execute(
                         "UPDATE jobs SET state = 'failed', error = ?, finished = ?, lease_owner = NULL, "
                         "lease_until = NULL WHERE id = ?",
-                        (f"the service stopped while running this job {row['attempts']} times (e.g. it ran "
-                         "out of memory); it is not retried — try smaller sets or fewer workers", now(), row["id"]))
+                        (
+                            f"the service stopped while running this job {row['attempts']} times (e.g. it ran "
+                            "out of memory); it is not retried — try smaller sets or fewer workers",
+                            now(),
+                            row["id"],
+                        ),
+                    )
                     log.warning("job %s failed after %d interrupted attempts", row["id"], row["attempts"])
                     continue
                 until = now() + self.settings.lease_seconds
@@ -166,8 +174,12 @@ class JobRunner:
             for lease in leases:
                 try:
                     until = now() + self.settings.lease_seconds
-                    renewed = self.db.execute("UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?",
-                                              until, lease.job_id, self.owner_id)
+                    renewed = self.db.execute(
+                        "UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?",
+                        until,
+                        lease.job_id,
+                        self.owner_id,
+                    )
                 except Exception:  # transient (locked): try again at the next beat
                     log.warning("renewing the lease of job %s failed; retrying", lease.job_id, exc_info=True)
                     continue
@@ -217,23 +229,28 @@ class JobRunner:
                     done = conn.execute(
                         "UPDATE jobs SET state = ?, result = ?, error = ?, finished = ?, lease_owner = NULL, "
                         "lease_until = NULL WHERE id = ? AND lease_owner = ?",
-                        (state, dumps(result) if result is not None else None, error, now(), lease.job_id,
-                         self.owner_id)).rowcount
+                        (
+                            state,
+                            dumps(result) if result is not None else None,
+                            error,
+                            now(),
+                            lease.job_id,
+                            self.owner_id,
+                        ),
+                    ).rowcount
                     if not done:
                         raise LeaseLost(lease.job_id)
                     for sql, args in lease.also:
                         conn.execute(sql, args)
                 return
             except LeaseLost:
-                log.warning("job %s: lease lost before its end was written; the new owner finishes it",
-                            lease.job_id)
+                log.warning("job %s: lease lost before its end was written; the new owner finishes it", lease.job_id)
                 return
             except Exception:
                 if self._stop.is_set():
                     log.warning("job %s: its end could not be written before shutdown", lease.job_id)
                     return
-                log.warning("job %s: writing its end failed; retrying in %.1f s", lease.job_id, backoff,
-                            exc_info=True)
+                log.warning("job %s: writing its end failed; retrying in %.1f s", lease.job_id, backoff, exc_info=True)
                 self._pause(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -255,12 +272,18 @@ class JobRunner:
                 lease.lost.set()
                 raise LeaseLost(lease.job_id)
             try:  # progress is best effort: a locked database must not fail the job
-                self.db.execute("UPDATE jobs SET done = ?, total = ? WHERE id = ? AND lease_owner = ?",
-                                done, total, lease.job_id, self.owner_id)
+                self.db.execute(
+                    "UPDATE jobs SET done = ?, total = ? WHERE id = ? AND lease_owner = ?",
+                    done,
+                    total,
+                    lease.job_id,
+                    self.owner_id,
+                )
             except Exception as exc:
                 if not is_locked(exc):
                     raise
                 log.info("job %s: progress not recorded (database busy)", lease.job_id)
+
         return report
 
     # ----- running -----------------------------------------------------------------------
@@ -270,8 +293,9 @@ class JobRunner:
         started = time.perf_counter()
         outcome: dict[str, Any]
         try:
-            handler = {"extract": self._extract, "compare": self._compare, "stats": self._stats,
-                       "ood": self._ood}[job["kind"]]
+            handler = {"extract": self._extract, "compare": self._compare, "stats": self._stats, "ood": self._ood}[
+                job["kind"]
+            ]
             result = handler(lease, params)
         except LeaseLost:
             log.warning("job %s: lease lost while running; abandoned to its new owner", lease.job_id)
@@ -313,17 +337,30 @@ class JobRunner:
 
         t = time.perf_counter()
         with FeatureCache(self.settings.cache_dir(lease.job["owner"])) as cache:
-            fs = extract_sets([load_set(images, masks)], options, scheduler=service_executor(self.settings),
-                              cache=cache, progress=False, on_progress=self._progress(lease))[0]
+            fs = extract_sets(
+                [load_set(images, masks)],
+                options,
+                scheduler=service_executor(self.settings),
+                cache=cache,
+                progress=False,
+                on_progress=self._progress(lease),
+            )[0]
         EXTRACTION_SECONDS.observe(time.perf_counter() - t)
         return fs
 
     def _extract(self, lease: Lease, params: dict) -> dict:
         images, masks = self.dataset_paths(params["dataset"])
         fs = self._warm_cache(lease, images, masks, FRDOptions(**params.get("options", {})))
-        return public_result({"images": len(fs), "features": len(fs.names), "cache_hits": fs.cache_hits,
-                              "ndim": fs.ndim, "skipped": [{"name": s.name, "reason": s.reason} for s in fs.skipped]},
-                             self.settings.data_dir)
+        return public_result(
+            {
+                "images": len(fs),
+                "features": len(fs.names),
+                "cache_hits": fs.cache_hits,
+                "ndim": fs.ndim,
+                "skipped": [{"name": s.name, "reason": s.reason} for s in fs.skipped],
+            },
+            self.settings.data_dir,
+        )
 
     def _compare(self, lease: Lease, params: dict) -> dict:
         options = FRDOptions(**params.get("options", {}))
@@ -336,9 +373,15 @@ class JobRunner:
             reference, ref_masks = self.dataset_paths(ref)
         candidate, cand_masks = self.dataset_paths(params["candidate"])
         t = time.perf_counter()
-        result = frd.compare(reference, candidate, reference_masks=ref_masks, candidate_masks=cand_masks,
-                             options=options, on_progress=self._progress(lease),
-                             **run_kwargs(self.settings, lease.job["owner"]))
+        result = frd.compare(
+            reference,
+            candidate,
+            reference_masks=ref_masks,
+            candidate_masks=cand_masks,
+            options=options,
+            on_progress=self._progress(lease),
+            **run_kwargs(self.settings, lease.job["owner"]),
+        )
         EXTRACTION_SECONDS.observe(result.timings.get("extraction_s", time.perf_counter() - t))
         if params.get("bootstrap") or params.get("report"):
             result = self._enrich(lease, result, options, params)
@@ -368,10 +411,12 @@ class JobRunner:
         from frd.executors import init_worker
 
         want_report = bool(params.get("report")) and _has_matplotlib()
-        with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"),
-                                    initializer=init_worker, initargs=(0, os.getpid())) as pool:
-            result, html = pool.submit(_enrich_in_child, result, options, params.get("bootstrap") or 0,
-                                       want_report, options.seed or 0).result()
+        with cf.ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("forkserver"), initializer=init_worker, initargs=(0, os.getpid())
+        ) as pool:
+            result, html = pool.submit(
+                _enrich_in_child, result, options, params.get("bootstrap") or 0, want_report, options.seed or 0
+            ).result()
         if html is not None:
             path = self.report_path(lease.job_id)
             path.parent.mkdir(exist_ok=True)
@@ -384,10 +429,19 @@ class JobRunner:
         options = FRDOptions(**params.get("options", {}))
         reference, ref_masks = self.dataset_paths(params["reference"])
         test, test_masks = self.dataset_paths(params["test"])
-        screening = frd.ood(reference, test, reference_masks=ref_masks, test_masks=test_masks, options=options,
-                            assumption=params["assumption"], use_val_set=params["use_val_set"],
-                            val_frac=params["val_frac"], seed=params.get("seed"),
-                            on_progress=self._progress(lease), **run_kwargs(self.settings, lease.job["owner"]))
+        screening = frd.ood(
+            reference,
+            test,
+            reference_masks=ref_masks,
+            test_masks=test_masks,
+            options=options,
+            assumption=params["assumption"],
+            use_val_set=params["use_val_set"],
+            val_frac=params["val_frac"],
+            seed=params.get("seed"),
+            on_progress=self._progress(lease),
+            **run_kwargs(self.settings, lease.job["owner"]),
+        )
         return public_result(screening.to_dict(), self.settings.data_dir)
 
     def _stats(self, lease: Lease, params: dict) -> dict:
@@ -395,21 +449,31 @@ class JobRunner:
         images, masks = self.dataset_paths(params["dataset"])
         self._warm_cache(lease, images, masks, options)  # progress; the statistics then read the cache
         lease.check()
-        stats = frd.compute_reference_stats(images, masks, options=options,
-                                            **run_kwargs(self.settings, lease.job["owner"]))
+        stats = frd.compute_reference_stats(
+            images, masks, options=options, **run_kwargs(self.settings, lease.job["owner"])
+        )
         stats_id = params["stats_id"]
         path = self.stats_path(stats_id)
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
         stats.save(tmp)
         self._place(lease, tmp, path)
-        summary = {"id": stats_id, "dataset": params["dataset"], "n": stats.n,
-                   "n_features": int(stats.kept.sum()), "options": stats.options, "versions": stats.versions}
+        summary = {
+            "id": stats_id,
+            "dataset": params["dataset"],
+            "n": stats.n,
+            "n_features": int(stats.kept.sum()),
+            "options": stats.options,
+            "versions": stats.versions,
+        }
         # The row is written with the job's end, in the same transaction, under the lease.
-        lease.also.append((
-            "INSERT OR REPLACE INTO reference_stats (id, owner, dataset_id, job_id, created, summary) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (stats_id, lease.job["owner"], params["dataset"], lease.job_id, now(), dumps(summary))))
+        lease.also.append(
+            (
+                "INSERT OR REPLACE INTO reference_stats (id, owner, dataset_id, job_id, created, summary) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (stats_id, lease.job["owner"], params["dataset"], lease.job_id, now(), dumps(summary)),
+            )
+        )
         return summary
 
 
@@ -420,7 +484,8 @@ def service_executor(settings: Settings):
     from frd.executors import LocalExecutor
 
     return os.environ.get("FRD_DASK_ADDRESS") or LocalExecutor(
-        settings.workers, nice=settings.worker_nice, isolate=True)
+        settings.workers, nice=settings.worker_nice, isolate=True
+    )
 
 
 def run_kwargs(settings: Settings, owner: str) -> dict:

@@ -39,18 +39,26 @@ def delete_dataset(db: Database, store: BlobStore, dataset_id: str) -> bool:
         row = conn.execute("SELECT owner, extraction_job FROM datasets WHERE id = ?", (dataset_id,)).fetchone()
         if row is None:
             return False
-        active = conn.execute("SELECT id, params FROM jobs WHERE owner = ? AND state IN ('queued', 'running')",
-                              (row["owner"],)).fetchall()
-        users = [j["id"] for j in active
-                 if j["id"] != row["extraction_job"] and dataset_id in job_datasets(json.loads(j["params"]))]
+        active = conn.execute(
+            "SELECT id, params FROM jobs WHERE owner = ? AND state IN ('queued', 'running')", (row["owner"],)
+        ).fetchall()
+        users = [
+            j["id"]
+            for j in active
+            if j["id"] != row["extraction_job"] and dataset_id in job_datasets(json.loads(j["params"]))
+        ]
         if users:
             raise DatasetInUse(users)
         if row["extraction_job"]:
-            conn.execute("UPDATE jobs SET state = 'cancelled', error = 'the dataset was deleted', finished = ? "
-                         "WHERE id = ? AND state = 'queued'", (now(), row["extraction_job"]))
+            conn.execute(
+                "UPDATE jobs SET state = 'cancelled', error = 'the dataset was deleted', finished = ? "
+                "WHERE id = ? AND state = 'queued'",
+                (now(), row["extraction_job"]),
+            )
             conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (row["extraction_job"],))
-        shas = [r["sha256"] for r in conn.execute("SELECT sha256 FROM dataset_files WHERE dataset_id = ?",
-                                                  (dataset_id,))]
+        shas = [
+            r["sha256"] for r in conn.execute("SELECT sha256 FROM dataset_files WHERE dataset_id = ?", (dataset_id,))
+        ]
         conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))  # files cascade
         store.delete_unreferenced(conn, shas)
     store.drop_view(dataset_id)
@@ -93,8 +101,9 @@ class Janitor:
             try:
                 self.sweep()
             except Exception:
-                log.warning("the clean-up sweep failed; it runs again in %.0f s", self.settings.sweep_seconds,
-                            exc_info=True)
+                log.warning(
+                    "the clean-up sweep failed; it runs again in %.0f s", self.settings.sweep_seconds, exc_info=True
+                )
             self._stop.wait(self.settings.sweep_seconds)
 
     def sweep(self) -> dict:
@@ -125,8 +134,12 @@ class Janitor:
             with sqlite3.connect(path, timeout=self.settings.db_busy_timeout) as cache:
                 features += cache.execute("DELETE FROM features WHERE created < ?", (cutoff,)).rowcount
             cache.close()
-        return {"expired_datasets": datasets, "expired_jobs": len(jobs), "expired_stats": len(stats),
-                "expired_features": features}
+        return {
+            "expired_datasets": datasets,
+            "expired_jobs": len(jobs),
+            "expired_stats": len(stats),
+            "expired_features": features,
+        }
 
     def orphans(self) -> dict:
         """Blobs no dataset names, views of deleted datasets, reports and statistics

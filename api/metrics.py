@@ -10,12 +10,17 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 UPLOAD_BYTES = Counter("frd_upload_bytes_total", "Bytes of accepted uploaded files", registry=REGISTRY)
 EXTRACTION_SECONDS = Histogram(
-    "frd_extraction_seconds", "Feature extraction time per job",
-    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600), registry=REGISTRY,
+    "frd_extraction_seconds",
+    "Feature extraction time per job",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+    registry=REGISTRY,
 )
 JOB_SECONDS = Histogram(
-    "frd_job_seconds", "Job run time by kind", ["kind"],
-    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600), registry=REGISTRY,
+    "frd_job_seconds",
+    "Job run time by kind",
+    ["kind"],
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+    registry=REGISTRY,
 )
 
 

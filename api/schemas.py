@@ -24,8 +24,10 @@ def _field_type(spec: Spec) -> Any:
     if kind == "choice":
         return names
     if kind == "names":
-        return Annotated[list[names], Field(min_length=0 if spec.may_be_empty else 1,  # type: ignore[valid-type]
-                                            max_length=len(spec.choices))]
+        return Annotated[
+            list[names],  # type: ignore[valid-type]
+            Field(min_length=0 if spec.may_be_empty else 1, max_length=len(spec.choices)),
+        ]
     if kind == "numbers":
         return Annotated[list[finite], Field(min_length=1, max_length=spec.max_items)]
     if kind in ("number", "share"):
@@ -49,8 +51,9 @@ class _OptionsModel(BaseModel):
     def to_library(self) -> dict[str, Any]:
         """The options a client set (JSON-safe lists), checked by the library itself, so
         that what the schema cannot say (LO < HI, names given twice) is a 422 as well."""
-        options: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v
-                                   for k, v in self.model_dump(exclude_unset=True).items()}
+        options: dict[str, Any] = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in self.model_dump(exclude_unset=True).items()
+        }
         try:
             FRDOptions(**options)
         except OptionError as exc:
@@ -61,15 +64,22 @@ class _OptionsModel(BaseModel):
 # The FRD options of the service: made from FRDOptions' declarations (frd.optionspec), all
 # but what names a file of the server (params_file).
 _FIELDS: dict[str, Any] = {
-    name: ((_field_type(spec) | None) if spec.nullable else _field_type(spec),
-           Field(default=defaults(FRDOptions)[name], description=f"{spec.help} ({describe(spec)})"))
-    for name, spec in specs(FRDOptions).items() if spec.service
+    name: (
+        (_field_type(spec) | None) if spec.nullable else _field_type(spec),
+        Field(default=defaults(FRDOptions)[name], description=f"{spec.help} ({describe(spec)})"),
+    )
+    for name, spec in specs(FRDOptions).items()
+    if spec.service
 }
 if TYPE_CHECKING:
     Options = _OptionsModel
 else:
-    Options = create_model("Options", __base__=_OptionsModel, __doc__="The library's FRD options; omitted fields "
-                           "take the version's published defaults.", **_FIELDS)
+    Options = create_model(
+        "Options",
+        __base__=_OptionsModel,
+        __doc__="The library's FRD options; omitted fields take the version's published defaults.",
+        **_FIELDS,
+    )
 
 
 class ComparisonRequest(BaseModel):
@@ -79,8 +89,11 @@ class ComparisonRequest(BaseModel):
     candidate: str = Field(description="a dataset id (ds_…)")
     options: Options = Options()
     bootstrap: int = Field(default=0, ge=0, le=2000, description="bootstrap resamples for a CI (0: none)")
-    report: bool = Field(default=False, description="render the HTML report (GET /v1/comparisons/{id}/report); "
-                         "it and a bootstrap CI take seconds, so they are computed only on request")
+    report: bool = Field(
+        default=False,
+        description="render the HTML report (GET /v1/comparisons/{id}/report); "
+        "it and a bootstrap CI take seconds, so they are computed only on request",
+    )
 
 
 class OODRequest(BaseModel):

@@ -229,7 +229,8 @@ class BlobStore:
                 continue
             owner_host, _, pid = folder.name.rpartition("-")
             dead = (owner_host == host and pid.isdigit() and not pid_alive(int(pid))) or (
-                owner_host != host and time.time() - folder.stat().st_mtime > stale_seconds)
+                owner_host != host and time.time() - folder.stat().st_mtime > stale_seconds
+            )
             if dead:
                 shutil.rmtree(folder, ignore_errors=True) if folder.is_dir() else folder.unlink(missing_ok=True)
                 removed += 1

@@ -38,9 +38,17 @@ class ParsedForm:
             part.writer.discard()
 
 
-async def parse_multipart(request, store: BlobStore, *, file_fields: set[str], text_fields: set[str],
-                          text_limits: dict[str, int] | None = None,
-                          max_request_bytes: int, max_file_bytes: int, max_files: int) -> ParsedForm:
+async def parse_multipart(
+    request,
+    store: BlobStore,
+    *,
+    file_fields: set[str],
+    text_fields: set[str],
+    text_limits: dict[str, int] | None = None,
+    max_request_bytes: int,
+    max_file_bytes: int,
+    max_files: int,
+) -> ParsedForm:
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
         raise BadUpload("expected a multipart/form-data body")
@@ -92,12 +100,18 @@ async def parse_multipart(request, store: BlobStore, *, file_fields: set[str], t
         if state["text"] is not None:
             form.fields[state["text"][0]] = state["text"][1].decode("utf-8", "replace")
 
-    parser = MultipartParser(params[b"boundary"], {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
-        "on_header_value": on_header_value, "on_header_end": on_header_end,
-        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-        "on_part_end": on_part_end,
-    })
+    parser = MultipartParser(
+        params[b"boundary"],
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
     received = 0
     try:
         async for chunk in request.stream():

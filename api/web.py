@@ -23,10 +23,14 @@ from fastapi.staticfiles import StaticFiles
 
 STATIC = Path(__file__).parent / "static"
 
-PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-              "form-action 'none'; frame-ancestors 'none'; sandbox")
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'; sandbox"
+)
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 DOCS_CSP = "frame-ancestors 'none'"  # the OpenAPI pages run FastAPI's own inline scripts
 REPORT_PATH = re.compile(r"^/v1/comparisons/[^/]+/report$")
@@ -53,9 +57,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         csp, cache = policy_for(scope.get("path", ""))
-        extra = [(b"content-security-policy", csp.encode()), (b"x-content-type-options", b"nosniff"),
-                 (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY"),
-                 (b"cross-origin-opener-policy", b"same-origin")]
+        extra = [
+            (b"content-security-policy", csp.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+        ]
         if cache:
             extra.append((b"cache-control", cache.encode()))
 

@@ -79,8 +79,8 @@ TARGETS = [
 
 # --------------------------------------------------------------------------- data
 
-def textured_image(rng: np.random.Generator, size: int, smooth: float, contrast: float,
-                   dtype: type) -> np.ndarray:
+
+def textured_image(rng: np.random.Generator, size: int, smooth: float, contrast: float, dtype: type) -> np.ndarray:
     """Gaussian-smoothed white noise rescaled into the integer type's range."""
     noise = sitk.GetImageFromArray(rng.normal(0.0, 1.0, (size, size)))
     field_ = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(noise, smooth))
@@ -89,8 +89,7 @@ def textured_image(rng: np.random.Generator, size: int, smooth: float, contrast:
     return np.clip(top / 2 + contrast * top / 8 * field_, 0, top).astype(dtype)
 
 
-def write_image_set(folder: Path, n: int, size: int, smooth: float, contrast: float,
-                    dtype: type, seed: int) -> None:
+def write_image_set(folder: Path, n: int, size: int, smooth: float, contrast: float, dtype: type, seed: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     for i in range(n):
@@ -111,6 +110,7 @@ def prepare_data(root: Path, n: int, size: int, bits: int, seed: int) -> tuple[P
 
 
 # --------------------------------------------------------------------------- running
+
 
 @dataclass
 class Run:
@@ -238,8 +238,7 @@ class Result:
             self.rss_mb = max(self.rss_mb or 0.0, run.rss_mb)
 
 
-def bench_reference(name: str, extra: list[str], ref: Path, cand: Path, repeats: int,
-                    work: Path) -> Result:
+def bench_reference(name: str, extra: list[str], ref: Path, cand: Path, repeats: int, work: Path) -> Result:
     cmd = [sys.executable, "-m", "frd_score", str(ref), str(cand), *extra]
     result = Result(name, cmd)
     for _ in range(repeats):
@@ -250,16 +249,15 @@ def bench_reference(name: str, extra: list[str], ref: Path, cand: Path, repeats:
 
 def bench_ours(ref: Path, cand: Path, repeats: int, work: Path) -> list[Result]:
     """Cold, warm-reference and fully cached runs, each repeat with the intended cache state."""
+
     def compare_cmd(cache: Path) -> list[str]:
-        return [sys.executable, "-m", "frd", "compare", str(ref), str(cand),
-                "--cache-dir", str(cache), "--json"]
+        return [sys.executable, "-m", "frd", "compare", str(ref), str(cand), "--cache-dir", str(cache), "--json"]
 
     def fresh_cache(tag: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=f"cache-{tag}-", dir=work))
 
     shown = work / "cache-<tmp>"  # cache paths differ per repeat; show a placeholder
-    cold, warm, cached = (Result(name, compare_cmd(shown))
-                          for name in ("ours cold", "ours warm ref", "ours cached"))
+    cold, warm, cached = (Result(name, compare_cmd(shown)) for name in ("ours cold", "ours warm ref", "ours cached"))
 
     for _ in range(repeats):
         cache = fresh_cache("cold")
@@ -270,8 +268,21 @@ def bench_ours(ref: Path, cand: Path, repeats: int, work: Path) -> list[Result]:
     for _ in range(repeats):
         cache = fresh_cache("warm")
         # Untimed: put only the reference set's features into the cache.
-        run_timed([sys.executable, "-m", "frd", "stats", str(ref), "-o", str(cache / "ref.frdstats"),
-                   "--cache-dir", str(cache), "-q"], work)
+        run_timed(
+            [
+                sys.executable,
+                "-m",
+                "frd",
+                "stats",
+                str(ref),
+                "-o",
+                str(cache / "ref.frdstats"),
+                "--cache-dir",
+                str(cache),
+                "-q",
+            ],
+            work,
+        )
         run = run_timed(compare_cmd(cache), work)
         warm.add(run, parse_our_frd(run.stdout))
         last_warm_cache = cache
@@ -286,6 +297,7 @@ def bench_ours(ref: Path, cand: Path, repeats: int, work: Path) -> list[Result]:
 
 # --------------------------------------------------------------------------- report
 
+
 def speedup(baseline: Result, result: Result) -> float:
     return baseline.wall_s / result.wall_s
 
@@ -293,13 +305,17 @@ def speedup(baseline: Result, result: Result) -> float:
 def print_table(results: list[Result]) -> None:
     by_name = {r.name: r for r in results}
     base_default, base_w2 = by_name["ref default"], by_name["ref -w 2"]
-    header = f"{'configuration':<15} {'wall s':>9} {'peak RSS MB':>12} {'FRD':>12} {'x ref default':>14} {'x ref -w 2':>11}"
+    header = (
+        f"{'configuration':<15} {'wall s':>9} {'peak RSS MB':>12} {'FRD':>12} {'x ref default':>14} {'x ref -w 2':>11}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
         rss = "n/a" if r.rss_mb is None else f"{'' if r.rss_exact else '<='}{r.rss_mb:.0f}"
-        print(f"{r.name:<15} {r.wall_s:>9.2f} {rss:>12} {r.frd:>12.6f} "
-              f"{speedup(base_default, r):>13.2f}x {speedup(base_w2, r):>10.2f}x")
+        print(
+            f"{r.name:<15} {r.wall_s:>9.2f} {rss:>12} {r.frd:>12.6f} "
+            f"{speedup(base_default, r):>13.2f}x {speedup(base_w2, r):>10.2f}x"
+        )
 
 
 def check_agreement(results: list[Result]) -> tuple[bool, float]:
@@ -313,8 +329,9 @@ def check_targets(results: list[Result]) -> list[dict]:
     checks = []
     for name, baseline, minimum in TARGETS:
         ratio = speedup(by_name[baseline], by_name[name])
-        checks.append(dict(configuration=name, baseline=baseline, target=minimum,
-                           speedup=ratio, passed=ratio >= minimum))
+        checks.append(
+            dict(configuration=name, baseline=baseline, target=minimum, speedup=ratio, passed=ratio >= minimum)
+        )
     return checks
 
 
@@ -322,26 +339,47 @@ def print_targets(checks: list[dict]) -> None:
     print("\ntargets:")
     for c in checks:
         verdict = "PASS" if c["passed"] else "FAIL"
-        print(f"  {c['configuration']:<14} >= {c['target']:>4g}x {c['baseline']:<12} "
-              f"measured {c['speedup']:7.2f}x  {verdict}")
+        print(
+            f"  {c['configuration']:<14} >= {c['target']:>4g}x {c['baseline']:<12} "
+            f"measured {c['speedup']:7.2f}x  {verdict}"
+        )
 
 
-def write_json(path: Path, args, results: list[Result], agree: bool, spread: float,
-               checks: list[dict]) -> None:
+def write_json(path: Path, args, results: list[Result], agree: bool, spread: float, checks: list[dict]) -> None:
     base_default, base_w2 = results[0], results[1]
     payload = dict(
-        setup=dict(n=args.n, size=args.size, bits=args.bits, repeats=args.repeats,
-                   ref_repeats=args.ref_repeats, cpu_count=os.cpu_count(),
-                   python=sys.version.split()[0], rss_source="/usr/bin/time -v" if GNU_TIME.exists()
-                   else "getrusage(RUSAGE_CHILDREN).ru_maxrss (upper bound)"),
-        configurations=[dict(asdict(r), wall_s=r.wall_s, frd=r.frd,
-                             speedup_vs_ref_default=speedup(base_default, r),
-                             speedup_vs_ref_w2=speedup(base_w2, r)) for r in results],
-        values_agree=agree, frd_spread=spread, tolerance=AGREEMENT_TOLERANCE, targets=checks)
+        setup=dict(
+            n=args.n,
+            size=args.size,
+            bits=args.bits,
+            repeats=args.repeats,
+            ref_repeats=args.ref_repeats,
+            cpu_count=os.cpu_count(),
+            python=sys.version.split()[0],
+            rss_source="/usr/bin/time -v"
+            if GNU_TIME.exists()
+            else "getrusage(RUSAGE_CHILDREN).ru_maxrss (upper bound)",
+        ),
+        configurations=[
+            dict(
+                asdict(r),
+                wall_s=r.wall_s,
+                frd=r.frd,
+                speedup_vs_ref_default=speedup(base_default, r),
+                speedup_vs_ref_w2=speedup(base_w2, r),
+            )
+            for r in results
+        ],
+        values_agree=agree,
+        frd_spread=spread,
+        tolerance=AGREEMENT_TOLERANCE,
+        targets=checks,
+    )
     path.write_text(json.dumps(payload, indent=2) + "\n")
 
 
 # --------------------------------------------------------------------------- main
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -349,11 +387,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
     p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="PNG bit depth (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated images")
-    p.add_argument("--data", type=Path, metavar="DIR",
-                   help="use DIR/reference and DIR/candidate (generated there if missing)")
+    p.add_argument(
+        "--data", type=Path, metavar="DIR", help="use DIR/reference and DIR/candidate (generated there if missing)"
+    )
     p.add_argument("--repeats", type=int, default=1, help="runs per configuration of ours (median)")
-    p.add_argument("--ref-repeats", type=int,
-                   help="runs per reference configuration (default: --repeats; they are slow)")
+    p.add_argument(
+        "--ref-repeats", type=int, help="runs per reference configuration (default: --repeats; they are slow)"
+    )
     p.add_argument("--json-out", type=Path, metavar="FILE", help="also write the figures as JSON")
     args = p.parse_args(argv)
     if args.ref_repeats is None:
@@ -370,8 +410,11 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="frd-bench-"))
     try:
         ref, cand = prepare_data(args.data or work / "data", args.n, args.size, args.bits, args.seed)
-        print(f"data: {ref} vs {cand} ({args.n} images each, {args.size}x{args.size}, "
-              f"{args.bits}-bit); {os.cpu_count()} CPUs", flush=True)
+        print(
+            f"data: {ref} vs {cand} ({args.n} images each, {args.size}x{args.size}, "
+            f"{args.bits}-bit); {os.cpu_count()} CPUs",
+            flush=True,
+        )
 
         results = []
         for name, extra in (("ref default", []), ("ref -w 2", ["-w", "2"])):
@@ -382,8 +425,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print_table(results)
         agree, spread = check_agreement(results)
-        print(f"\nvalues agree: {'yes' if agree else 'no'} "
-              f"(max |delta| {spread:.2e}, tolerance {AGREEMENT_TOLERANCE:g})")
+        print(
+            f"\nvalues agree: {'yes' if agree else 'no'} (max |delta| {spread:.2e}, tolerance {AGREEMENT_TOLERANCE:g})"
+        )
         checks = check_targets(results)
         print_targets(checks)
         if args.json_out:

@@ -57,8 +57,9 @@ from bench_compare import (  # noqa: E402 - shared timing and data helpers
     run_timed,
 )
 
-FIXTURES = Path(os.environ.get(
-    "FRD_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "data" / "frd-score-fixtures"))
+FIXTURES = Path(
+    os.environ.get("FRD_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "data" / "frd-score-fixtures")
+)
 FIXTURES_3D = FIXTURES / "medical_3d"
 MEMORY_LIMIT_MB = 1024
 STARTUP_LIMIT_S = 0.3
@@ -85,8 +86,10 @@ def real_like_sets(root: Path, n: int, size: int, seed: int) -> tuple[Path, Path
         if folder.is_dir():
             continue
         folder.mkdir(parents=True)
-        slices = [sitk.GetArrayFromImage(sitk.ReadImage(str(f))).astype(float)
-                  for f in sorted((FIXTURES / "medical_2d" / source).glob("*.png"))]
+        slices = [
+            sitk.GetArrayFromImage(sitk.ReadImage(str(f))).astype(float)
+            for f in sorted((FIXTURES / "medical_2d" / source).glob("*.png"))
+        ]
         for i in range(n):
             array = slices[i % len(slices)]
             variant = (i // len(slices)) % 8
@@ -94,8 +97,17 @@ def real_like_sets(root: Path, n: int, size: int, seed: int) -> tuple[Path, Path
             image = sitk.GetImageFromArray(np.ascontiguousarray(array))
             image.SetSpacing((1.0, 1.0))
             scale = array.shape[0] / size
-            image = sitk.Resample(image, (size, size), sitk.Transform(), sitk.sitkLinear, (0.0, 0.0),
-                                  (scale, scale), image.GetDirection(), 0.0, sitk.sitkFloat64)
+            image = sitk.Resample(
+                image,
+                (size, size),
+                sitk.Transform(),
+                sitk.sitkLinear,
+                (0.0, 0.0),
+                (scale, scale),
+                image.GetDirection(),
+                0.0,
+                sitk.sitkFloat64,
+            )
             values = sitk.GetArrayFromImage(image) + rng.normal(0.0, 2.0, (size, size))
             out = sitk.GetImageFromArray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
             sitk.WriteImage(out, str(folder / f"img{i:04d}.png"))
@@ -103,8 +115,20 @@ def real_like_sets(root: Path, n: int, size: int, seed: int) -> tuple[Path, Path
 
 
 def bench_ours(name: str, engine: str, workers: int, ref: Path, cand: Path, repeats: int, work: Path) -> Result:
-    cmd = [sys.executable, "-m", "frd", "compare", str(ref), str(cand), "--no-cache", "--json",
-           "--engine", engine, "-w", str(workers)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "frd",
+        "compare",
+        str(ref),
+        str(cand),
+        "--no-cache",
+        "--json",
+        "--engine",
+        engine,
+        "-w",
+        str(workers),
+    ]
     result = Result(name, cmd)
     for _ in range(repeats):
         run = run_timed(cmd, work)
@@ -148,8 +172,10 @@ def run_case(label: str, ref: Path, cand: Path, n_images: int, args, work: Path)
 
     by_name = {r.name: r for r in results}
     print(f"\n{n_images} images ({label})")
-    header = (f"{'configuration':<17} {'wall s':>8} {'images/s':>9} {'CPU s':>8} {'peak RSS MB':>12} {'FRD':>14}"
-              f" {'x ref default':>14} {'x ref -w 2':>11} {'CPU x ref':>10}")
+    header = (
+        f"{'configuration':<17} {'wall s':>8} {'images/s':>9} {'CPU s':>8} {'peak RSS MB':>12} {'FRD':>14}"
+        f" {'x ref default':>14} {'x ref -w 2':>11} {'CPU x ref':>10}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
@@ -158,13 +184,17 @@ def run_case(label: str, ref: Path, cand: Path, n_images: int, args, work: Path)
         base = by_name.get("ref default") or by_name.get("ref -w 2")
         cpu_ratio = f"{base.cpu_s / r.cpu_s:.2f}" if base and base.cpu_s and r.cpu_s else "n/a"
         cpu = "n/a" if r.cpu_s is None else f"{r.cpu_s:.1f}"
-        print(f"{r.name:<17} {r.wall_s:>8.2f} {n_images / r.wall_s:>9.2f} {cpu:>8} {rss:>12} {r.frd:>14.9f}"
-              f" {ratios[0]:>14} {ratios[1]:>11} {cpu_ratio:>10}")
+        print(
+            f"{r.name:<17} {r.wall_s:>8.2f} {n_images / r.wall_s:>9.2f} {cpu:>8} {rss:>12} {r.frd:>14.9f}"
+            f" {ratios[0]:>14} {ratios[1]:>11} {cpu_ratio:>10}"
+        )
     agree, spread = check_agreement(results)
     ours = [v for r in results if r.name.startswith("ours") for v in r.frd_values]
     identical = len(set(ours)) == 1
-    print(f"FRD values agree: {'yes' if agree else 'NO'} (max |delta| {spread:.2e}); "
-          f"ours identical across engines and workers: {'yes' if identical else 'NO'}")
+    print(
+        f"FRD values agree: {'yes' if agree else 'NO'} (max |delta| {spread:.2e}); "
+        f"ours identical across engines and workers: {'yes' if identical else 'NO'}"
+    )
     dimensionality = "3D" if label.startswith("3D") else "2D"
     checks = []
     for name, baseline, minimum, applies in TARGETS:
@@ -173,14 +203,35 @@ def run_case(label: str, ref: Path, cand: Path, n_images: int, args, work: Path)
             checks.append({"check": f"{name} >= {minimum}x {baseline}", "value": ratio, "passed": ratio >= minimum})
     if dimensionality == "3D":
         peak = by_name["ours frd -w 2"].rss_mb
-        checks.append({"check": f"ours frd -w 2 every process <= {MEMORY_LIMIT_MB} MB", "value": peak,
-                       "passed": peak is not None and peak <= MEMORY_LIMIT_MB})
+        checks.append(
+            {
+                "check": f"ours frd -w 2 every process <= {MEMORY_LIMIT_MB} MB",
+                "value": peak,
+                "passed": peak is not None and peak <= MEMORY_LIMIT_MB,
+            }
+        )
     for c in checks:
         print(f"  {c['check']}: {c['value']:.2f} {'PASS' if c['passed'] else 'FAIL'}")
-    return {"case": label, "images": n_images, "agree": agree, "spread": spread, "ours_identical": identical,
-            "results": [{"name": r.name, "command": r.command, "walls_s": r.walls_s, "wall_s": r.wall_s,
-                         "cpus_s": r.cpus_s, "rss_mb": r.rss_mb, "frd": r.frd} for r in results],
-            "checks": checks}
+    return {
+        "case": label,
+        "images": n_images,
+        "agree": agree,
+        "spread": spread,
+        "ours_identical": identical,
+        "results": [
+            {
+                "name": r.name,
+                "command": r.command,
+                "walls_s": r.walls_s,
+                "wall_s": r.wall_s,
+                "cpus_s": r.cpus_s,
+                "rss_mb": r.rss_mb,
+                "frd": r.frd,
+            }
+            for r in results
+        ],
+        "checks": checks,
+    }
 
 
 def main(argv=None) -> int:
@@ -194,8 +245,9 @@ def main(argv=None) -> int:
     parser.add_argument("--only-3d", action="store_true", help="the 3D fixture volumes only")
     parser.add_argument("--skip-ref-default", action="store_true")
     parser.add_argument("--skip-plain", action="store_true", help="leave out ours pyradiomics")
-    parser.add_argument("--plain-3d", action="store_true",
-                        help="run ours pyradiomics on the 3D volumes too (about 8 minutes and 13 GB)")
+    parser.add_argument(
+        "--plain-3d", action="store_true", help="run ours pyradiomics on the 3D volumes too (about 8 minutes and 13 GB)"
+    )
     parser.add_argument("--data", type=Path, help="reuse/generate 2D data here")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args(argv)
@@ -211,8 +263,11 @@ def main(argv=None) -> int:
         work = Path(tmp)
         for size in [] if args.only_3d else args.sizes:
             root = (args.data or work / "data") / f"{'textures' if args.textures else 'real-like'}-{size}"
-            ref, cand = (prepare_data(root, args.n, size, 8, args.seed) if args.textures
-                         else real_like_sets(root, args.n, size, args.seed))
+            ref, cand = (
+                prepare_data(root, args.n, size, 8, args.seed)
+                if args.textures
+                else real_like_sets(root, args.n, size, args.seed)
+            )
             if not extra:
                 from minimal_pipeline import measure
 
@@ -227,12 +282,16 @@ def main(argv=None) -> int:
         s, m = extra["startup"], extra["minimal"]
         startup_ok = s["startup_s"] <= STARTUP_LIMIT_S
         minimal_ratio = m["engine_s"] / m["minimal_s"]
-        print(f"\none-image `frd features`: {s['wall_s']:.3f} s wall, of which extraction {s['extraction_s']:.3f} s: "
-              f"start-up {s['startup_s']:.3f} s (target <= {STARTUP_LIMIT_S} s) {'PASS' if startup_ok else 'FAIL'}")
-        print(f"per image, one process, {m['size']}x{m['size']}: engine {m['engine_s'] * 1e3:.1f} ms, minimal pipeline "
-              f"{m['minimal_s'] * 1e3:.1f} ms ({m['minimal_numpy_powers_s'] * 1e3:.1f} ms with numpy's powers): "
-              f"{minimal_ratio:.2f}x (target <= 2x) {'PASS' if minimal_ratio <= 2 else 'FAIL'}; plain pyradiomics "
-              f"{m['pyradiomics_s'] * 1e3:.1f} ms: the engine {m['pyradiomics_s'] / m['engine_s']:.2f}x faster")
+        print(
+            f"\none-image `frd features`: {s['wall_s']:.3f} s wall, of which extraction {s['extraction_s']:.3f} s: "
+            f"start-up {s['startup_s']:.3f} s (target <= {STARTUP_LIMIT_S} s) {'PASS' if startup_ok else 'FAIL'}"
+        )
+        print(
+            f"per image, one process, {m['size']}x{m['size']}: engine {m['engine_s'] * 1e3:.1f} ms, minimal pipeline "
+            f"{m['minimal_s'] * 1e3:.1f} ms ({m['minimal_numpy_powers_s'] * 1e3:.1f} ms with numpy's powers): "
+            f"{minimal_ratio:.2f}x (target <= 2x) {'PASS' if minimal_ratio <= 2 else 'FAIL'}; plain pyradiomics "
+            f"{m['pyradiomics_s'] * 1e3:.1f} ms: the engine {m['pyradiomics_s'] / m['engine_s']:.2f}x faster"
+        )
     all_agree = all(c["agree"] and c["ours_identical"] for c in cases)
     if args.json_out:
         args.json_out.write_text(json.dumps({"cases": cases, **extra, "all_agree": all_agree}, indent=2))

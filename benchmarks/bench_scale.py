@@ -104,6 +104,7 @@ LAUNCHER = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
 
 # --------------------------------------------------------------------------- data
 
+
 def textured_image(seed: tuple[int, ...], size: int, smooth: float) -> np.ndarray:
     """Gaussian-smoothed white noise as uint8; one seed per image so any image can be
     regenerated (or a pool grown) without drawing the ones before it."""
@@ -120,8 +121,7 @@ def image_path(folder: Path, i: int) -> Path:
     return folder / f"img{i:05d}.png"
 
 
-def write_images(folder: Path, n: int, size: int, smooth: tuple[float, ...],
-                 seed: tuple[int, ...]) -> list[str]:
+def write_images(folder: Path, n: int, size: int, smooth: tuple[float, ...], seed: tuple[int, ...]) -> list[str]:
     """Images 0..n-1 of a set in ``folder`` (those already present are kept), image i
     smoothed with ``smooth[i % len(smooth)]``; returns their paths."""
     import SimpleITK as sitk
@@ -137,13 +137,13 @@ def write_images(folder: Path, n: int, size: int, smooth: tuple[float, ...],
 
 # --------------------------------------------------------------------------- 1. throughput
 
+
 def time_extraction(files: list[str], workers: int, scheduler: str | None) -> tuple[float, np.ndarray]:
     """Wall time of one uncached extract_features call, and its feature matrix."""
     import frd
 
     start = time.perf_counter()
-    features = frd.extract_features(files, use_cache=False, progress=False,
-                                    workers=workers, scheduler=scheduler)
+    features = frd.extract_features(files, use_cache=False, progress=False, workers=workers, scheduler=scheduler)
     seconds = time.perf_counter() - start
     if features.skipped:
         raise RuntimeError(f"{len(features.skipped)} images skipped: {features.skipped[0].reason}")
@@ -158,16 +158,25 @@ def start_cluster():
     from distributed import LocalCluster
 
     with dask.config.set({"distributed.comm.timeouts.connect": CLUSTER_TIMEOUT_S}):
-        return LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host=HOST,
-                            dashboard_address=None, silence_logs=logging.ERROR)
+        return LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host=HOST,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
 
 
 def bench_throughput(args, work: Path) -> dict:
     # Varied smoothing so the textures (and so the feature work) are not all alike.
-    files = write_images(work / "throughput", args.images, args.size,
-                         smooth=(1.0, 1.5, 2.0, 2.5, 3.0), seed=(args.seed, 0))
-    print(f"\n[1] extraction throughput: {args.images} images, {args.size}x{args.size} px, "
-          f"default v1 options, no feature cache, {args.repeats} timed run(s) per configuration")
+    files = write_images(
+        work / "throughput", args.images, args.size, smooth=(1.0, 1.5, 2.0, 2.5, 3.0), seed=(args.seed, 0)
+    )
+    print(
+        f"\n[1] extraction throughput: {args.images} images, {args.size}x{args.size} px, "
+        f"default v1 options, no feature cache, {args.repeats} timed run(s) per configuration"
+    )
 
     t = time.perf_counter()
     cluster = start_cluster()
@@ -197,31 +206,45 @@ def bench_throughput(args, work: Path) -> dict:
 
     # Every run of every configuration must give the first run's matrix, bit for bit.
     reference = matrices[0]
-    identical = all(m.shape == reference.shape and np.array_equal(m, reference, equal_nan=True)
-                    for m in matrices)
+    identical = all(m.shape == reference.shape and np.array_equal(m, reference, equal_nan=True) for m in matrices)
     base = statistics.median(walls[configs[0][0]])
     rows = []
     for name, _, _ in configs:
         wall = statistics.median(walls[name])
-        rows.append({"configuration": name, "seconds": wall, "runs_s": walls[name],
-                     "images_per_s": args.images / wall, "speedup": base / wall,
-                     "load_1m": statistics.median(loads[name])})
-    return {"images": args.images, "size": args.size, "n_features": int(reference.shape[1]),
-            "repeats": args.repeats, "cluster_startup_s": startup_s, "rows": rows,
-            "identical": identical}
+        rows.append(
+            {
+                "configuration": name,
+                "seconds": wall,
+                "runs_s": walls[name],
+                "images_per_s": args.images / wall,
+                "speedup": base / wall,
+                "load_1m": statistics.median(loads[name]),
+            }
+        )
+    return {
+        "images": args.images,
+        "size": args.size,
+        "n_features": int(reference.shape[1]),
+        "repeats": args.repeats,
+        "cluster_startup_s": startup_s,
+        "rows": rows,
+        "identical": identical,
+    }
 
 
 def print_throughput(res: dict) -> None:
     print(f"  {'configuration':<30} {'seconds':>8} {'images/s':>9} {'speed-up':>9} {'load 1m':>8}")
     for row in res["rows"]:
-        print(f"  {row['configuration']:<30} {row['seconds']:>8.2f} {row['images_per_s']:>9.2f} "
-              f"{row['speedup']:>8.2f}x {row['load_1m']:>8.1f}")
+        print(
+            f"  {row['configuration']:<30} {row['seconds']:>8.2f} {row['images_per_s']:>9.2f} "
+            f"{row['speedup']:>8.2f}x {row['load_1m']:>8.1f}"
+        )
     print(f"  Dask cluster start-up (not included above): {res['cluster_startup_s']:.2f} s")
-    print(f"  feature matrices {res['images']} x {res['n_features']}, "
-          f"identical: {'yes' if res['identical'] else 'no'}")
+    print(f"  feature matrices {res['images']} x {res['n_features']}, identical: {'yes' if res['identical'] else 'no'}")
 
 
 # --------------------------------------------------------------------------- 2. aggregation
+
 
 def aggregation_pool(root: Path, args) -> tuple[Path, Path]:
     """Reference and candidate image folders holding max(sizes)/2 images each."""
@@ -248,12 +271,15 @@ def fill_cache(ref: Path, cand: Path, per_set: int, cache_dir: Path, workers: in
         extracted += fs.extracted
         hits += fs.cache_hits
         width = fs.values.shape[1]
-    return {"seconds": time.perf_counter() - start, "extracted": extracted,
-            "already_cached": hits, "n_features": int(width)}
+    return {
+        "seconds": time.perf_counter() - start,
+        "extracted": extracted,
+        "already_cached": hits,
+        "n_features": int(width),
+    }
 
 
-def run_aggregation_child(ref: Path, cand: Path, n_total: int, cache_dir: Path,
-                          chunk_rows: int | None) -> dict:
+def run_aggregation_child(ref: Path, cand: Path, n_total: int, cache_dir: Path, chunk_rows: int | None) -> dict:
     """One compare() in a fresh interpreter; its JSON report (peak RSS, FRD, cache use).
 
     The child is started through a tiny launcher interpreter because Linux carries the
@@ -262,17 +288,34 @@ def run_aggregation_child(ref: Path, cand: Path, n_total: int, cache_dir: Path,
     report at least this process's RSS. The launcher's own footprint (~10 MB) is below any
     child's, so the child's ``ru_maxrss`` is its own; the child cross-checks it with VmHWM.
     """
-    cmd = [sys.executable, "-S", "-c", LAUNCHER,
-           sys.executable, str(Path(__file__).resolve()), "--_aggregate",
-           "--_ref", str(ref), "--_cand", str(cand), "--_n", str(n_total),
-           "--_chunk-rows", str(chunk_rows or 0), "--cache-dir", str(cache_dir)]
+    cmd = [
+        sys.executable,
+        "-S",
+        "-c",
+        LAUNCHER,
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--_aggregate",
+        "--_ref",
+        str(ref),
+        "--_cand",
+        str(cand),
+        "--_n",
+        str(n_total),
+        "--_chunk-rows",
+        str(chunk_rows or 0),
+        "--cache-dir",
+        str(cache_dir),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     if proc.returncode != 0:
         raise RuntimeError(f"aggregation child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     if report["extracted"]:
-        raise RuntimeError(f"the child extracted {report['extracted']} images: the cache was not "
-                           "filled, so its peak RSS would not be the aggregation's alone")
+        raise RuntimeError(
+            f"the child extracted {report['extracted']} images: the cache was not "
+            "filled, so its peak RSS would not be the aggregation's alone"
+        )
     return report
 
 
@@ -299,36 +342,53 @@ def aggregate_child_main(args) -> None:
     # File lists built from the known names: no directory listing of the whole pool.
     ref = [str(image_path(Path(args._ref), i)) for i in range(per_set)]
     cand = [str(image_path(Path(args._cand), i)) for i in range(per_set)]
-    result = frd.compare(ref, cand, cache_dir=args.cache_dir, chunk_rows=args._chunk_rows or None,
-                         progress=False)
+    result = frd.compare(ref, cand, cache_dir=args.cache_dir, chunk_rows=args._chunk_rows or None, progress=False)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     hwm_kib = vm_hwm_kib()
-    print(json.dumps({
-        "n_reference": result.n_reference, "n_candidate": result.n_candidate,
-        "chunk_rows": args._chunk_rows or None, "frd": result.value,
-        "extracted": result.cache["extracted"], "hits": result.cache["hits"],
-        "baseline_rss_mb": baseline_kib / 1024, "peak_rss_mb": peak_kib / 1024,
-        "vm_hwm_mb": hwm_kib / 1024 if hwm_kib is not None else None,
-        "statistics_s": result.timings.get("statistics_s"),
-    }))
+    print(
+        json.dumps(
+            {
+                "n_reference": result.n_reference,
+                "n_candidate": result.n_candidate,
+                "chunk_rows": args._chunk_rows or None,
+                "frd": result.value,
+                "extracted": result.cache["extracted"],
+                "hits": result.cache["hits"],
+                "baseline_rss_mb": baseline_kib / 1024,
+                "peak_rss_mb": peak_kib / 1024,
+                "vm_hwm_mb": hwm_kib / 1024 if hwm_kib is not None else None,
+                "statistics_s": result.timings.get("statistics_s"),
+            }
+        )
+    )
 
 
 def bench_aggregation(args, root: Path) -> dict:
     sizes = sorted(args.agg_sizes)
     per_set = sizes[-1] // 2
-    print(f"\n[2] aggregation peak RSS: total sizes {sizes} (split evenly: N/2 reference + "
-          f"N/2 candidate), {args.agg_size}x{args.agg_size} px images, chunk_rows={CHUNK_ROWS}")
+    print(
+        f"\n[2] aggregation peak RSS: total sizes {sizes} (split evenly: N/2 reference + "
+        f"N/2 candidate), {args.agg_size}x{args.agg_size} px images, chunk_rows={CHUNK_ROWS}"
+    )
     ref, cand = aggregation_pool(root, args)
     fill = fill_cache(ref, cand, per_set, args.cache_dir, args.agg_workers)
-    print(f"  cache {args.cache_dir}: filled in {fill['seconds']:.1f} s with {args.agg_workers} "
-          f"workers ({fill['extracted']} extracted, {fill['already_cached']} already cached)")
+    print(
+        f"  cache {args.cache_dir}: filled in {fill['seconds']:.1f} s with {args.agg_workers} "
+        f"workers ({fill['extracted']} extracted, {fill['already_cached']} already cached)"
+    )
 
     rows = []
     for n in sizes:
         stream = run_aggregation_child(ref, cand, n, args.cache_dir, CHUNK_ROWS)
         memory = run_aggregation_child(ref, cand, n, args.cache_dir, None)
-        rows.append({"images": n, "streaming": stream, "in_memory": memory,
-                     "frd_agrees": abs(stream["frd"] - memory["frd"]) <= FRD_TOLERANCE})
+        rows.append(
+            {
+                "images": n,
+                "streaming": stream,
+                "in_memory": memory,
+                "frd_agrees": abs(stream["frd"] - memory["frd"]) <= FRD_TOLERANCE,
+            }
+        )
 
     chunk_mb = CHUNK_ROWS * fill["n_features"] * 8 / MB
     bound_mb = SLACK_MB + chunk_mb
@@ -340,49 +400,71 @@ def bench_aggregation(args, root: Path) -> dict:
     span = sizes[-1] - sizes[-2]
     per_image_kb = {
         kind: (rows[-1][kind]["peak_rss_mb"] - rows[-2][kind]["peak_rss_mb"]) * 1024 / span
-        for kind in ("streaming", "in_memory")}
+        for kind in ("streaming", "in_memory")
+    }
     # ru_maxrss inherited from a launching process would show up as a gap to VmHWM.
     reports = [r[k] for r in rows for k in ("streaming", "in_memory")]
-    rss_clean = all(r["vm_hwm_mb"] is None or abs(r["peak_rss_mb"] - r["vm_hwm_mb"]) <= 1.0
-                    for r in reports)
-    return {"sizes": sizes, "split": "even (N/2 reference + N/2 candidate)",
-            "image_size": args.agg_size, "chunk_rows": CHUNK_ROWS, "fill": fill,
-            "n_features": fill["n_features"], "rows": rows,
-            "growth_streaming_mb": growth_stream, "growth_in_memory_mb": growth_memory,
-            "chunk_mb": chunk_mb, "bound_mb": bound_mb, "pass": growth_stream <= bound_mb,
-            "per_image_kb": per_image_kb,
-            "frd_agrees": all(r["frd_agrees"] for r in rows), "rss_matches_vmhwm": rss_clean}
+    rss_clean = all(r["vm_hwm_mb"] is None or abs(r["peak_rss_mb"] - r["vm_hwm_mb"]) <= 1.0 for r in reports)
+    return {
+        "sizes": sizes,
+        "split": "even (N/2 reference + N/2 candidate)",
+        "image_size": args.agg_size,
+        "chunk_rows": CHUNK_ROWS,
+        "fill": fill,
+        "n_features": fill["n_features"],
+        "rows": rows,
+        "growth_streaming_mb": growth_stream,
+        "growth_in_memory_mb": growth_memory,
+        "chunk_mb": chunk_mb,
+        "bound_mb": bound_mb,
+        "pass": growth_stream <= bound_mb,
+        "per_image_kb": per_image_kb,
+        "frd_agrees": all(r["frd_agrees"] for r in rows),
+        "rss_matches_vmhwm": rss_clean,
+    }
 
 
 def print_aggregation(res: dict) -> None:
-    print(f"  {'images':>17} {'streaming peak MB':>18} {'in-memory peak MB':>18} "
-          f"{'imports-only MB':>16} {'FRD':>10} {'FRD agrees':>10}")
+    print(
+        f"  {'images':>17} {'streaming peak MB':>18} {'in-memory peak MB':>18} "
+        f"{'imports-only MB':>16} {'FRD':>10} {'FRD agrees':>10}"
+    )
     for row in res["rows"]:
         s, m = row["streaming"], row["in_memory"]
         label = f"{row['images']} ({s['n_reference']}+{s['n_candidate']})"
-        print(f"  {label:>17} {s['peak_rss_mb']:>18.1f} {m['peak_rss_mb']:>18.1f} "
-              f"{s['baseline_rss_mb']:>16.1f} {s['frd']:>10.5f} {'yes' if row['frd_agrees'] else 'NO':>10}")
+        print(
+            f"  {label:>17} {s['peak_rss_mb']:>18.1f} {m['peak_rss_mb']:>18.1f} "
+            f"{s['baseline_rss_mb']:>16.1f} {s['frd']:>10.5f} {'yes' if row['frd_agrees'] else 'NO':>10}"
+        )
     first, last = res["sizes"][0], res["sizes"][-1]
-    print(f"  growth {first} -> {last} images: streaming {res['growth_streaming_mb']:+.1f} MB, "
-          f"in-memory {res['growth_in_memory_mb']:+.1f} MB")
+    print(
+        f"  growth {first} -> {last} images: streaming {res['growth_streaming_mb']:+.1f} MB, "
+        f"in-memory {res['growth_in_memory_mb']:+.1f} MB"
+    )
     sizes, kb = res["sizes"], res["per_image_kb"]
-    print(f"  per extra image ({sizes[-2]} -> {sizes[-1]}): streaming {kb['streaming']:+.2f} KB, "
-          f"in-memory {kb['in_memory']:+.2f} KB (one raw row: {res['n_features'] * 8 / 1024:.2f} KB)")
-    print(f"  bound: {SLACK_MB:.0f} MB + one chunk ({res['chunk_rows']} rows x {res['n_features']} "
-          f"features x 8 B = {res['chunk_mb']:.2f} MB) = {res['bound_mb']:.2f} MB -> "
-          f"{'PASS' if res['pass'] else 'FAIL'}")
-    print(f"  every child's ru_maxrss matches its VmHWM (within 1 MB): "
-          f"{'yes' if res['rss_matches_vmhwm'] else 'NO (peaks not clean)'}")
+    print(
+        f"  per extra image ({sizes[-2]} -> {sizes[-1]}): streaming {kb['streaming']:+.2f} KB, "
+        f"in-memory {kb['in_memory']:+.2f} KB (one raw row: {res['n_features'] * 8 / 1024:.2f} KB)"
+    )
+    print(
+        f"  bound: {SLACK_MB:.0f} MB + one chunk ({res['chunk_rows']} rows x {res['n_features']} "
+        f"features x 8 B = {res['chunk_mb']:.2f} MB) = {res['bound_mb']:.2f} MB -> "
+        f"{'PASS' if res['pass'] else 'FAIL'}"
+    )
+    print(
+        f"  every child's ru_maxrss matches its VmHWM (within 1 MB): "
+        f"{'yes' if res['rss_matches_vmhwm'] else 'NO (peaks not clean)'}"
+    )
 
 
 # --------------------------------------------------------------------------- main
+
 
 def parse_args(argv=None):
     def sizes(text: str) -> list[int]:
         values = sorted({int(v) for v in text.split(",") if v.strip()})
         if len(values) < 2 or any(v < 4 or v % 2 or v > MAX_AGG_IMAGES for v in values):
-            raise argparse.ArgumentTypeError(
-                f"at least two even sizes between 4 and {MAX_AGG_IMAGES}, comma-separated")
+            raise argparse.ArgumentTypeError(f"at least two even sizes between 4 and {MAX_AGG_IMAGES}, comma-separated")
         return values
 
     def bounded(lo: int, hi: int):
@@ -391,18 +473,27 @@ def parse_args(argv=None):
             if not lo <= value <= hi:
                 raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}")
             return value
+
         return parse
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--images", type=bounded(2, MAX_IMAGES), default=60, help="throughput set size")
     p.add_argument("--size", type=bounded(16, 1024), default=128, help="throughput image side, px")
     p.add_argument("--repeats", type=bounded(1, 20), default=1, help="timed runs per configuration")
-    p.add_argument("--agg-sizes", type=sizes, default=[250, 500, 1000, 2000],
-                   help="total images (reference + candidate) per aggregation measurement")
+    p.add_argument(
+        "--agg-sizes",
+        type=sizes,
+        default=[250, 500, 1000, 2000],
+        help="total images (reference + candidate) per aggregation measurement",
+    )
     p.add_argument("--agg-size", type=bounded(16, 512), default=32, help="aggregation image side, px")
     p.add_argument("--agg-workers", type=bounded(1, 64), default=2, help="workers filling the cache")
-    p.add_argument("--cache-dir", type=Path, default=None,
-                   help="feature cache + aggregation images, kept for reuse (default: a temp dir)")
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="feature cache + aggregation images, kept for reuse (default: a temp dir)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-aggregation", action="store_true")

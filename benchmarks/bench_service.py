@@ -90,6 +90,7 @@ class SetupError(RuntimeError):
 
 # --------------------------------------------------------------------------- data
 
+
 def textured_image(rng: np.random.Generator, size: int, smooth: float) -> np.ndarray:
     """Gaussian-smoothed white noise as an 8-bit image."""
     noise = sitk.GetImageFromArray(rng.normal(0.0, 1.0, (size, size)))
@@ -112,6 +113,7 @@ def make_image_set(folder: Path, n: int, size: int, smooth: float, seed: int) ->
 
 
 # --------------------------------------------------------------------------- machine
+
 
 def machine_jiffies() -> tuple[int, int] | None:
     """(all, idle + iowait) CPU time of the machine so far (Linux /proc/stat), else None."""
@@ -187,14 +189,18 @@ class CpuMeter:
         if None in (self.group0, group, self.machine0, machine) or elapsed <= 0:
             return None
         pct = lambda seconds: round(100 * seconds / elapsed, 1)  # noqa: E731
-        return {"service_process_pct": pct(group[0] - self.group0[0]),
-                "extraction_workers_pct": pct(group[1] - self.group0[1]),
-                "load_generator_pct": pct(own - self.self0),
-                "machine_busy_pct": round(100 * (1 - (machine[1] - self.machine0[1])
-                                                 / max(1, machine[0] - self.machine0[0])), 1)}
+        return {
+            "service_process_pct": pct(group[0] - self.group0[0]),
+            "extraction_workers_pct": pct(group[1] - self.group0[1]),
+            "load_generator_pct": pct(own - self.self0),
+            "machine_busy_pct": round(
+                100 * (1 - (machine[1] - self.machine0[1]) / max(1, machine[0] - self.machine0[0])), 1
+            ),
+        }
 
 
 # --------------------------------------------------------------------------- server
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -223,9 +229,25 @@ class Service:
     def start(self, timeout: float = 60.0) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "frd", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--data-dir", str(self.data_dir), "--log-level", "warning"],
-                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "frd",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -262,6 +284,7 @@ class Service:
 
 # --------------------------------------------------------------------------- set-up
 
+
 def upload_set(client: httpx.Client, files: FileList) -> str:
     r = client.post("/v1/datasets", files=files)
     if r.status_code != 201:
@@ -280,8 +303,7 @@ def wait_for_job(client: httpx.Client, job_url: str, states: tuple[str, ...], ti
     return job
 
 
-def upload_pair(client: httpx.Client, reference: FileList, candidate: FileList,
-                timeout: float) -> tuple[str, str]:
+def upload_pair(client: httpx.Client, reference: FileList, candidate: FileList, timeout: float) -> tuple[str, str]:
     """Upload both sets and let their upload-time extraction finish, so it does not occupy
     the single job slot during the window. Returns the two dataset ids."""
     ids = upload_set(client, reference), upload_set(client, candidate)
@@ -309,9 +331,11 @@ def start_comparison(client: httpx.Client, ref_id: str, cand_id: str, report: bo
 
 # --------------------------------------------------------------------------- load
 
+
 @dataclass
 class Timed:
     """Successful requests as (start perf_counter, latency ms) pairs, and failures."""
+
     started: list[float] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -329,6 +353,7 @@ class Gate:
     50 threads on 2 cores), meet at ``ready``, and only then is the job started - so the
     short extraction is not half over before the first measured request - and ``go`` set.
     """
+
     ready: threading.Barrier
     go: threading.Event = field(default_factory=threading.Event)
     job_url: str = ""
@@ -374,8 +399,17 @@ def poll_loop(base_url: str, gate: Gate, interval: float, offset: float, out: Ti
                 time.sleep(interval)
 
 
-def post_once(base_url: str, path: str, files: FileList, gate: Gate, delay: float, out: Timed,
-              answered, codes: list | None = None, timeout: float = 120.0) -> None:
+def post_once(
+    base_url: str,
+    path: str,
+    files: FileList,
+    gate: Gate,
+    delay: float,
+    out: Timed,
+    answered,
+    codes: list | None = None,
+    timeout: float = 120.0,
+) -> None:
     """One client posting ``files`` to ``path`` ``delay`` s after the window opens; a
     response ``answered(r)`` accepts is timed, anything else is an error."""
     with httpx.Client(base_url=base_url, timeout=timeout) as client:
@@ -403,8 +437,17 @@ def upload_once(base_url: str, files: FileList, gate: Gate, delay: float, out: T
 def sync_once(base_url: str, files: FileList, gate: Gate, delay: float, out: Timed, codes: list) -> None:
     """One synchronous comparison ``delay`` s after the window opens; 200 and 429 (shed,
     with Retry-After) are answers, anything else an error."""
-    post_once(base_url, "/v1/frd", files, gate, delay, out, codes=codes, timeout=300.0,
-              answered=lambda r: r.status_code == 200 or (r.status_code == 429 and bool(r.headers.get("retry-after"))))
+    post_once(
+        base_url,
+        "/v1/frd",
+        files,
+        gate,
+        delay,
+        out,
+        codes=codes,
+        timeout=300.0,
+        answered=lambda r: r.status_code == 200 or (r.status_code == 429 and bool(r.headers.get("retry-after"))),
+    )
 
 
 def phase(job: dict) -> str:
@@ -419,16 +462,24 @@ def sample_jobs(client: httpx.Client, job_url: str, t0: float) -> dict:
     uploads of the window queue extraction jobs that take over once the comparison ends."""
     try:
         job = client.get(job_url).json()
-        running = [j for j in client.get("/v1/jobs", params={"limit": 500}).json()["jobs"]
-                   if j["state"] == "running"]
+        running = [j for j in client.get("/v1/jobs", params={"limit": 500}).json()["jobs"] if j["state"] == "running"]
     except httpx.HTTPError as exc:  # a lost sample must not end the measurement
-        return {"t_s": round(time.perf_counter() - t0, 2), "state": "unknown", "done": 0, "total": 0,
-                "extracting": False, "running_jobs": [f"(sample failed: {type(exc).__name__})"]}
-    return {"t_s": round(time.perf_counter() - t0, 2), "state": job["state"],
-            "done": job["progress"]["done"], "total": job["progress"]["total"],
-            "extracting": any(phase(j) == "extracting" for j in running),
-            "running_jobs": [f"{j['kind']} {j['progress']['done']}/{j['progress']['total']} ({phase(j)})"
-                             for j in running]}
+        return {
+            "t_s": round(time.perf_counter() - t0, 2),
+            "state": "unknown",
+            "done": 0,
+            "total": 0,
+            "extracting": False,
+            "running_jobs": [f"(sample failed: {type(exc).__name__})"],
+        }
+    return {
+        "t_s": round(time.perf_counter() - t0, 2),
+        "state": job["state"],
+        "done": job["progress"]["done"],
+        "total": job["progress"]["total"],
+        "extracting": any(phase(j) == "extracting" for j in running),
+        "running_jobs": [f"{j['kind']} {j['progress']['done']}/{j['progress']['total']} ({phase(j)})" for j in running],
+    }
 
 
 @dataclass
@@ -443,9 +494,18 @@ class Window:
     cpu: dict | None
 
 
-def run_window(service: Service, start_job: Callable[[httpx.Client], str], *, clients: int,
-               seconds: float, interval: float, upload_sets: list[FileList],
-               upload_delay: float = 0.0, sync_files: FileList | None = None, sync_count: int = 0) -> Window:
+def run_window(
+    service: Service,
+    start_job: Callable[[httpx.Client], str],
+    *,
+    clients: int,
+    seconds: float,
+    interval: float,
+    upload_sets: list[FileList],
+    upload_delay: float = 0.0,
+    sync_files: FileList | None = None,
+    sync_count: int = 0,
+) -> Window:
     """Pollers (and uploaders) run together for ``seconds`` against the job ``start_job``
     returns once they are all connected; the main thread samples the jobs once a second
     and meters who used the CPU meanwhile."""
@@ -457,12 +517,20 @@ def run_window(service: Service, start_job: Callable[[httpx.Client], str], *, cl
     # Paced pollers start spread over one interval: started in step, 50 of them would
     # arrive as one burst per interval and measure their own queue, not the service.
     offsets = np.random.default_rng(0).uniform(0.0, interval, clients)
-    threads = [threading.Thread(target=poll_loop, args=(base_url, gate, interval, offset, p), daemon=True)
-               for p, offset in zip(polls, offsets)]
-    threads += [threading.Thread(target=upload_once, args=(base_url, files, gate, upload_delay, u), daemon=True)
-                for files, u in zip(upload_sets, uploads)]
-    threads += [threading.Thread(target=sync_once, args=(base_url, sync_files, gate, upload_delay, out, sync_codes),
-                                 daemon=True) for out in syncs]
+    threads = [
+        threading.Thread(target=poll_loop, args=(base_url, gate, interval, offset, p), daemon=True)
+        for p, offset in zip(polls, offsets)
+    ]
+    threads += [
+        threading.Thread(target=upload_once, args=(base_url, files, gate, upload_delay, u), daemon=True)
+        for files, u in zip(upload_sets, uploads)
+    ]
+    threads += [
+        threading.Thread(
+            target=sync_once, args=(base_url, sync_files, gate, upload_delay, out, sync_codes), daemon=True
+        )
+        for out in syncs
+    ]
     for t in threads:
         t.start()
     samples = []
@@ -494,8 +562,11 @@ def run_window(service: Service, start_job: Callable[[httpx.Client], str], *, cl
 
 
 def merge(parts: list[Timed]) -> Timed:
-    return Timed([x for p in parts for x in p.started], [x for p in parts for x in p.latencies_ms],
-                 [e for p in parts for e in p.errors])
+    return Timed(
+        [x for p in parts for x in p.started],
+        [x for p in parts for x in p.latencies_ms],
+        [e for p in parts for e in p.errors],
+    )
 
 
 def split_by_uploads(polls: Timed, uploads: Timed) -> tuple[list[float], list[float]]:
@@ -510,6 +581,7 @@ def split_by_uploads(polls: Timed, uploads: Timed) -> tuple[list[float], list[fl
 
 
 # --------------------------------------------------------------------------- report
+
 
 def percentiles(values: list[float]) -> dict:
     if not values:
@@ -534,10 +606,16 @@ def extraction_summary(samples: list[dict]) -> dict:
 
 def summarise(window: Window) -> dict:
     polls = window.polls
-    summary = {"requests": len(polls.latencies_ms) + len(polls.errors), "ok": len(polls.latencies_ms),
-               "errors": len(polls.errors), "error_kinds": sorted(set(polls.errors))[:10],
-               "window_s": window.seconds, "rate_per_s": len(polls.latencies_ms) / window.seconds,
-               "latency_ms": percentiles(polls.latencies_ms), "cpu": window.cpu}
+    summary = {
+        "requests": len(polls.latencies_ms) + len(polls.errors),
+        "ok": len(polls.latencies_ms),
+        "errors": len(polls.errors),
+        "error_kinds": sorted(set(polls.errors))[:10],
+        "window_s": window.seconds,
+        "rate_per_s": len(polls.latencies_ms) / window.seconds,
+        "latency_ms": percentiles(polls.latencies_ms),
+        "cpu": window.cpu,
+    }
     if window.uploads.started:
         during, outside = split_by_uploads(polls, window.uploads)
         summary["while_uploading"] = {"polls": len(during), "latency_ms": percentiles(during)}
@@ -547,11 +625,23 @@ def summarise(window: Window) -> dict:
 
 def verdict(load: dict, uploads: Timed, sync: Timed, jobs: dict) -> dict:
     p99 = load["latency_ms"]["p99"]
-    passed = (not load["errors"] and not uploads.errors and not sync.errors and p99 is not None
-              and p99 < P99_TARGET_MS and jobs["exactly_once"])
-    return {"passed": passed, "jobs_exactly_once": jobs["exactly_once"],
-            "poll_errors": load["errors"], "upload_errors": len(uploads.errors), "sync_errors": len(sync.errors),
-            "p99_ms": p99, "p99_target_ms": P99_TARGET_MS}
+    passed = (
+        not load["errors"]
+        and not uploads.errors
+        and not sync.errors
+        and p99 is not None
+        and p99 < P99_TARGET_MS
+        and jobs["exactly_once"]
+    )
+    return {
+        "passed": passed,
+        "jobs_exactly_once": jobs["exactly_once"],
+        "poll_errors": load["errors"],
+        "upload_errors": len(uploads.errors),
+        "sync_errors": len(sync.errors),
+        "p99_ms": p99,
+        "p99_target_ms": P99_TARGET_MS,
+    }
 
 
 def fmt_ms(value: float | None) -> str:
@@ -559,13 +649,14 @@ def fmt_ms(value: float | None) -> str:
 
 
 def latency_line(label: str, lat: dict) -> str:
-    return (f"  {label:<30} p50 {fmt_ms(lat['p50']):>6}  p90 {fmt_ms(lat['p90']):>6}  "
-            f"p99 {fmt_ms(lat['p99']):>6}  max {fmt_ms(lat['max']):>6}")
+    return (
+        f"  {label:<30} p50 {fmt_ms(lat['p50']):>6}  p90 {fmt_ms(lat['p90']):>6}  "
+        f"p99 {fmt_ms(lat['p99']):>6}  max {fmt_ms(lat['max']):>6}"
+    )
 
 
 def print_polls(title: str, s: dict) -> None:
-    print(f"{title}: {s['requests']} polls in {s['window_s']:.1f} s ({s['rate_per_s']:.0f}/s), "
-          f"{s['errors']} errors")
+    print(f"{title}: {s['requests']} polls in {s['window_s']:.1f} s ({s['rate_per_s']:.0f}/s), {s['errors']} errors")
     print(latency_line("latency ms, all", s["latency_ms"]))
     for key, label in (("while_uploading", "overlapping an upload"), ("without_uploads", "no upload in flight")):
         if key in s:
@@ -574,24 +665,30 @@ def print_polls(title: str, s: dict) -> None:
         print(f"  error: {kind}")
     if s["cpu"]:
         c = s["cpu"]
-        print(f"  CPU, % of one core: service process {c['service_process_pct']:.0f}, extraction workers "
-              f"{c['extraction_workers_pct']:.0f}, this load generator {c['load_generator_pct']:.0f}; "
-              f"machine busy {c['machine_busy_pct']:.0f}% of all cores")
+        print(
+            f"  CPU, % of one core: service process {c['service_process_pct']:.0f}, extraction workers "
+            f"{c['extraction_workers_pct']:.0f}, this load generator {c['load_generator_pct']:.0f}; "
+            f"machine busy {c['machine_busy_pct']:.0f}% of all cores"
+        )
 
 
 def print_extraction(extraction: dict, samples: list[dict]) -> None:
     a, b = extraction["comparison_at_start"], extraction["comparison_at_end"]
-    print(f"extraction: comparison {a['state']} {a['done']}/{a['total']} at start, "
-          f"{b['state']} {b['done']}/{b['total']} at end; extracting in "
-          f"{extraction['fraction_of_samples_extracting']:.0%} of the once-a-second samples "
-          f"(start: {'yes' if extraction['extracting_at_start'] else 'no'}, "
-          f"end: {'yes' if extraction['extracting_at_end'] else 'no'}), "
-          f"some job running in {extraction['fraction_of_samples_any_job']:.0%}")
+    print(
+        f"extraction: comparison {a['state']} {a['done']}/{a['total']} at start, "
+        f"{b['state']} {b['done']}/{b['total']} at end; extracting in "
+        f"{extraction['fraction_of_samples_extracting']:.0%} of the once-a-second samples "
+        f"(start: {'yes' if extraction['extracting_at_start'] else 'no'}, "
+        f"end: {'yes' if extraction['extracting_at_end'] else 'no'}), "
+        f"some job running in {extraction['fraction_of_samples_any_job']:.0%}"
+    )
     for s in samples:
         print(f"  {s['t_s']:5.1f} s  running: {', '.join(s['running_jobs']) or '-'}")
     if not extraction["extracting_at_start"] or not extraction["extracting_at_end"]:
-        print("note: extraction did not cover the whole window (see above what ran instead); "
-              "more --images or fewer --seconds make it cover more")
+        print(
+            "note: extraction did not cover the whole window (see above what ran instead); "
+            "more --images or fewer --seconds make it cover more"
+        )
 
 
 def print_report(figures: dict, uploads: Timed, samples: list[dict]) -> None:
@@ -599,50 +696,80 @@ def print_report(figures: dict, uploads: Timed, samples: list[dict]) -> None:
     if figures["idle_baseline"]:
         print_polls("idle baseline", figures["idle_baseline"])
     print_polls("under load   ", figures["under_load"])
-    print(f"uploads: {len(uploads.latencies_ms)}/{figures['setup']['uploads']} ok, {len(uploads.errors)} "
-          "errors; latency s: " + (", ".join(f"{x / 1000:.2f}" for x in sorted(uploads.latencies_ms)) or "n/a"))
+    print(
+        f"uploads: {len(uploads.latencies_ms)}/{figures['setup']['uploads']} ok, {len(uploads.errors)} "
+        "errors; latency s: " + (", ".join(f"{x / 1000:.2f}" for x in sorted(uploads.latencies_ms)) or "n/a")
+    )
     for err in uploads.errors:
         print(f"  error: {err}")
     sync = figures["sync"]
-    print(f"synchronous comparisons: {sync['sent']} sent at once: {sync['codes']}; {sync['errors']} errors; "
-          "latency s: " + (", ".join(f"{x / 1000:.2f}" for x in sync["latency_ms"]) or "n/a"))
+    print(
+        f"synchronous comparisons: {sync['sent']} sent at once: {sync['codes']}; {sync['errors']} errors; "
+        "latency s: " + (", ".join(f"{x / 1000:.2f}" for x in sync["latency_ms"]) or "n/a")
+    )
     for err in sync["error_kinds"]:
         print(f"  error: {err}")
     jobs = figures["jobs"]
-    print(f"jobs: {jobs['total']} in all, states {jobs['states']}, attempts {jobs['attempts']} -> "
-          f"{'each ended exactly once' if jobs['exactly_once'] else 'NOT each exactly once'}")
+    print(
+        f"jobs: {jobs['total']} in all, states {jobs['states']}, attempts {jobs['attempts']} -> "
+        f"{'each ended exactly once' if jobs['exactly_once'] else 'NOT each exactly once'}"
+    )
     print_extraction(figures["extraction"], samples)
     v = figures["target"]
-    print(f"\ntarget: no errors, every job ended once, p99 poll latency < {P99_TARGET_MS:.0f} ms -> "
-          f"{'PASS' if v['passed'] else 'FAIL'}  (poll errors {v['poll_errors']}, "
-          f"upload errors {v['upload_errors']}, sync errors {v['sync_errors']}, jobs exactly once "
-          f"{'yes' if v['jobs_exactly_once'] else 'NO'}, p99 {fmt_ms(v['p99_ms'])} ms)")
+    print(
+        f"\ntarget: no errors, every job ended once, p99 poll latency < {P99_TARGET_MS:.0f} ms -> "
+        f"{'PASS' if v['passed'] else 'FAIL'}  (poll errors {v['poll_errors']}, "
+        f"upload errors {v['upload_errors']}, sync errors {v['sync_errors']}, jobs exactly once "
+        f"{'yes' if v['jobs_exactly_once'] else 'NO'}, p99 {fmt_ms(v['p99_ms'])} ms)"
+    )
 
 
 # --------------------------------------------------------------------------- main
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clients", type=int, default=50, help="concurrent polling clients (default 50)")
     p.add_argument("--seconds", type=float, default=15.0, help="length of the loaded window (default 15)")
     p.add_argument("--uploads", type=int, default=4, help="concurrent uploads during the window (default 4)")
-    p.add_argument("--upload-delay", type=float, default=2.0,
-                   help="seconds into the window at which the uploads start (default 2: the comparison's "
-                        "extraction is under way, not still starting its worker pool)")
-    p.add_argument("--sync", type=int, default=20,
-                   help="synchronous comparisons (POST /v1/frd) sent at once during the window (default 20)")
+    p.add_argument(
+        "--upload-delay",
+        type=float,
+        default=2.0,
+        help="seconds into the window at which the uploads start (default 2: the comparison's "
+        "extraction is under way, not still starting its worker pool)",
+    )
+    p.add_argument(
+        "--sync",
+        type=int,
+        default=20,
+        help="synchronous comparisons (POST /v1/frd) sent at once during the window (default 20)",
+    )
     p.add_argument("--sync-images", type=int, default=4, help="images per set of a synchronous comparison (default 4)")
     p.add_argument("--images", type=int, default=20, help="images per set (default 20)")
     p.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
-    p.add_argument("--interval", type=float, default=0.0,
-                   help="pause of each poller between its polls, s (default 0: back to back)")
-    p.add_argument("--baseline-seconds", type=float, default=5.0,
-                   help="idle baseline after the loaded window, s (default 5; 0 skips it)")
-    p.add_argument("--no-report", dest="report", action="store_false",
-                   help='ask for the comparison without its HTML report ("report": false); by default '
-                        "the service renders one after the extraction, in its own process")
-    p.add_argument("--workers", type=int, default=None,
-                   help="FRD_WORKERS of the service (default: its own default, all cores)")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=0.0,
+        help="pause of each poller between its polls, s (default 0: back to back)",
+    )
+    p.add_argument(
+        "--baseline-seconds",
+        type=float,
+        default=5.0,
+        help="idle baseline after the loaded window, s (default 5; 0 skips it)",
+    )
+    p.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help='ask for the comparison without its HTML report ("report": false); by default '
+        "the service renders one after the extraction, in its own process",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="FRD_WORKERS of the service (default: its own default, all cores)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the generated images")
     p.add_argument("--json-out", type=Path, metavar="FILE", help="also write the figures as JSON")
     args = p.parse_args(argv)
@@ -658,8 +785,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def announce_machine() -> float | None:
     busy = cpu_busy_fraction()
     if busy is not None:
-        print(f"CPU busy before start: {busy:.0%}" + ("  WARNING: other work is running on this machine; "
-              "latencies will be inflated" if busy > 0.2 else ""), flush=True)
+        print(
+            f"CPU busy before start: {busy:.0%}"
+            + ("  WARNING: other work is running on this machine; latencies will be inflated" if busy > 0.2 else ""),
+            flush=True,
+        )
     return busy
 
 
@@ -667,12 +797,22 @@ def run_benchmark(service: Service, args: argparse.Namespace, sets: list[FileLis
     """The loaded window, then (optionally) the idle baseline, against a started service."""
     with httpx.Client(base_url=service.url, timeout=60.0) as client:
         ref_id, cand_id = upload_pair(client, sets[0], sets[1], timeout=300)
-    print(f"measuring for {args.seconds:g} s with {args.clients} pollers, {args.uploads} uploads and "
-          f"{args.sync} synchronous comparisons, from the moment the comparison runs ...", flush=True)
-    loaded = run_window(service, lambda c: start_comparison(c, ref_id, cand_id, args.report, timeout=300),
-                        clients=args.clients, seconds=args.seconds, interval=args.interval,
-                        upload_sets=sets[2:], upload_delay=args.upload_delay,
-                        sync_files=sync_files(sets, args.sync_images), sync_count=args.sync)
+    print(
+        f"measuring for {args.seconds:g} s with {args.clients} pollers, {args.uploads} uploads and "
+        f"{args.sync} synchronous comparisons, from the moment the comparison runs ...",
+        flush=True,
+    )
+    loaded = run_window(
+        service,
+        lambda c: start_comparison(c, ref_id, cand_id, args.report, timeout=300),
+        clients=args.clients,
+        seconds=args.seconds,
+        interval=args.interval,
+        upload_sets=sets[2:],
+        upload_delay=args.upload_delay,
+        sync_files=sync_files(sets, args.sync_images),
+        sync_count=args.sync,
+    )
     if args.baseline_seconds <= 0:
         return loaded, None
     # Wait for every job (the comparison and the uploads' extractions) to end, so nothing
@@ -681,14 +821,20 @@ def run_benchmark(service: Service, args: argparse.Namespace, sets: list[FileLis
     with httpx.Client(base_url=service.url, timeout=60.0) as client:
         wait_all_jobs(client, timeout=600)
     print(f"idle baseline: {args.baseline_seconds:g} s, same pollers, no jobs running ...", flush=True)
-    idle = run_window(service, lambda _: loaded.job_url, clients=args.clients, seconds=args.baseline_seconds,
-                      interval=args.interval, upload_sets=[])
+    idle = run_window(
+        service,
+        lambda _: loaded.job_url,
+        clients=args.clients,
+        seconds=args.baseline_seconds,
+        interval=args.interval,
+        upload_sets=[],
+    )
     return loaded, idle
 
 
 def sync_files(sets: list[FileList], n: int) -> FileList:
     """A small synchronous request: ``n`` images of the first two sets as reference and candidate."""
-    return ([("reference", spec) for _, spec in sets[0][:n]] + [("candidate", spec) for _, spec in sets[1][:n]])
+    return [("reference", spec) for _, spec in sets[0][:n]] + [("candidate", spec) for _, spec in sets[1][:n]]
 
 
 def job_ledger(db_path: Path) -> dict:
@@ -702,17 +848,26 @@ def job_ledger(db_path: Path) -> dict:
     for state, n in rows:
         states[state] = states.get(state, 0) + 1
         attempts[n] = attempts.get(n, 0) + 1
-    return {"total": len(rows), "states": states, "attempts": attempts,
-            "exactly_once": bool(rows) and set(states) <= set(TERMINAL_STATES) and set(attempts) == {1}}
+    return {
+        "total": len(rows),
+        "states": states,
+        "attempts": attempts,
+        "exactly_once": bool(rows) and set(states) <= set(TERMINAL_STATES) and set(attempts) == {1},
+    }
 
 
 def measure(args: argparse.Namespace, work: Path) -> dict:
-    sets = [make_image_set(work / "images" / f"set{i}", args.images, args.size,
-                           smooth=1.0 + 0.5 * i, seed=args.seed + i) for i in range(2 + args.uploads)]
+    sets = [
+        make_image_set(work / "images" / f"set{i}", args.images, args.size, smooth=1.0 + 0.5 * i, seed=args.seed + i)
+        for i in range(2 + args.uploads)
+    ]
     busy = announce_machine()
     service = Service(work / "data", work / "server.log", args.workers)
-    print(f"starting {sys.executable} -m frd serve on {service.url} "
-          f"({os.cpu_count()} CPUs, FRD_WORKERS={args.workers or 'default'}) ...", flush=True)
+    print(
+        f"starting {sys.executable} -m frd serve on {service.url} "
+        f"({os.cpu_count()} CPUs, FRD_WORKERS={args.workers or 'default'}) ...",
+        flush=True,
+    )
     try:
         service.start()
         loaded, idle = run_benchmark(service, args, sets)
@@ -722,15 +877,27 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     load = summarise(loaded)
     figures = {
         "setup": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-        | {"cpu_count": os.cpu_count(), "python": sys.version.split()[0], "compare_options": COMPARE_OPTIONS,
-           "cpu_busy_before_start": busy},
+        | {
+            "cpu_count": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "compare_options": COMPARE_OPTIONS,
+            "cpu_busy_before_start": busy,
+        },
         "idle_baseline": summarise(idle) if idle else None,
         "under_load": load,
-        "uploads": {"ok": len(loaded.uploads.latencies_ms), "errors": len(loaded.uploads.errors),
-                    "error_kinds": loaded.uploads.errors[:10], "latency_ms": sorted(loaded.uploads.latencies_ms)},
-        "sync": {"sent": args.sync, "codes": {str(c): loaded.sync_codes.count(c) for c in sorted(set(loaded.sync_codes))},
-                 "errors": len(loaded.sync.errors), "error_kinds": loaded.sync.errors[:10],
-                 "latency_ms": sorted(loaded.sync.latencies_ms)},
+        "uploads": {
+            "ok": len(loaded.uploads.latencies_ms),
+            "errors": len(loaded.uploads.errors),
+            "error_kinds": loaded.uploads.errors[:10],
+            "latency_ms": sorted(loaded.uploads.latencies_ms),
+        },
+        "sync": {
+            "sent": args.sync,
+            "codes": {str(c): loaded.sync_codes.count(c) for c in sorted(set(loaded.sync_codes))},
+            "errors": len(loaded.sync.errors),
+            "error_kinds": loaded.sync.errors[:10],
+            "latency_ms": sorted(loaded.sync.latencies_ms),
+        },
         "jobs": jobs,
         "extraction": extraction_summary(loaded.samples),
         "job_samples": loaded.samples,

@@ -41,8 +41,17 @@ def prepare(path: Path) -> np.ndarray:
     image = sitk.Normalize(sitk.ReadImage(str(path))) * 100
     spacing = image.GetSpacing()
     size = [int(round(n * s / 2.0)) for n, s in zip(image.GetSize(), spacing)]
-    resampled = sitk.Resample(image, size, sitk.Transform(), sitk.sitkBSpline, image.GetOrigin(), (2.0, 2.0),
-                              image.GetDirection(), 0.0, sitk.sitkFloat64)
+    resampled = sitk.Resample(
+        image,
+        size,
+        sitk.Transform(),
+        sitk.sitkBSpline,
+        image.GetOrigin(),
+        (2.0, 2.0),
+        image.GetDirection(),
+        0.0,
+        sitk.sitkFloat64,
+    )
     return sitk.GetArrayFromImage(resampled)
 
 
@@ -69,9 +78,25 @@ def first_order(x: np.ndarray, binned: np.ndarray, exact_powers: bool) -> list[f
     counts = np.bincount(binned)
     p = counts[counts > 0] / n
     robust = x[(x >= p10) & (x <= p90)]
-    return [energy, -np.sum(p * np.log2(p + EPS)), ordered[0], p10, p90, ordered[-1], mean, p50, p75 - p25,
-            ordered[-1] - ordered[0], np.abs(d).mean(), np.abs(robust - robust.mean()).mean(),
-            np.sqrt(energy / n), m3 / m2 ** 1.5, m4 / m2 ** 2, m2, np.sum(p * p)]
+    return [
+        energy,
+        -np.sum(p * np.log2(p + EPS)),
+        ordered[0],
+        p10,
+        p90,
+        ordered[-1],
+        mean,
+        p50,
+        p75 - p25,
+        ordered[-1] - ordered[0],
+        np.abs(d).mean(),
+        np.abs(robust - robust.mean()).mean(),
+        np.sqrt(energy / n),
+        m3 / m2**1.5,
+        m4 / m2**2,
+        m2,
+        np.sum(p * p),
+    ]
 
 
 def glcm_features(P: np.ndarray, levels: np.ndarray) -> list[float]:
@@ -96,12 +121,26 @@ def glcm_features(P: np.ndarray, levels: np.ndarray) -> list[float]:
     p_sum = np.stack([np.bincount(k, row) for row in flat])
     p_diff = np.stack([np.bincount(kd, row) for row in flat])
     kv = np.arange(p_diff.shape[1])[None, :]
-    sums = [(P * (i * j)).sum((1, 2)), (P * (s2 * s2)).sum((1, 2)), (P * (s2 * s)).sum((1, 2)),
-            (P * s2).sum((1, 2)), (P * (dif * dif)).sum((1, 2)), (P * di * dj).sum((1, 2)), (P * P).sum((1, 2)),
-            -(P * np.log2(P + EPS)).sum((1, 2)), -(P * log_pxpy).sum((1, 2)), -(pxpy * log_pxpy).sum((1, 2)),
-            P.max((1, 2)), (P * (di * di)).sum((1, 2)), (kv * p_diff).sum(1),
-            -(p_diff * np.log2(p_diff + EPS)).sum(1), -(p_sum * np.log2(p_sum + EPS)).sum(1),
-            (p_diff / (1 + kv * kv)).sum(1), (p_diff / (1 + kv)).sum(1), (p_diff[:, 1:] / (kv[:, 1:] ** 2)).sum(1)]
+    sums = [
+        (P * (i * j)).sum((1, 2)),
+        (P * (s2 * s2)).sum((1, 2)),
+        (P * (s2 * s)).sum((1, 2)),
+        (P * s2).sum((1, 2)),
+        (P * (dif * dif)).sum((1, 2)),
+        (P * di * dj).sum((1, 2)),
+        (P * P).sum((1, 2)),
+        -(P * np.log2(P + EPS)).sum((1, 2)),
+        -(P * log_pxpy).sum((1, 2)),
+        -(pxpy * log_pxpy).sum((1, 2)),
+        P.max((1, 2)),
+        (P * (di * di)).sum((1, 2)),
+        (kv * p_diff).sum(1),
+        -(p_diff * np.log2(p_diff + EPS)).sum(1),
+        -(p_sum * np.log2(p_sum + EPS)).sum(1),
+        (p_diff / (1 + kv * kv)).sum(1),
+        (p_diff / (1 + kv)).sum(1),
+        (p_diff[:, 1:] / (kv[:, 1:] ** 2)).sum(1),
+    ]
     return [float(np.mean(v)) for v in sums]
 
 
@@ -113,10 +152,20 @@ def run_length_features(R: np.ndarray, levels: np.ndarray) -> list[float]:
     j = np.arange(1, R.shape[1] + 1, dtype=float)[None, :, None]
     pr, pg = R.sum(0), R.sum(1)
     p = R / nr
-    sums = [(R / (j * j)).sum((0, 1)), (R * j * j).sum((0, 1)), (pg * pg).sum(0), (pr * pr).sum(0),
-            (R * j).sum((0, 1)), -(p * np.log2(p + EPS)).sum((0, 1)), (R / (g * g)).sum((0, 1)),
-            (R * g * g).sum((0, 1)), (R / (g * g * j * j)).sum((0, 1)), (R * g * g / (j * j)).sum((0, 1)),
-            (R * j * j / (g * g)).sum((0, 1)), (R * g * g * j * j).sum((0, 1))]
+    sums = [
+        (R / (j * j)).sum((0, 1)),
+        (R * j * j).sum((0, 1)),
+        (pg * pg).sum(0),
+        (pr * pr).sum(0),
+        (R * j).sum((0, 1)),
+        -(p * np.log2(p + EPS)).sum((0, 1)),
+        (R / (g * g)).sum((0, 1)),
+        (R * g * g).sum((0, 1)),
+        (R / (g * g * j * j)).sum((0, 1)),
+        (R * g * g / (j * j)).sum((0, 1)),
+        (R * j * j / (g * g)).sum((0, 1)),
+        (R * g * g * j * j).sum((0, 1)),
+    ]
     return [float(np.mean(v / nr)) for v in sums]
 
 
@@ -126,8 +175,16 @@ def zone_features(levels: np.ndarray, sizes: np.ndarray) -> list[float]:
     g = levels.astype(float)
     ps = np.bincount(sizes)
     pg = np.bincount(levels)
-    return [np.sum(1 / (s * s)) / nz, np.sum(s * s) / nz, np.sum(pg * pg) / nz, np.sum(ps * ps) / nz,
-            nz / s.sum(), np.sum(1 / (g * g)) / nz, np.sum(g * g) / nz, np.sum(s * s * g * g) / nz]
+    return [
+        np.sum(1 / (s * s)) / nz,
+        np.sum(s * s) / nz,
+        np.sum(pg * pg) / nz,
+        np.sum(ps * ps) / nz,
+        nz / s.sum(),
+        np.sum(1 / (g * g)) / nz,
+        np.sum(g * g) / nz,
+        np.sum(s * s * g * g) / nz,
+    ]
 
 
 def ngtdm_features(N: np.ndarray) -> list[float]:
@@ -135,9 +192,13 @@ def ngtdm_features(N: np.ndarray) -> list[float]:
     p = N[:, 0] / N[:, 0].sum()
     s, i = N[:, 1], N[:, 2]
     diff = i[:, None] - i[None, :]
-    return [1 / max(np.sum(p * s), EPS), np.sum(p[:, None] * p[None, :] * diff * diff),
-            np.sum(p * s) / max(np.abs(i * p)[:, None].sum(), EPS),
-            np.sum(np.abs(diff) * (p * s)[:, None]), np.sum((p[:, None] + p[None, :]) * diff * diff)]
+    return [
+        1 / max(np.sum(p * s), EPS),
+        np.sum(p[:, None] * p[None, :] * diff * diff),
+        np.sum(p * s) / max(np.abs(i * p)[:, None].sum(), EPS),
+        np.sum(np.abs(diff) * (p * s)[:, None]),
+        np.sum((p[:, None] + p[None, :]) * diff * diff),
+    ]
 
 
 def minimal_extract(path: Path, exact_powers: bool) -> list[float]:
@@ -200,9 +261,11 @@ def main(argv=None) -> int:
     print(f"  minimal pipeline, numpy's powers      {m['minimal_numpy_powers_s'] * 1e3:7.1f} ms")
     print(f"  frd engine (bit-identical)            {m['engine_s'] * 1e3:7.1f} ms")
     print(f"  plain pyradiomics (the same values)   {m['pyradiomics_s'] * 1e3:7.1f} ms")
-    print(f"  engine / minimal: {m['engine_s'] / m['minimal_s']:.2f}x "
-          f"(with numpy's powers in both: {m['engine_s'] / m['minimal_numpy_powers_s']:.2f}x); "
-          f"pyradiomics / engine: {m['pyradiomics_s'] / m['engine_s']:.2f}x")
+    print(
+        f"  engine / minimal: {m['engine_s'] / m['minimal_s']:.2f}x "
+        f"(with numpy's powers in both: {m['engine_s'] / m['minimal_numpy_powers_s']:.2f}x); "
+        f"pyradiomics / engine: {m['pyradiomics_s'] / m['engine_s']:.2f}x"
+    )
     return 0
 
 

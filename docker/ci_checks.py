@@ -41,8 +41,9 @@ def make_images(root: Path) -> None:
         for i in range(6):
             image = 400 + 300 * ellipse + rng.normal(0, 60, (48, 48))
             image = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(image), smooth))
-            sitk.WriteImage(sitk.GetImageFromArray(np.clip(image, 0, 65535).astype(np.uint16)),
-                            str(folder / f"scan{i}.png"))
+            sitk.WriteImage(
+                sitk.GetImageFromArray(np.clip(image, 0, 65535).astype(np.uint16)), str(folder / f"scan{i}.png")
+            )
 
 
 def finished_tasks(metrics_url: str) -> int:
@@ -50,8 +51,9 @@ def finished_tasks(metrics_url: str) -> int:
     import httpx
 
     text = httpx.get(metrics_url, timeout=10).text
-    counts = re.findall(r'^dask_scheduler_prefix_state_totals_total\{[^}]*state="memory"[^}]*\} ([0-9.e+]+)$',
-                        text, re.MULTILINE)
+    counts = re.findall(
+        r'^dask_scheduler_prefix_state_totals_total\{[^}]*state="memory"[^}]*\} ([0-9.e+]+)$', text, re.MULTILINE
+    )
     return int(sum(float(c) for c in counts))
 
 

@@ -39,8 +39,9 @@ def make(outdir: Path, n: int = 12, size: int = 128, seed: int = 0) -> tuple[Pat
         folder = outdir / name
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(n):
-            sitk.WriteImage(sitk.GetImageFromArray(_phantom(rng, size, smooth, noise)),
-                            str(folder / f"case{i:03d}.png"))
+            sitk.WriteImage(
+                sitk.GetImageFromArray(_phantom(rng, size, smooth, noise)), str(folder / f"case{i:03d}.png")
+            )
     return outdir / "reference", outdir / "candidate"
 
 

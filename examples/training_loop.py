@@ -28,12 +28,15 @@ def generator_batches(epoch: int, epochs: int, sources: list[np.ndarray], batch_
     quality = (epoch + 1) / epochs  # 0 → noise and blur, 1 → the source images themselves
     samples = []
     for image in sources:
-        blurred = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(
-            sitk.GetImageFromArray(image.astype(np.float32)), 4.0 * (1 - quality) + 1e-3))
+        blurred = sitk.GetArrayFromImage(
+            sitk.SmoothingRecursiveGaussian(
+                sitk.GetImageFromArray(image.astype(np.float32)), 4.0 * (1 - quality) + 1e-3
+            )
+        )
         noise = rng.normal(0, 40 * (1 - quality), image.shape)
         samples.append(np.clip(blurred + noise, 0, 255).astype(np.float32))
     for start in range(0, len(samples), batch_size):
-        yield np.stack(samples[start:start + batch_size])  # N×H×W, as a model's batch
+        yield np.stack(samples[start : start + batch_size])  # N×H×W, as a model's batch
 
 
 def main() -> None:

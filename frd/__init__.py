@@ -45,9 +45,23 @@ _EXPORTS = {
     "trace_sqrt_product": "distance",
 }
 __all__ = [
-    "__version__", "ArraySet", "Client", "FRDMetric", "FRDOptions", "FRDResult", "Normalizer", "OODResult",
-    "ReferenceStats", "compare", "compare_features", "compute_reference_stats", "extract_features", "frd_value",
-    "frechet_distance", "ood", "trace_sqrt_product",
+    "__version__",
+    "ArraySet",
+    "Client",
+    "FRDMetric",
+    "FRDOptions",
+    "FRDResult",
+    "Normalizer",
+    "OODResult",
+    "ReferenceStats",
+    "compare",
+    "compare_features",
+    "compute_reference_stats",
+    "extract_features",
+    "frd_value",
+    "frechet_distance",
+    "ood",
+    "trace_sqrt_product",
 ]
 
 if TYPE_CHECKING:  # what type checkers and editors see

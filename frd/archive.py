@@ -19,6 +19,7 @@ from .errors import ArchiveError
 @dataclass(frozen=True)
 class ArchiveLimits:
     """Limits of a zip archive given as an image set (members, sizes, compression ratio)."""
+
     max_members: int = 100_000
     max_total_bytes: int = 20 * 1024**3
     max_member_bytes: int = 4 * 1024**3
@@ -44,9 +45,7 @@ def extract_zip(archive: Path, destination: Path, limits: ArchiveLimits = Archiv
     with zf:
         members = zf.infolist()
         if len(members) > limits.max_members:
-            raise ArchiveError(
-                f"{archive}: {len(members)} members, more than the limit of {limits.max_members}"
-            )
+            raise ArchiveError(f"{archive}: {len(members)} members, more than the limit of {limits.max_members}")
         total = 0
         for info in members:
             rel = _safe_member_path(info.filename, archive)
@@ -65,13 +64,10 @@ def extract_zip(archive: Path, destination: Path, limits: ArchiveLimits = Archiv
                         total += len(chunk)
                         if written > limits.max_member_bytes:
                             raise ArchiveError(
-                                f"{archive}: member {info.filename!r} expands beyond "
-                                f"{limits.max_member_bytes} bytes"
+                                f"{archive}: member {info.filename!r} expands beyond {limits.max_member_bytes} bytes"
                             )
                         if total > limits.max_total_bytes:
-                            raise ArchiveError(
-                                f"{archive}: expands beyond {limits.max_total_bytes} bytes in total"
-                            )
+                            raise ArchiveError(f"{archive}: expands beyond {limits.max_total_bytes} bytes in total")
                         if written > 1 << 20 and written > limits.max_ratio * max(info.compress_size, 1):
                             raise ArchiveError(
                                 f"{archive}: member {info.filename!r} has a compression ratio above "

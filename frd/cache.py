@@ -66,8 +66,10 @@ class FeatureCache:
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise CacheError(f"feature cache {self.directory} cannot be used ({exc}); choose another "
-                             "folder with --cache-dir / FRD_CACHE_DIR, or run with --no-cache") from None
+            raise CacheError(
+                f"feature cache {self.directory} cannot be used ({exc}); choose another "
+                "folder with --cache-dir / FRD_CACHE_DIR, or run with --no-cache"
+            ) from None
         self._names_by_id: dict[int, tuple[str, ...]] = {}
         self._id_by_digest: dict[str, int] = {}
 
@@ -91,9 +93,7 @@ class FeatureCache:
         text = json.dumps(list(names))
         digest = hashlib.sha256(text.encode()).hexdigest()
         if digest not in self._id_by_digest:
-            self._db.execute(
-                "INSERT OR IGNORE INTO feature_names (digest, names) VALUES (?, ?)", (digest, text)
-            )
+            self._db.execute("INSERT OR IGNORE INTO feature_names (digest, names) VALUES (?, ?)", (digest, text))
             row = self._db.execute("SELECT id FROM feature_names WHERE digest = ?", (digest,)).fetchone()
             self._id_by_digest[digest] = row[0]
             self._names_by_id[row[0]] = names
@@ -118,8 +118,7 @@ class FeatureCache:
 
     def get_meta_many(self, keys: list[str]) -> dict[str, tuple[tuple[str, ...], int]]:
         """(names, ndim) of every cached key, without loading the vectors."""
-        return {key: (self._names(names_id), int(ndim))
-                for key, names_id, ndim in self._rows("names_id, ndim", keys)}
+        return {key: (self._names(names_id), int(ndim)) for key, names_id, ndim in self._rows("names_id, ndim", keys)}
 
     def get_vectors(self, keys: list[str]) -> np.ndarray:
         """The vectors of ``keys`` (all cached, same length) stacked in the order given."""

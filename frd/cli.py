@@ -36,6 +36,7 @@ def _count(minimum: int):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
         return value
+
     return parse
 
 
@@ -50,28 +51,44 @@ def _share(text: str) -> float:
 def add_option_flags(p: argparse.ArgumentParser) -> None:
     """A flag for every FRDOptions field, made from its declaration (frd.optionspec), and
     the running flags that are arguments of the library calls rather than options."""
-    groups = {"definition": p.add_argument_group("FRD definition (defaults: the version's published settings)"),
-              "running": p.add_argument_group("running")}
+    groups = {
+        "definition": p.add_argument_group("FRD definition (defaults: the version's published settings)"),
+        "running": p.add_argument_group("running"),
+    }
     declared = defaults(FRDOptions)
     for name, spec in specs(FRDOptions).items():
         flags = spec.flags or (f"--{name.replace('_', '-')}",)
         groups[spec.group].add_argument(*flags, dest=name, **_flag_kwargs(spec, declared[name]))
     r = groups["running"]
     r.add_argument("-w", "--workers", type=_count(1), help="extraction processes (default: all cores)")
-    r.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                   help="extract on a Dask cluster (default: $FRD_DASK_ADDRESS, else local processes)")
+    r.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="extract on a Dask cluster (default: $FRD_DASK_ADDRESS, else local processes)",
+    )
     r.add_argument("--cache-dir", help="feature cache folder (default: $FRD_CACHE_DIR or the user cache)")
     r.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
     r.add_argument("--strict", action="store_true", help="fail on the first unreadable image instead of skipping it")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notices")
-    r.add_argument("-v", "--verbose", action="store_true",
-                   help="let pyradiomics' and ITK's own messages through; tracebacks for internal errors")
+    r.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="let pyradiomics' and ITK's own messages through; tracebacks for internal errors",
+    )
 
 
 _FLAG_SHAPES: dict[str, dict[str, Any]] = {  # kind → how argparse reads it (values are checked by FRDOptions)
-    "choice": {}, "names": {"nargs": "+"}, "numbers": {"nargs": "+", "type": float}, "number": {"type": float},
-    "integer": {"type": int}, "size": {"nargs": "+", "type": int}, "range": {"nargs": 2, "type": float},
-    "flag": {"action": "store_true"}, "share": {"type": _share}, "path": {},
+    "choice": {},
+    "names": {"nargs": "+"},
+    "numbers": {"nargs": "+", "type": float},
+    "number": {"type": float},
+    "integer": {"type": int},
+    "size": {"nargs": "+", "type": int},
+    "range": {"nargs": 2, "type": float},
+    "flag": {"action": "store_true"},
+    "share": {"type": _share},
+    "path": {},
 }
 
 
@@ -105,14 +122,24 @@ def _run_kwargs(args) -> dict:
         from .extras import require
 
         require("dask", "--scheduler (extraction on a Dask cluster)")
-    return dict(workers=args.workers, use_cache=not args.no_cache, cache_dir=args.cache_dir,
-                progress=not args.quiet, strict=args.strict, scheduler=args.scheduler)
+    return dict(
+        workers=args.workers,
+        use_cache=not args.no_cache,
+        cache_dir=args.cache_dir,
+        progress=not args.quiet,
+        strict=args.strict,
+        scheduler=args.scheduler,
+    )
 
 
 def _add_server_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", metavar="URL", default=os.environ.get("FRD_SERVER") or None,
-                   help="compute on a remote `frd serve` (default $FRD_SERVER; its API key from $FRD_API_KEY): "
-                        "files it already has are not sent again")
+    p.add_argument(
+        "--server",
+        metavar="URL",
+        default=os.environ.get("FRD_SERVER") or None,
+        help="compute on a remote `frd serve` (default $FRD_SERVER; its API key from $FRD_API_KEY): "
+        "files it already has are not sent again",
+    )
 
 
 def build_parser(with_commands: bool = False):
@@ -121,39 +148,68 @@ def build_parser(with_commands: bool = False):
     parser.add_argument("--version", action="version", version=f"frd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    c = sub.add_parser("compare", help="FRD between a reference and a candidate set",
-                       description="Print the FRD between REFERENCE (a folder, .zip, or .frdstats "
-                                   "file) and CANDIDATE (a folder or .zip).")
+    c = sub.add_parser(
+        "compare",
+        help="FRD between a reference and a candidate set",
+        description="Print the FRD between REFERENCE (a folder, .zip, or .frdstats "
+        "file) and CANDIDATE (a folder or .zip).",
+    )
     c.add_argument("reference")
     c.add_argument("candidate")
-    c.add_argument("-m", "--masks", nargs=2, metavar=("REF_MASKS", "CAND_MASKS"),
-                   help="mask folders for both sets (paired with images by name)")
+    c.add_argument(
+        "-m",
+        "--masks",
+        nargs=2,
+        metavar=("REF_MASKS", "CAND_MASKS"),
+        help="mask folders for both sets (paired with images by name)",
+    )
     c.add_argument("--reference-masks", metavar="DIR")
     c.add_argument("--candidate-masks", metavar="DIR")
     c.add_argument("--json", action="store_true", help="print the full result as JSON")
     _add_server_flag(c)
     c.add_argument("-o", "--output", metavar="FILE", help="also write the JSON result to FILE")
-    c.add_argument("--bootstrap", type=_count(1), metavar="B",
-                   help="percentile bootstrap CI from B resamples (reported as 'ci'; seeded by --seed)")
-    c.add_argument("--report", metavar="FILE.html",
-                   help="write a self-contained HTML report (charts, top features, CI, sample-size curve)")
+    c.add_argument(
+        "--bootstrap",
+        type=_count(1),
+        metavar="B",
+        help="percentile bootstrap CI from B resamples (reported as 'ci'; seeded by --seed)",
+    )
+    c.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help="write a self-contained HTML report (charts, top features, CI, sample-size curve)",
+    )
     add_option_flags(c)
 
-    o = sub.add_parser("ood", help="out-of-domain detection of TEST images against REFERENCE",
-                       description="Score each TEST image by its distance from the reference mean in the "
-                                   "normalised feature space; flag it above the reference's 95th percentile. "
-                                   "Also prints the dataset-level nFRD = 2·|AUC − 0.5|.")
+    o = sub.add_parser(
+        "ood",
+        help="out-of-domain detection of TEST images against REFERENCE",
+        description="Score each TEST image by its distance from the reference mean in the "
+        "normalised feature space; flag it above the reference's 95th percentile. "
+        "Also prints the dataset-level nFRD = 2·|AUC − 0.5|.",
+    )
     o.add_argument("reference")
     o.add_argument("test")
     o.add_argument("--reference-masks", metavar="DIR")
     o.add_argument("--test-masks", metavar="DIR")
-    o.add_argument("--assumption", choices=("gaussian", "t", "counting"), default="gaussian",
-                   help="distribution assumed for the reference scores (threshold and p-values)")
-    o.add_argument("--use-val-set", action="store_true",
-                   help="estimate the threshold on a held-out share of the reference (seeded)")
+    o.add_argument(
+        "--assumption",
+        choices=("gaussian", "t", "counting"),
+        default="gaussian",
+        help="distribution assumed for the reference scores (threshold and p-values)",
+    )
+    o.add_argument(
+        "--use-val-set",
+        action="store_true",
+        help="estimate the threshold on a held-out share of the reference (seeded)",
+    )
     o.add_argument("--val-frac", type=float, default=0.1, help="the held-out share (default 0.1)")
-    o.add_argument("--output-dir", default="ood-output", metavar="DIR",
-                   help="where ood_predictions.csv is written (default ./ood-output)")
+    o.add_argument(
+        "--output-dir",
+        default="ood-output",
+        metavar="DIR",
+        help="where ood_predictions.csv is written (default ./ood-output)",
+    )
     o.add_argument("--json", action="store_true")
     _add_server_flag(o)
     add_option_flags(o)
@@ -170,24 +226,33 @@ def build_parser(with_commands: bool = False):
     f.add_argument("-o", "--output", required=True, metavar="FILE")
     f.add_argument("--masks", metavar="DIR")
     add_option_flags(f)
-    b = sub.add_parser("batch", help="container batch mode: /input/{reference,candidate} → /output/metrics.json",
-                       description="Evaluation-platform mode: compare INPUT/reference with INPUT/candidate "
-                                   "(masks from INPUT/reference_masks and INPUT/candidate_masks when present) "
-                                   "and write OUTPUT/metrics.json. Exit 0 on success; otherwise non-zero "
-                                   "with the reason as the last line of stderr.")
+    b = sub.add_parser(
+        "batch",
+        help="container batch mode: /input/{reference,candidate} → /output/metrics.json",
+        description="Evaluation-platform mode: compare INPUT/reference with INPUT/candidate "
+        "(masks from INPUT/reference_masks and INPUT/candidate_masks when present) "
+        "and write OUTPUT/metrics.json. Exit 0 on success; otherwise non-zero "
+        "with the reason as the last line of stderr.",
+    )
     b.add_argument("--input", default=os.environ.get("FRD_BATCH_INPUT", "/input"), metavar="DIR")
     b.add_argument("--output", default=os.environ.get("FRD_BATCH_OUTPUT", "/output"), metavar="DIR")
     add_option_flags(b)
 
-    v = sub.add_parser("serve", help="run the REST service (needs the 'service' extra)",
-                       description="Start the FRD REST service with uvicorn. Without API keys "
-                                   "(FRD_API_KEYS) it only binds to loopback unless "
-                                   "--allow-unauthenticated is given.")
+    v = sub.add_parser(
+        "serve",
+        help="run the REST service (needs the 'service' extra)",
+        description="Start the FRD REST service with uvicorn. Without API keys "
+        "(FRD_API_KEYS) it only binds to loopback unless "
+        "--allow-unauthenticated is given.",
+    )
     v.add_argument("--host", default="127.0.0.1")
     v.add_argument("--port", type=_count(1), default=8000)
     v.add_argument("--data-dir", help="service data folder (default: $FRD_DATA_DIR or ./frd-data)")
-    v.add_argument("--allow-unauthenticated", action="store_true",
-                   help="serve non-loopback clients even though no API keys are configured")
+    v.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="serve non-loopback clients even though no API keys are configured",
+    )
     v.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     v.add_argument("-v", "--verbose", action="store_true", help="tracebacks for internal errors")
     commands = {"compare": c, "ood": o, "stats": s, "features": f, "batch": b, "serve": v}
@@ -222,19 +287,32 @@ def cmd_compare(args) -> int:
         require("report", "--report")
     if args.server:
         with _client(args) as client:
-            payload = client.compare(args.reference, args.candidate, reference_masks=ref_masks,
-                                     candidate_masks=cand_masks, options=options, bootstrap=args.bootstrap or 0,
-                                     report=bool(args.report))
+            payload = client.compare(
+                args.reference,
+                args.candidate,
+                reference_masks=ref_masks,
+                candidate_masks=cand_masks,
+                options=options,
+                bootstrap=args.bootstrap or 0,
+                report=bool(args.report),
+            )
             html = client.report(payload["id"]) if args.report else None
     else:
-        result = compare(args.reference, args.candidate, reference_masks=ref_masks,
-                         candidate_masks=cand_masks, options=options, **_run_kwargs(args))
+        result = compare(
+            args.reference,
+            args.candidate,
+            reference_masks=ref_masks,
+            candidate_masks=cand_masks,
+            options=options,
+            **_run_kwargs(args),
+        )
         html = None
         if args.bootstrap or args.report:
             from .analysis.report import enrich_result
 
-            html = enrich_result(result, options, bootstrap=args.bootstrap or 0, report=bool(args.report),
-                                 seed=args.seed or 0)
+            html = enrich_result(
+                result, options, bootstrap=args.bootstrap or 0, report=bool(args.report), seed=args.seed or 0
+            )
         payload = result.to_dict()
     if html is not None:
         Path(args.report).write_text(html, encoding="utf-8")
@@ -271,16 +349,28 @@ def cmd_ood(args) -> int:
 
     options = _options(args)
     check_ood_options(args.assumption, args.val_frac)
-    how = dict(options=options, assumption=args.assumption, use_val_set=args.use_val_set, val_frac=args.val_frac,
-               seed=args.seed)
+    how = dict(
+        options=options,
+        assumption=args.assumption,
+        use_val_set=args.use_val_set,
+        val_frac=args.val_frac,
+        seed=args.seed,
+    )
     if args.server:
         with _client(args) as client:
-            payload = client.ood(args.reference, args.test, reference_masks=args.reference_masks,
-                                 test_masks=args.test_masks, **how)
+            payload = client.ood(
+                args.reference, args.test, reference_masks=args.reference_masks, test_masks=args.test_masks, **how
+            )
         notices: list = []
     else:
-        screening = ood(args.reference, args.test, reference_masks=args.reference_masks,
-                        test_masks=args.test_masks, **how, **_run_kwargs(args))
+        screening = ood(
+            args.reference,
+            args.test,
+            reference_masks=args.reference_masks,
+            test_masks=args.test_masks,
+            **how,
+            **_run_kwargs(args),
+        )
         payload, notices = screening.to_dict(), screening.result.notices if screening.result else []
     path = write_csv(payload, args.output_dir)
     if args.json:
@@ -288,9 +378,11 @@ def cmd_ood(args) -> int:
     else:
         _print_notes(payload["skipped"], notices, args.quiet)
         frd_text = f"; FRD {payload['frd']}" if payload["frd"] is not None else ""
-        print(f"threshold {payload['threshold']:.6g} ({payload['assumption']}); out of domain: "
-              f"{payload['n_flagged']}/{payload['n_test']} images; nFRD {payload['nfrd']:.4f} "
-              f"(AUC {payload['auc']:.4f}){frd_text}")
+        print(
+            f"threshold {payload['threshold']:.6g} ({payload['assumption']}); out of domain: "
+            f"{payload['n_flagged']}/{payload['n_test']} images; nFRD {payload['nfrd']:.4f} "
+            f"(AUC {payload['auc']:.4f}){frd_text}"
+        )
         print(f"per-image scores: {path}")
     return 0
 
@@ -343,9 +435,11 @@ def _check_output_folder(out: Path) -> None:
             owner = f"it belongs to uid {out.stat().st_uid}, this process runs as uid {uid}"
         except OSError:
             owner = f"this process runs as uid {uid}"
-        raise FRDError(f"cannot write metrics.json to the output folder {out} ({exc.strerror or exc}; {owner}): "
-                       f"make it writable by uid {uid} (e.g. chown {uid} on it), or run the container as the "
-                       f"folder's owner (docker run --user \"$(id -u):$(id -g)\" ...)") from None
+        raise FRDError(
+            f"cannot write metrics.json to the output folder {out} ({exc.strerror or exc}; {owner}): "
+            f"make it writable by uid {uid} (e.g. chown {uid} on it), or run the container as the "
+            f'folder\'s owner (docker run --user "$(id -u):$(id -g)" ...)'
+        ) from None
 
 
 def cmd_batch(args) -> int:
@@ -355,10 +449,14 @@ def cmd_batch(args) -> int:
     root, out = Path(args.input), Path(args.output)
     _check_output_folder(out)
     masks = {name: root / f"{name}_masks" for name in ("reference", "candidate")}
-    result = compare(root / "reference", root / "candidate",
-                     reference_masks=masks["reference"] if masks["reference"].is_dir() else None,
-                     candidate_masks=masks["candidate"] if masks["candidate"].is_dir() else None,
-                     options=_options(args), **_run_kwargs(args))
+    result = compare(
+        root / "reference",
+        root / "candidate",
+        reference_masks=masks["reference"] if masks["reference"].is_dir() else None,
+        candidate_masks=masks["candidate"] if masks["candidate"].is_dir() else None,
+        options=_options(args),
+        **_run_kwargs(args),
+    )
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".metrics.json.tmp"
     tmp.write_text(_dumps(result.to_dict()) + "\n")
@@ -389,14 +487,25 @@ def cmd_serve(args) -> int:
     except ValueError:
         loopback = args.host == "localhost"
     if not settings.api_keys and not loopback and not settings.allow_public_without_keys:
-        raise OptionError("host", f"{args.host}: refusing to listen on a non-loopback address without API keys: "
-                                  "set FRD_API_KEYS, or pass --allow-unauthenticated to serve everyone on the network")
+        raise OptionError(
+            "host",
+            f"{args.host}: refusing to listen on a non-loopback address without API keys: "
+            "set FRD_API_KEYS, or pass --allow-unauthenticated to serve everyone on the network",
+        )
     if not settings.api_keys:
-        print(f"frd serve: no API keys configured — {'loopback clients only' if not settings.allow_public_without_keys else 'ALL clients served, unauthenticated'}",
-              file=sys.stderr)
-    print(f"frd serve: data in {settings.data_dir.resolve()}, listening on http://{args.host}:{args.port}"
-          f" — open http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/"
-          " in a browser for the web page", file=sys.stderr)
+        print(
+            "frd serve: no API keys configured — "
+            + (
+                "ALL clients served, unauthenticated" if settings.allow_public_without_keys else "loopback clients only"
+            ),
+            file=sys.stderr,
+        )
+    print(
+        f"frd serve: data in {settings.data_dir.resolve()}, listening on http://{args.host}:{args.port}"
+        f" — open http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/"
+        " in a browser for the web page",
+        file=sys.stderr,
+    )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
@@ -428,8 +537,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "verbose", False):
         os.environ["FRD_VERBOSE"] = "1"  # extraction workers read it (frd.extract.verbose)
-    handler = {"compare": cmd_compare, "stats": cmd_stats, "features": cmd_features, "ood": cmd_ood,
-               "batch": cmd_batch, "serve": cmd_serve}[args.command]
+    handler = {
+        "compare": cmd_compare,
+        "stats": cmd_stats,
+        "features": cmd_features,
+        "ood": cmd_ood,
+        "batch": cmd_batch,
+        "serve": cmd_serve,
+    }[args.command]
     try:
         return handler(args)
     except FRDError as exc:
@@ -449,6 +564,8 @@ def main(argv=None) -> int:
             import traceback
 
             traceback.print_exc()
-        print(f"frd: internal error: {type(exc).__name__}: {exc} (please report it; --verbose shows where)",
-              file=sys.stderr)
+        print(
+            f"frd: internal error: {type(exc).__name__}: {exc} (please report it; --verbose shows where)",
+            file=sys.stderr,
+        )
         return 1

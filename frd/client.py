@@ -41,8 +41,16 @@ DONE = ("succeeded", "failed", "cancelled")
 class Client:
     """A session with one ``frd serve`` (``url``), as the tenant of ``api_key``."""
 
-    def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 300.0, retries: int = 8,
-                 wait_timeout: float = 24 * 3600, progress: bool = False):
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 300.0,
+        retries: int = 8,
+        wait_timeout: float = 24 * 3600,
+        progress: bool = False,
+    ):
         require("client", "a remote service (frd.Client, --server)")
         import httpx
 
@@ -61,29 +69,64 @@ class Client:
         self.close()
 
     # ----- the work -------------------------------------------------------------------------
-    def compare(self, reference, candidate, *, reference_masks=None, candidate_masks=None, options=None,
-                bootstrap: int = 0, report: bool = False, on_progress=None) -> dict:
+    def compare(
+        self,
+        reference,
+        candidate,
+        *,
+        reference_masks=None,
+        candidate_masks=None,
+        options=None,
+        bootstrap: int = 0,
+        report: bool = False,
+        on_progress=None,
+    ) -> dict:
         """The comparison's result (the JSON of ``frd compare --json``); see the module docstring."""
-        body = {"reference": self.dataset(reference, reference_masks, allow_stats=True),
-                "candidate": self.dataset(candidate, candidate_masks), "options": _options(options),
-                "bootstrap": bootstrap, "report": report}
+        body = {
+            "reference": self.dataset(reference, reference_masks, allow_stats=True),
+            "candidate": self.dataset(candidate, candidate_masks),
+            "options": _options(options),
+            "bootstrap": bootstrap,
+            "report": report,
+        }
         job = self.wait(self._start("/v1/comparisons", body), on_progress)
         return self._get(job["links"]["result"]).json()
 
-    def ood(self, reference, test, *, reference_masks=None, test_masks=None, options=None,
-            assumption: str = "gaussian", use_val_set: bool = False, val_frac: float = 0.1,
-            seed: int | None = None, on_progress=None) -> dict:
+    def ood(
+        self,
+        reference,
+        test,
+        *,
+        reference_masks=None,
+        test_masks=None,
+        options=None,
+        assumption: str = "gaussian",
+        use_val_set: bool = False,
+        val_frac: float = 0.1,
+        seed: int | None = None,
+        on_progress=None,
+    ) -> dict:
         """Out-of-domain screening of ``test`` against ``reference`` (the JSON of ``frd ood --json``)."""
-        body = {"reference": self.dataset(reference, reference_masks), "test": self.dataset(test, test_masks),
-                "options": _options(options), "assumption": assumption, "use_val_set": use_val_set,
-                "val_frac": val_frac, "seed": seed}
+        body = {
+            "reference": self.dataset(reference, reference_masks),
+            "test": self.dataset(test, test_masks),
+            "options": _options(options),
+            "assumption": assumption,
+            "use_val_set": use_val_set,
+            "val_frac": val_frac,
+            "seed": seed,
+        }
         job = self.wait(self._start("/v1/ood", body), on_progress)
         return self._get(job["links"]["result"]).json()
 
     def reference_stats(self, reference, masks=None, *, options=None, on_progress=None) -> str:
         """Keep a reference set's statistics on the service; returns their id (``st_…``)."""
-        job = self.wait(self._start("/v1/reference-stats", {"dataset": self.dataset(reference, masks),
-                                                            "options": _options(options)}), on_progress)
+        job = self.wait(
+            self._start(
+                "/v1/reference-stats", {"dataset": self.dataset(reference, masks), "options": _options(options)}
+            ),
+            on_progress,
+        )
         return job["links"]["result"].rsplit("/", 1)[1]
 
     def report(self, comparison_id: str) -> str:
@@ -113,21 +156,26 @@ class Client:
     def _known(self, digests: list[str]) -> set[str]:
         known: set[str] = set()
         for start in range(0, len(digests), 1000):
-            response = self._request("POST", "/v1/datasets/known-files", json={"sha256": digests[start:start + 1000]})
+            response = self._request("POST", "/v1/datasets/known-files", json={"sha256": digests[start : start + 1000]})
             known |= set(self._checked(response).json()["known"])
         return known
 
     def _post_dataset(self, files, digests: dict, known: set[str]):
-        existing = [{"name": name, "role": role, "sha256": digests[name]}
-                    for role, name, _ in files if digests[name] in known]
+        existing = [
+            {"name": name, "role": role, "sha256": digests[name]} for role, name, _ in files if digests[name] in known
+        ]
         to_send = [(role, name, path) for role, name, path in files if digests[name] not in known]
         total = sum(path.stat().st_size for _, _, path in to_send)
         bar = _bar(total, "uploading", "B", self.progress and total > 0)
 
         def send():  # files opened anew for every attempt
-            parts: list[Any] = [("masks" if role == "mask" else "files", (name, _Counting(open(path, "rb"), bar),
-                                                               "application/octet-stream"))
-                     for role, name, path in to_send]
+            parts: list[Any] = [
+                (
+                    "masks" if role == "mask" else "files",
+                    (name, _Counting(open(path, "rb"), bar), "application/octet-stream"),
+                )
+                for role, name, path in to_send
+            ]
             # a form field without a file name: multipart even when every file is known
             fields = [("existing", (None, json.dumps(existing)))] if existing else []
             try:
@@ -172,7 +220,9 @@ class Client:
             if bar is not None:
                 bar.close()
         if job["state"] != "succeeded":
-            raise ServerError(f"{self.url}: the job {job['id']} {job['state']}: {job.get('error') or 'no reason given'}")
+            raise ServerError(
+                f"{self.url}: the job {job['id']} {job['state']}: {job.get('error') or 'no reason given'}"
+            )
         return job
 
     # ----- HTTP -------------------------------------------------------------------------------
@@ -206,8 +256,10 @@ class Client:
         if response.status_code < 400:
             return response
         if response.status_code == 401:
-            raise ServerError(f"{self.url}: the service refused the API key ({_message(response)}); "
-                              "give the key of your account (FRD_API_KEY, or api_key=)")
+            raise ServerError(
+                f"{self.url}: the service refused the API key ({_message(response)}); "
+                "give the key of your account (FRD_API_KEY, or api_key=)"
+            )
         raise ServerError(f"{self.url}: {_message(response)} ({response.status_code} {_code(response)})")
 
 
@@ -276,7 +328,7 @@ def _code(response) -> str:
 
 
 def _backoff(attempt: int) -> float:
-    return min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random())
+    return min(30.0, 0.5 * 2**attempt) * (0.5 + random.random())
 
 
 class _Counting:

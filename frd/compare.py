@@ -74,8 +74,16 @@ def extract_features(
     items = load_source(source, masks)
     cache = _open_cache(use_cache, cache_dir)
     try:
-        features = extract_sets([items], options, workers=workers, cache=cache, progress=progress,
-                                strict=strict, scheduler=scheduler, labels=(_label,))[0]
+        features = extract_sets(
+            [items],
+            options,
+            workers=workers,
+            cache=cache,
+            progress=progress,
+            strict=strict,
+            scheduler=scheduler,
+            labels=(_label,),
+        )[0]
     finally:
         if cache is not None:
             cache.close()
@@ -99,9 +107,18 @@ def compute_reference_stats(
     """Statistics of a reference set, reusable with :func:`compare` (save with ``.save``)."""
     options = make_options(options, overrides)
     check_stats_options(options)
-    features = extract_features(reference, masks, options=options, workers=workers, use_cache=use_cache,
-                                cache_dir=cache_dir, progress=progress, strict=strict, scheduler=scheduler,
-                                _label="reference")
+    features = extract_features(
+        reference,
+        masks,
+        options=options,
+        workers=workers,
+        use_cache=use_cache,
+        cache_dir=cache_dir,
+        progress=progress,
+        strict=strict,
+        scheduler=scheduler,
+        _label="reference",
+    )
     values, names, dropped = prepare_rows(features, options, "reference")
     check_skipped("reference", len(features) + len(features.skipped), features.skipped + dropped, options)
     require_images(len(values), "reference", usable=True)
@@ -138,22 +155,46 @@ def compare(
     the feature cache (automatic above ``STREAM_ABOVE_ROWS`` images), so memory does not
     grow with the set size.
     """
-    return compare_sets(reference, candidate, reference_masks=reference_masks, candidate_masks=candidate_masks,
-                         options=make_options(options, overrides), workers=workers, use_cache=use_cache,
-                         cache_dir=cache_dir, progress=progress, strict=strict, on_progress=on_progress,
-                         scheduler=scheduler, chunk_rows=chunk_rows)
+    return compare_sets(
+        reference,
+        candidate,
+        reference_masks=reference_masks,
+        candidate_masks=candidate_masks,
+        options=make_options(options, overrides),
+        workers=workers,
+        use_cache=use_cache,
+        cache_dir=cache_dir,
+        progress=progress,
+        strict=strict,
+        on_progress=on_progress,
+        scheduler=scheduler,
+        chunk_rows=chunk_rows,
+    )
 
 
-def compare_sets(reference, candidate, *, reference_masks, candidate_masks, options: FRDOptions, workers,
-                  use_cache: bool, cache_dir, progress: bool, strict: bool, on_progress, scheduler,
-                  chunk_rows: int | None, labels: tuple[str, str] = ("reference", "candidate"),
-                  min_candidate: int = 2) -> FRDResult:
+def compare_sets(
+    reference,
+    candidate,
+    *,
+    reference_masks,
+    candidate_masks,
+    options: FRDOptions,
+    workers,
+    use_cache: bool,
+    cache_dir,
+    progress: bool,
+    strict: bool,
+    on_progress,
+    scheduler,
+    chunk_rows: int | None,
+    labels: tuple[str, str] = ("reference", "candidate"),
+    min_candidate: int = 2,
+) -> FRDResult:
     """:func:`compare` with resolved options, also for OOD screening (``labels`` reference/test; ``min_candidate`` 1:
     one test image has no covariance, and no FRD, but an out-of-domain score)."""
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    if chunk_rows is not None and (isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int)
-                                   or chunk_rows < 1):
+    if chunk_rows is not None and (isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1):
         raise OptionError("chunk_rows", f"must be a whole number of at least 1, not {chunk_rows!r}")
 
     ref_stats = as_stats(reference, labels[0])
@@ -162,8 +203,10 @@ def compare_sets(reference, candidate, *, reference_masks, candidate_masks, opti
         check_stats_options(options)
     sets = [] if ref_stats is not None else [load_source(reference, reference_masks)]
     if isinstance(candidate, ReferenceStats) or is_stats_source(candidate):
-        raise InputError(f"{candidate}: reference statistics can only be the {labels[0]}; the {labels[1]} must be "
-                         "images (a folder, a .zip, or image files)")
+        raise InputError(
+            f"{candidate}: reference statistics can only be the {labels[0]}; the {labels[1]} must be "
+            "images (a folder, a .zip, or image files)"
+        )
     sets.append(load_source(candidate, candidate_masks))
     if ref_stats is None:
         require_images(len(sets[0]), labels[0])
@@ -182,14 +225,29 @@ def compare_sets(reference, candidate, *, reference_masks, candidate_masks, opti
     else:
         cache = _open_cache(use_cache, cache_dir)
     try:
-        feature_sets = extract_sets(sets, options, workers=workers, cache=cache, progress=progress,
-                                    strict=strict, on_progress=on_progress, scheduler=scheduler,
-                                    keep_values=not streaming, labels=labels[-len(sets):])
+        feature_sets = extract_sets(
+            sets,
+            options,
+            workers=workers,
+            cache=cache,
+            progress=progress,
+            strict=strict,
+            on_progress=on_progress,
+            scheduler=scheduler,
+            keep_values=not streaming,
+            labels=labels[-len(sets) :],
+        )
         timings["extraction_s"] = time.perf_counter() - t
 
-        result = score(ref_stats if ref_stats is not None else feature_sets[0], feature_sets[-1],
-                         options, cache=cache, chunk_rows=chunk_rows if streaming else None, labels=labels,
-                         min_candidate=min_candidate)
+        result = score(
+            ref_stats if ref_stats is not None else feature_sets[0],
+            feature_sets[-1],
+            options,
+            cache=cache,
+            chunk_rows=chunk_rows if streaming else None,
+            labels=labels,
+            min_candidate=min_candidate,
+        )
     finally:
         if cache is not None:
             cache.close()
@@ -236,7 +294,9 @@ def as_stats(reference, label: str = "reference") -> ReferenceStats | None:
         return None
     if str(reference).lower().endswith(".npz"):
         # frd-score's .npz holds only mu and sigma: not enough for D1-referenced normalisation.
-        raise InputError(f"{reference}: a .npz of frd-score cannot serve as the {label}: it lacks the "
-                         "raw feature means and deviations that v1's normalisation needs; make an "
-                         f"frd statistics file with `frd stats` (.frdstats), or give the {label} images")
+        raise InputError(
+            f"{reference}: a .npz of frd-score cannot serve as the {label}: it lacks the "
+            "raw feature means and deviations that v1's normalisation needs; make an "
+            f"frd statistics file with `frd stats` (.frdstats), or give the {label} images"
+        )
     return ReferenceStats.load(reference)

@@ -27,6 +27,7 @@ def _root_product_diagonal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @dataclass
 class Contributions:
     """d² split per feature: mean term, covariance term, standardised mean difference."""
+
     names: list[str]
     mean: np.ndarray  # per feature, (Δmu)²
     covariance: np.ndarray  # per feature, S1_ii + S2_ii − 2 R_ii
@@ -47,9 +48,16 @@ class Contributions:
         values = {"total": self.total, "smd": np.abs(self.smd)}[by]
         order = np.argsort(-values)[:k]
         d2 = self.d2 or 1.0
-        return [{"feature": self.names[i], "smd": float(self.smd[i]), "mean_term": float(self.mean[i]),
-                 "covariance_term": float(self.covariance[i]), "share_of_d2": float(self.total[i] / d2)}
-                for i in order]
+        return [
+            {
+                "feature": self.names[i],
+                "smd": float(self.smd[i]),
+                "mean_term": float(self.mean[i]),
+                "covariance_term": float(self.covariance[i]),
+                "share_of_d2": float(self.total[i] / d2),
+            }
+            for i in order
+        ]
 
     def by_group(self, key) -> dict[str, dict]:
         """Contributions summed per group of features (``key(name)``: a class or a filter)."""
@@ -57,14 +65,23 @@ class Contributions:
         for i, name in enumerate(self.names):
             groups.setdefault(key(name), []).append(i)
         d2 = self.d2 or 1.0
-        return {g: {"mean_term": float(self.mean[idx].sum()), "covariance_term": float(self.covariance[idx].sum()),
-                    "share_of_d2": float(self.total[idx].sum() / d2), "n_features": len(idx)}
-                for g, idx in sorted(groups.items())}
+        return {
+            g: {
+                "mean_term": float(self.mean[idx].sum()),
+                "covariance_term": float(self.covariance[idx].sum()),
+                "share_of_d2": float(self.total[idx].sum() / d2),
+                "n_features": len(idx),
+            }
+            for g, idx in sorted(groups.items())
+        }
 
     def summary(self, top: int = 10) -> dict:
         """The JSON form: d² per feature class and per filter, and the top features."""
-        return {"by_class": self.by_group(feature_class), "by_filter": self.by_group(image_filter),
-                "top_features": self.top(top)}
+        return {
+            "by_class": self.by_group(feature_class),
+            "by_filter": self.by_group(image_filter),
+            "top_features": self.top(top),
+        }
 
 
 def decompose(names, mu1, sigma1, mu2, sigma2) -> Contributions:
@@ -72,8 +89,9 @@ def decompose(names, mu1, sigma1, mu2, sigma2) -> Contributions:
     mu1, mu2 = np.asarray(mu1, dtype=np.float64), np.asarray(mu2, dtype=np.float64)
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     r = _root_product_diagonal(s1, s2)
-    return Contributions(names=list(names), mean=(mu1 - mu2) ** 2,
-                         covariance=np.diag(s1) + np.diag(s2) - 2 * r, smd=mu2 - mu1)
+    return Contributions(
+        names=list(names), mean=(mu1 - mu2) ** 2, covariance=np.diag(s1) + np.diag(s2) - 2 * r, smd=mu2 - mu1
+    )
 
 
 _NAME = re.compile(r"^(?P<filter>[^_]+)_(?P<cls>[^_]+)_(?P<feature>.+)$")

@@ -33,19 +33,25 @@ def warnings_for(names, negligible: np.ndarray, used: list[str], shares: dict[st
     used_set = set(used)
     flagged = [n for n, bad in zip(names, negligible) if bad and n in used_set]
     if flagged:
-        out.append({
-            "code": "negligible_reference_std",
-            "message": (f"{len(flagged)} feature(s) have a reference standard deviation at round-off level "
-                        f"(≤ {NEGLIGIBLE_STD:g} × their magnitude); their z-scores are numerical noise and "
-                        f"can dominate the value. Use --robust to drop them."),
-            "features": [{"feature": n, "share_of_d2": shares.get(n, 0.0)} for n in flagged],
-        })
+        out.append(
+            {
+                "code": "negligible_reference_std",
+                "message": (
+                    f"{len(flagged)} feature(s) have a reference standard deviation at round-off level "
+                    f"(≤ {NEGLIGIBLE_STD:g} × their magnitude); their z-scores are numerical noise and "
+                    f"can dominate the value. Use --robust to drop them."
+                ),
+                "features": [{"feature": n, "share_of_d2": shares.get(n, 0.0)} for n in flagged],
+            }
+        )
     dominant = [(n, s) for n, s in shares.items() if s > DOMINANT_SHARE]
     if dominant:
         name, share = max(dominant, key=lambda t: t[1])
-        out.append({
-            "code": "dominant_feature",
-            "message": f"one feature carries {share:.0%} of d²: {name}",
-            "features": [{"feature": name, "share_of_d2": share}],
-        })
+        out.append(
+            {
+                "code": "dominant_feature",
+                "message": f"one feature carries {share:.0%} of d²: {name}",
+                "features": [{"feature": name, "share_of_d2": share}],
+            }
+        )
     return out

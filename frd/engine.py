@@ -53,7 +53,9 @@ def check_pyradiomics_version(version: str) -> None:
     if version.lstrip("v").split(".")[:2] != MIRRORS_PYRADIOMICS.split("."):
         raise EngineUnavailable(
             f"the frd engine mirrors pyradiomics {MIRRORS_PYRADIOMICS}.x, but {version} is "
-            "installed: install pyradiomics-bhklab==3.1.4, or choose --engine pyradiomics")
+            "installed: install pyradiomics-bhklab==3.1.4, or choose --engine pyradiomics"
+        )
+
 
 _call = threading.local()  # the binning shared within one computeFeatures call
 
@@ -145,8 +147,10 @@ class _CompactGLSZM(PyradiomicsMixin):
             return super()._calculateMatrix(voxelCoordinates)
         grey_levels = self.coefficients["grayLevels"]
         zone_levels, zone_sizes = gray_level_zones(
-            self.imageArray, self.maskArray,
-            self.settings.get("force2Ddimension", 0) if self.settings.get("force2D", False) else None)
+            self.imageArray,
+            self.maskArray,
+            self.settings.get("force2Ddimension", 0) if self.settings.get("force2D", False) else None,
+        )
         # Rows and columns by look-up tables: the rank of each gray level and zone size
         # among those that occur (what searching the sorted unique values gives).
         occurs = np.bincount(zone_sizes) > 0
@@ -156,10 +160,10 @@ class _CompactGLSZM(PyradiomicsMixin):
         level_rank[grey_levels] = np.arange(len(grey_levels))
         rows = level_rank[zone_levels]
         columns = size_rank[zone_sizes]
-        counts = np.bincount(rows * len(self._zone_sizes) + columns,
-                             minlength=len(grey_levels) * len(self._zone_sizes))
-        P = _pyradiomics_layout(len(grey_levels), self.coefficients["Ng"],
-                                len(self._zone_sizes), int(self._zone_sizes[-1]))
+        counts = np.bincount(rows * len(self._zone_sizes) + columns, minlength=len(grey_levels) * len(self._zone_sizes))
+        P = _pyradiomics_layout(
+            len(grey_levels), self.coefficients["Ng"], len(self._zone_sizes), int(self._zone_sizes[-1])
+        )
         P[0] = counts.reshape(len(grey_levels), len(self._zone_sizes))
         return P
 
@@ -173,8 +177,9 @@ class _CompactGLSZM(PyradiomicsMixin):
         Nz[Nz == 0] = 1
         Np = np.sum(ps * jvector[None, :], 1)
         Np[Np == 0] = 1
-        self.coefficients.update(Np=Np, Nz=Nz, ps=ps, pg=np.sum(P, 2), jvector=jvector,
-                                 ivector=self.coefficients["grayLevels"].astype(float))
+        self.coefficients.update(
+            Np=Np, Nz=Nz, ps=ps, pg=np.sum(P, 2), jvector=jvector, ivector=self.coefficients["grayLevels"].astype(float)
+        )
 
 
 _EXTRA_MIXINS = {"glcm": (GLCMFormulas,), "glszm": (_CompactGLSZM,), "firstorder": (FirstOrderFormulas,)}
@@ -207,8 +212,13 @@ class _SharedInputs(base.RadiomicsFeaturesBase):
         self.inputMask = inputMask
         arrays = shared.get("arrays")
         if arrays is None or arrays[0] is not inputImage or arrays[1] is not inputMask or arrays[2] != self.label:
-            arrays = shared["arrays"] = (inputImage, inputMask, self.label, sitk.GetArrayFromImage(inputImage),
-                                         sitk.GetArrayFromImage(inputMask) == self.label)
+            arrays = shared["arrays"] = (
+                inputImage,
+                inputMask,
+                self.label,
+                sitk.GetArrayFromImage(inputImage),
+                sitk.GetArrayFromImage(inputMask) == self.label,
+            )
         self.imageArray, self.maskArray = arrays[3], arrays[4]
 
 
@@ -229,9 +239,12 @@ def _engine_class(name: str, cls):
     mixins = (*_EXTRA_MIXINS.get(name, ()), _SharedBinning, _KnownFeatureNames)
     # pyradiomics' class with its own methods answered by the fast numpy functions and, for
     # the matrices, the kernels (the mixins above it override some of these methods).
-    own = {attr: with_fast_numpy(getattr(cls, attr)) for attr in vars(cls)
-           if (attr.startswith("get") and attr.endswith("FeatureValue") or attr == "_calculateCoefficients")
-           and isinstance(getattr(cls, attr), types.FunctionType)}
+    own = {
+        attr: with_fast_numpy(getattr(cls, attr))
+        for attr in vars(cls)
+        if (attr.startswith("get") and attr.endswith("FeatureValue") or attr == "_calculateCoefficients")
+        and isinstance(getattr(cls, attr), types.FunctionType)
+    }
     if name in _KERNEL_MATRICES:
         own["_calculateMatrix"] = with_fast_numpy(cls._calculateMatrix, cMatrices=MATRICES)
     # pyradiomics names each class's logger after its module: keep the engine's classes in
@@ -256,8 +269,9 @@ def check_bins(image, mask, image_type: str, settings: dict) -> None:
 
     values = sitk.GetArrayViewFromImage(image)[sitk.GetArrayViewFromImage(mask) == settings.get("label", 1)]
     if values.size:
-        check_gray_levels(float(np.nanmin(values)), float(np.nanmax(values)), settings.get("binWidth", 25),
-                          f"its {image_type} image")
+        check_gray_levels(
+            float(np.nanmin(values)), float(np.nanmax(values)), settings.get("binWidth", 25), f"its {image_type} image"
+        )
 
 
 class CheckedExtractor(featureextractor.RadiomicsFeatureExtractor):

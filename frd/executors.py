@@ -54,8 +54,7 @@ def worker_identity(*, with_path: bool) -> tuple:
 _PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
 
 
-def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None = None,
-                 identity: tuple | None = None):
+def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None = None, identity: tuple | None = None):
     """Returns ("ok", FeatureVector) | ("skip", reason) | ("error", message).
 
     Only what is a property of the file is a skip (unreadable, truncated, wrong
@@ -70,9 +69,11 @@ def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None =
     if identity is not None:
         mine = worker_identity(with_path=identity[2] is not None)
         if mine != identity:
-            return "error", (f"an extraction worker runs frd {mine[0]} from {mine[2] or 'another machine'} with "
-                             f"{mine[1]}, but this process runs frd {identity[0]} from {identity[2] or 'here'} "
-                             f"with {identity[1]}; workers must use the same installation")
+            return "error", (
+                f"an extraction worker runs frd {mine[0]} from {mine[2] or 'another machine'} with "
+                f"{mine[1]}, but this process runs frd {identity[0]} from {identity[2] or 'here'} "
+                f"with {identity[1]}; workers must use the same installation"
+            )
     if itk_threads:
         _limit_itk_threads(itk_threads)
 
@@ -157,7 +158,8 @@ def missing_kernel_error() -> EngineUnavailable:
         f"the frd engine's compiled kernel is not built in {_PACKAGE_DIR}: this looks like a source "
         "checkout (`python -m frd` run inside the repository imports it instead of the installed "
         "package). Run the installed `frd` command or work from another folder, build the checkout "
-        "with `pip install -e .` (needs a C compiler), or choose --engine pyradiomics")
+        "with `pip install -e .` (needs a C compiler), or choose --engine pyradiomics"
+    )
 
 
 def check_can_extract(options: FRDOptions) -> None:
@@ -186,11 +188,15 @@ def _check_params_file(options: FRDOptions) -> None:
     try:
         RadiomicsFeatureExtractor(options.pyradiomics_params(2))
     except Exception as exc:  # pykwalify's SchemaError and friends
-        lines = [re.sub(r"\.?:? *Path: '/'>$", "", ln.strip(" -")) for ln in str(exc).splitlines()
-                 if ln.strip().startswith("- ")]
+        lines = [
+            re.sub(r"\.?:? *Path: '/'>$", "", ln.strip(" -"))
+            for ln in str(exc).splitlines()
+            if ln.strip().startswith("- ")
+        ]
         reason = "; ".join(lines) or str(exc).splitlines()[0]
-        raise OptionError("params_file", f"is not a valid pyradiomics parameter file: {options.params_file} "
-                                         f"({reason})") from None
+        raise OptionError(
+            "params_file", f"is not a valid pyradiomics parameter file: {options.params_file} ({reason})"
+        ) from None
 
 
 def default_workers() -> int:
@@ -235,8 +241,11 @@ class LocalExecutor:
 
         if self.reuse and self._pool is not None:
             return self._pool
-        pool = ProcessPoolExecutor(max_workers=self.workers if self.reuse else min(self.workers, n_items),
-                                   initializer=_init_pool_worker, initargs=(self.nice, os.getpid()))
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers if self.reuse else min(self.workers, n_items),
+            initializer=_init_pool_worker,
+            initargs=(self.nice, os.getpid()),
+        )
         if self.reuse:
             self._pool = pool
         return pool
@@ -290,7 +299,8 @@ def _worker_died(exc: Exception, left: list[str]) -> ExtractionError:
     return ExtractionError(
         f"an extraction worker process died{how} — most often the system killed it for lack of "
         f"memory — with {len(left)} image(s) left, among them {', '.join(left[:5])}; fewer workers "
-        "(--workers) need less memory")
+        "(--workers) need less memory"
+    )
 
 
 class DaskExecutor:
@@ -319,8 +329,9 @@ class DaskExecutor:
             # pure=False: every run extracts (the feature cache already decided what to skip);
             # a higher priority for larger inputs keeps the largest-first order on the cluster.
             # One ITK thread per task: Dask already runs one task per worker thread.
-            future = self.client.submit(extract_task, items[i], options, 1, identity, pure=False,
-                                        priority=len(order) - rank, retries=1)
+            future = self.client.submit(
+                extract_task, items[i], options, 1, identity, pure=False, priority=len(order) - rank, retries=1
+            )
             futures[future] = i
         try:
             with self.client.as_current():  # as_completed looks up "the" client

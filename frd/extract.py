@@ -27,6 +27,7 @@ class SkipImage(Exception):
 @dataclass(frozen=True)
 class FeatureVector:
     """One image's features: names, values (float64), its dimensionality, an optional notice."""
+
     names: tuple[str, ...]
     values: np.ndarray  # float64
     ndim: int
@@ -96,9 +97,7 @@ def prepare(image: sitk.Image, item: ImageItem, options: FRDOptions) -> tuple[si
         mask = read_mask(item.mask)
         problem = same_geometry(image, mask)
         if problem:
-            raise MaskMismatch(
-                f"mask {item.mask.files[0]} does not fit image {item.files[0]}: {problem}"
-            )
+            raise MaskMismatch(f"mask {item.mask.files[0]} does not fit image {item.files[0]}: {problem}")
     if np.max(sitk.GetArrayViewFromImage(mask)) == 255:
         mask = sitk.Cast(mask, sitk.sitkFloat32) / 255.0
     if options.resize is not None:

@@ -37,5 +37,7 @@ def require(extra: str, purpose: str) -> None:
     """Raise :class:`~frd.errors.MissingExtra` when ``extra`` is not installed."""
     absent = missing(extra)
     if absent:
-        raise MissingExtra(f"{purpose} needs the '{extra}' extra ({', '.join(absent)} not installed): "
-                           f"pip install 'frd-radiomics[{extra}]'")
+        raise MissingExtra(
+            f"{purpose} needs the '{extra}' extra ({', '.join(absent)} not installed): "
+            f"pip install 'frd-radiomics[{extra}]'"
+        )

@@ -28,6 +28,7 @@ from .provenance import pyradiomics_version
 @dataclass
 class Skipped:
     """An image left out of the statistics, and why."""
+
     name: str
     path: str
     reason: str
@@ -72,11 +73,16 @@ class FeatureSet:
             if fs.names != names or fs.ndim != kept[0].ndim:
                 raise ExtractionError("the batches do not have the same features (2D and 3D, or other settings?)")
         return cls(
-            items=[i for fs in sets for i in fs.items], names=names,
-            values=np.vstack([fs.matrix for fs in kept]), ndim=kept[0].ndim,
-            keys=[k for fs in sets for k in fs.keys], skipped=[s for fs in sets for s in fs.skipped],
-            notices=[n for fs in sets for n in fs.notices], cache_hits=sum(fs.cache_hits for fs in sets),
-            extracted=sum(fs.extracted for fs in sets))
+            items=[i for fs in sets for i in fs.items],
+            names=names,
+            values=np.vstack([fs.matrix for fs in kept]),
+            ndim=kept[0].ndim,
+            keys=[k for fs in sets for k in fs.keys],
+            skipped=[s for fs in sets for s in fs.skipped],
+            notices=[n for fs in sets for n in fs.notices],
+            cache_hits=sum(fs.cache_hits for fs in sets),
+            extracted=sum(fs.extracted for fs in sets),
+        )
 
     def chunks(self, cache: FeatureCache, rows: int):
         """The rows in blocks of at most ``rows``: from memory, or read back from the cache."""
@@ -148,8 +154,9 @@ def extract_sets(
     results: dict[tuple[int, int], tuple] = {}
     todo = []
     if cache is not None and not keep_values:
-        hits: dict[str, tuple] = {k: (names, None, ndim)
-                                  for k, (names, ndim) in cache.get_meta_many([j[3] for j in jobs]).items()}
+        hits: dict[str, tuple] = {
+            k: (names, None, ndim) for k, (names, ndim) in cache.get_meta_many([j[3] for j in jobs]).items()
+        }
     else:
         hits = dict(cache.get_many([j[3] for j in jobs])) if cache is not None else {}
     for s, row, item, key in jobs:
@@ -196,8 +203,7 @@ def extract_sets(
     return [_assemble(s, labels[s], items, results, strict, keep_values) for s, items in enumerate(sets)]
 
 
-def _assemble(s: int, label: str, items: list[ImageItem], results: dict, strict: bool,
-              keep_values: bool) -> FeatureSet:
+def _assemble(s: int, label: str, items: list[ImageItem], results: dict, strict: bool, keep_values: bool) -> FeatureSet:
     kept_items, rows, skipped, notices = [], [], [], []
     names_seen: dict[tuple[str, ...], int] = {}
     ndims = set()
@@ -259,8 +265,9 @@ def require_images(count: int, label: str, minimum: int = 2, *, usable: bool = F
     again on the images left after skipping (``usable``)."""
     if count < minimum:
         what = "usable image" if usable else "image"
-        raise ExtractionError(f"the {label} set has {count} {what}{'s' if count != 1 else ''}; "
-                              f"FRD needs at least {minimum}")
+        raise ExtractionError(
+            f"the {label} set has {count} {what}{'s' if count != 1 else ''}; FRD needs at least {minimum}"
+        )
 
 
 def check_skipped(label: str, total: int, skipped: list[Skipped], options: FRDOptions) -> None:
@@ -268,6 +275,10 @@ def check_skipped(label: str, total: int, skipped: list[Skipped], options: FRDOp
     if total and len(skipped) / total > options.max_skipped:
         listed = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:10])
         more = f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
-        raise OptionError("max_skipped", (
-            f"allows {options.max_skipped:.0%} of a set to be skipped, but {len(skipped)} of {total} images "
-            f"of the {label} set were ({listed}{more}); fix or remove those files, or raise {{option:max_skipped}}"))
+        raise OptionError(
+            "max_skipped",
+            (
+                f"allows {options.max_skipped:.0%} of a set to be skipped, but {len(skipped)} of {total} images "
+                f"of the {label} set were ({listed}{more}); fix or remove those files, or raise {{option:max_skipped}}"
+            ),
+        )

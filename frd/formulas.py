@@ -40,8 +40,17 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
     computes ``add.reduce`` of (a copy of) the row divided by the count k: the same sum of
     the same values, so the same bits. A NaN anywhere makes the sum NaN, and then (as for
     any other input) numpy's own function answers."""
-    if (axis == 1 and dtype is None and out is None and type(a) is np.ndarray and a.ndim == 2
-            and a.shape[0] == 1 and a.shape[1] > 0 and a.dtype == np.float64 and a.flags.c_contiguous):
+    if (
+        axis == 1
+        and dtype is None
+        and out is None
+        and type(a) is np.ndarray
+        and a.ndim == 2
+        and a.shape[0] == 1
+        and a.shape[1] > 0
+        and a.dtype == np.float64
+        and a.flags.c_contiguous
+    ):
         total = np.add.reduce(a, axis=1, keepdims=True) if keepdims else np.add.reduce(a, axis=1)
         if not np.isnan(total).any():
             return total / a.shape[1]
@@ -79,8 +88,13 @@ def with_fast_numpy(method, **names):
     """pyradiomics' own method (same code), its ``numpy.nanmean`` and ``numpy.sum`` calls
     answered above (and any other global ``names`` replaced); pyradiomics itself is left
     untouched (a new function object)."""
-    function = types.FunctionType(method.__code__, dict(method.__globals__, numpy=_NUMPY, **names),
-                                  method.__name__, method.__defaults__, method.__closure__)
+    function = types.FunctionType(
+        method.__code__,
+        dict(method.__globals__, numpy=_NUMPY, **names),
+        method.__name__,
+        method.__defaults__,
+        method.__closure__,
+    )
     function.__dict__.update(method.__dict__)  # e.g. pyradiomics' deprecation mark
     function.__doc__ = method.__doc__
     return function
@@ -98,8 +112,14 @@ class GLCMFormulas(PyradiomicsMixin):
         if self.voxelBased or self.weightingNorm is not None or not self.symmetricalGLCM:
             return super()._calculateMatrix(voxelCoordinates)
         Ng = self.coefficients["Ng"]
-        counts, _ = calculate_glcm(self.imageArray, self.maskArray, np.array(self.settings.get("distances", [1])),
-                                   Ng, self.settings.get("force2D", False), self.settings.get("force2Ddimension", 0))
+        counts, _ = calculate_glcm(
+            self.imageArray,
+            self.maskArray,
+            np.array(self.settings.get("distances", [1])),
+            Ng,
+            self.settings.get("force2D", False),
+            self.settings.get("force2Ddimension", 0),
+        )
         P = normalised_glcm(counts, self.coefficients["grayLevels"], Ng)
         return super()._calculateMatrix(voxelCoordinates) if P is None else P
 
@@ -114,12 +134,22 @@ class GLCMFormulas(PyradiomicsMixin):
         sums, diffs, px, py = glcm_marginals(P, grey, Ng)
         means = glcm_means(P, grey, eps)
         if means is None:
-            means = (np.sum(i[None, :, :, None] * P, (1, 2), keepdims=True),
-                     np.sum(j[None, :, :, None] * P, (1, 2), keepdims=True),
-                     (-1) * np.sum((P * np.log2(P + eps)), (1, 2)))
+            means = (
+                np.sum(i[None, :, :, None] * P, (1, 2), keepdims=True),
+                np.sum(j[None, :, :, None] * P, (1, 2), keepdims=True),
+                (-1) * np.sum((P * np.log2(P + eps)), (1, 2)),
+            )
         ux, uy, HXY = means
         self.coefficients.update(
-            eps=eps, i=i, j=j, kValuesSum=k_sum, kValuesDiff=k_diff, px=px, py=py, ux=ux, uy=uy,
+            eps=eps,
+            i=i,
+            j=j,
+            kValuesSum=k_sum,
+            kValuesDiff=k_diff,
+            px=px,
+            py=py,
+            ux=ux,
+            uy=uy,
             pxAddy=sums.transpose((1, 0, 2)),
             pxSuby=diffs.transpose((1, 0, 2)),
             HXY=HXY,
@@ -156,8 +186,9 @@ class GLCMFormulas(PyradiomicsMixin):
         if "_sums" not in c:
             base = self._cluster_base()
             pxpy, log_pxpy = self._joint_marginals()
-            c["_sums"] = glcm_feature_sums(self.P_glcm, c["grayLevels"], base ** 2, base ** 3, base ** 4,
-                                           pxpy, log_pxpy, c["ux"], c["uy"])
+            c["_sums"] = glcm_feature_sums(
+                self.P_glcm, c["grayLevels"], base**2, base**3, base**4, pxpy, log_pxpy, c["ux"], c["uy"]
+            )
         return c["_sums"]
 
     def _row_major(self, row: int, numpy_sum):
@@ -196,8 +227,7 @@ class GLCMFormulas(PyradiomicsMixin):
             i, j = c["i"], c["j"]
             sigx = sum_over_levels(self.P_glcm * ((i[None, :, :, None] - ux) ** 2), keepdims=True) ** 0.5
             sigy = sum_over_levels(self.P_glcm * ((j[None, :, :, None] - uy) ** 2), keepdims=True) ** 0.5
-            corm = sum_over_levels(self.P_glcm * (i[None, :, :, None] - ux) * (j[None, :, :, None] - uy),
-                                   keepdims=True)
+            corm = sum_over_levels(self.P_glcm * (i[None, :, :, None] - ux) * (j[None, :, :, None] - uy), keepdims=True)
         else:
             sigx = self._memory_order(1)[None, None] ** 0.5
             sigy = self._memory_order(2)[None, None] ** 0.5
@@ -210,7 +240,7 @@ class GLCMFormulas(PyradiomicsMixin):
         return nanmean(max_over_levels(self.P_glcm), 1)
 
     def getJointEnergyFeatureValue(self):
-        return nanmean(self._memory_order(0, lambda: sum_over_levels(self.P_glcm ** 2)), 1)
+        return nanmean(self._memory_order(0, lambda: sum_over_levels(self.P_glcm**2)), 1)
 
     def getSumSquaresFeatureValue(self):
         i, ux = self.coefficients["i"], self.coefficients["ux"]
@@ -292,15 +322,16 @@ class FirstOrderFormulas(PyradiomicsMixin):
         for all four evaluates the same element-wise formula for each (numpy's ``_lerp``),
         and partitioning sorted voxels returns the same order statistics.
         """
+
         def compute():
             x = self.targetVoxelArray
             if self.voxelBased or self._has_nan() or x.shape[0] != 1 or x.shape[1] == 0:
                 return None
             ordered = np.sort(x[0])
             p10, p25, p75, p90 = np.percentile(ordered, [10, 25, 75, 90])
-            median = (np.median(ordered) if x.shape[1] >= self._NANMEDIAN_SMALL
-                      else np.nanmedian(x, 1)[0])
+            median = np.median(ordered) if x.shape[1] >= self._NANMEDIAN_SMALL else np.nanmedian(x, 1)[0]
             return {q: np.array([v]) for q, v in ((10, p10), (25, p25), (75, p75), (90, p90), (50, median))}
+
         return _shared(self, "_order", compute)
 
     def _percentile(self, q):
@@ -313,29 +344,32 @@ class FirstOrderFormulas(PyradiomicsMixin):
         """Energy, deviations and the robust deviation from one compiled pass in numpy's
         pairwise order (``matrices.first_order_sums``); None when numpy's own formulas must
         run (voxel-based, NaN, no voxel)."""
+
         def compute():
             x = self.targetVoxelArray
             if self._order_statistics() is None or x.dtype != np.float64:
                 return None
             stats = self._order_statistics()
-            return first_order_sums(np.ascontiguousarray(x[0]), self._mean()[0, 0], self.voxelArrayShift,
-                                    stats[10][0], stats[90][0])
+            return first_order_sums(
+                np.ascontiguousarray(x[0]), self._mean()[0, 0], self.voxelArrayShift, stats[10][0], stats[90][0]
+            )
+
         return _shared(self, "_sums_fo", compute)
 
     def _energy(self):
         sums = self._sums()
         if sums is not None:
             return np.array([sums["energy"]])
-        return _shared(self, "_energy",
-                       lambda: np.nansum((self.targetVoxelArray + self.voxelArrayShift) ** 2, 1))
+        return _shared(self, "_energy", lambda: np.nansum((self.targetVoxelArray + self.voxelArrayShift) ** 2, 1))
 
     def _central_moment(self, moment: int):
         # pyradiomics' _moment: nanmean(power(a - nanmean(a), moment)); power(d, 2) is d * d.
         sums = self._sums()
         if moment == 2 and sums is not None:
             return np.array([sums["sq_dev"]]) / self.targetVoxelArray.shape[1]
-        return _shared(self, f"_moment{moment}", lambda: nanmean(
-            np.power((self.targetVoxelArray - self._mean()), moment), 1))
+        return _shared(
+            self, f"_moment{moment}", lambda: nanmean(np.power((self.targetVoxelArray - self._mean()), moment), 1)
+        )
 
     def _nanmin(self):
         return _shared(self, "_nanmin", lambda: np.nanmin(self.targetVoxelArray, 1))
@@ -412,11 +446,11 @@ class FirstOrderFormulas(PyradiomicsMixin):
         m3 = self._central_moment(3).copy()
         m2[m2 == 0] = 1
         m3[m2 == 0] = 0
-        return m3 / m2 ** 1.5
+        return m3 / m2**1.5
 
     def getKurtosisFeatureValue(self):
         m2 = self._central_moment(2).copy()
         m4 = self._central_moment(4).copy()
         m2[m2 == 0] = 1
         m4[m2 == 0] = 0
-        return m4 / m2 ** 2.0
+        return m4 / m2**2.0

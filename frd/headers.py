@@ -87,7 +87,7 @@ def _metaimage_references(path: Path) -> list[str]:
         value = match.group(2).decode("utf-8", "replace")
         if value == "LOCAL":
             return []
-        return _data_file_value(path, value, head, lines[index + 1:])
+        return _data_file_value(path, value, head, lines[index + 1 :])
     if len(head) > MAX_HEADER_BYTES:
         raise HeaderError(f"{path}: no ElementDataFile within the first {MAX_HEADER_BYTES} bytes of its header")
     raise HeaderError(f"{path}: its MetaImage header has no ElementDataFile field")
@@ -110,7 +110,7 @@ def _nrrd_references(path: Path) -> list[str]:
             continue
         name = re.sub(rb"[\s_\-]", b"", field).lower()
         if name == b"datafile":
-            return _data_file_value(path, value.decode("utf-8", "replace").strip(), head, lines[index + 1:])
+            return _data_file_value(path, value.decode("utf-8", "replace").strip(), head, lines[index + 1 :])
     if len(head) > MAX_HEADER_BYTES:
         raise HeaderError(f"{path}: its NRRD header does not end within {MAX_HEADER_BYTES} bytes")
     return []  # the whole file is a header without data: reading it fails, nothing else is opened
@@ -123,7 +123,7 @@ def _data_file_value(path: Path, value: str, head: bytes, rest: list[bytes]) -> 
         if len(head) > MAX_HEADER_BYTES:
             raise HeaderError(f"{path}: its data file LIST is longer than {MAX_HEADER_BYTES} bytes")
         names = [ln.decode("utf-8", "replace").strip() for ln in rest if ln.strip()]
-        return names[:MAX_DATA_FILES + 1] or [value]
+        return names[: MAX_DATA_FILES + 1] or [value]
     return _pattern_files(path, value)
 
 
@@ -139,8 +139,9 @@ def _pattern_files(path: Path, value: str) -> list[str]:
                 raise ValueError
             return [fmt % i for i in range(start, stop + (1 if step > 0 else -1), step)]
         except (ValueError, TypeError, OverflowError):
-            raise HeaderError(f"{path}: its header names its data files with a pattern that cannot be "
-                              "expanded safely") from None
+            raise HeaderError(
+                f"{path}: its header names its data files with a pattern that cannot be expanded safely"
+            ) from None
     return [value]
 
 
@@ -174,9 +175,10 @@ def resolve_inside(header: Path, reference: str, root: Path) -> Path:
     resolved = candidate.resolve()
     base = Path(root).resolve()
     if resolved != base and base not in resolved.parents:
-        raise InputError(f"{header}: its header names the data file {reference!r}, which is outside the "
-                         f"set's folder {root}; keep a detached header's data next to it")
+        raise InputError(
+            f"{header}: its header names the data file {reference!r}, which is outside the "
+            f"set's folder {root}; keep a detached header's data next to it"
+        )
     if not resolved.is_file():
-        raise InputError(f"{header}: its header names the data file {reference!r}, which is not a file "
-                         f"in {root}")
+        raise InputError(f"{header}: its header names the data file {reference!r}, which is not a file in {root}")
     return resolved

@@ -28,12 +28,21 @@ MAX_VOXELS = 2_000_000_000
 # by content (HDF5, GE, Bruker, ...; formats that may name other files); naming the reader
 # makes what a file's type is, and what a read may open, a decision made here.
 IMAGE_IO = {
-    ".png": "PNGImageIO", ".jpg": "JPEGImageIO", ".jpeg": "JPEGImageIO", ".bmp": "BMPImageIO",
-    ".tif": "TIFFImageIO", ".tiff": "TIFFImageIO",
-    ".nii": "NiftiImageIO", ".nii.gz": "NiftiImageIO",
-    ".nrrd": "NrrdImageIO", ".nhdr": "NrrdImageIO",
-    ".mha": "MetaImageIO", ".mhd": "MetaImageIO",
-    ".dcm": "GDCMImageIO", ".dicom": "GDCMImageIO", "": "GDCMImageIO",  # extension-less: DICOM
+    ".png": "PNGImageIO",
+    ".jpg": "JPEGImageIO",
+    ".jpeg": "JPEGImageIO",
+    ".bmp": "BMPImageIO",
+    ".tif": "TIFFImageIO",
+    ".tiff": "TIFFImageIO",
+    ".nii": "NiftiImageIO",
+    ".nii.gz": "NiftiImageIO",
+    ".nrrd": "NrrdImageIO",
+    ".nhdr": "NrrdImageIO",
+    ".mha": "MetaImageIO",
+    ".mhd": "MetaImageIO",
+    ".dcm": "GDCMImageIO",
+    ".dicom": "GDCMImageIO",
+    "": "GDCMImageIO",  # extension-less: DICOM
 }
 
 
@@ -53,8 +62,9 @@ def image_io(path: str) -> str:
     """The SimpleITK reader for ``path`` (by its extension); ImageReadError for other types."""
     suffix = compound_suffix(path)
     if suffix not in IMAGE_IO:
-        raise ImageReadError(path, f"{suffix!r} files are not read (supported: "
-                                   f"{', '.join(sorted(s for s in IMAGE_IO if s))} and DICOM)")
+        raise ImageReadError(
+            path, f"{suffix!r} files are not read (supported: {', '.join(sorted(s for s in IMAGE_IO if s))} and DICOM)"
+        )
     return IMAGE_IO[suffix]
 
 
@@ -75,8 +85,11 @@ def check_references(item: ImageItem) -> None:
         for reference in references:
             target = Path(reference) if Path(reference).is_absolute() else Path(path).parent / reference
             if str(target.resolve()) not in allowed:
-                raise ImageReadError(path, "its header names a data file that was not found inside the set's "
-                                           "folder when the set was read; it is not followed")
+                raise ImageReadError(
+                    path,
+                    "its header names a data file that was not found inside the set's "
+                    "folder when the set was read; it is not followed",
+                )
 
 
 def _reader(path: str) -> sitk.ImageFileReader:
@@ -123,15 +136,20 @@ def probe(item: ImageItem) -> ImageInfo:
     if 0 in size:
         raise ImageReadError(path, f"the header announces an empty image {size}")
     if int(np.prod(size, dtype=np.int64)) > MAX_VOXELS:
-        raise ImageReadError(path, f"an image of {size} voxels exceeds the limit of {MAX_VOXELS} "
-                                   "(decompression-bomb guard)")
+        raise ImageReadError(
+            path, f"an image of {size} voxels exceeds the limit of {MAX_VOXELS} (decompression-bomb guard)"
+        )
     return ImageInfo(size=size, components=components, value_span=span)
 
 
 _INTEGER_SPANS = {
-    pixel_id: float(2 ** bits - 1)
-    for bits, names in ((8, ("UInt8", "Int8")), (16, ("UInt16", "Int16")), (32, ("UInt32", "Int32")),
-                        (64, ("UInt64", "Int64")))
+    pixel_id: float(2**bits - 1)
+    for bits, names in (
+        (8, ("UInt8", "Int8")),
+        (16, ("UInt16", "Int16")),
+        (32, ("UInt32", "Int32")),
+        (64, ("UInt64", "Int64")),
+    )
     for name in names
     for prefix in ("sitk", "sitkVector")
     if (pixel_id := getattr(sitk, prefix + name, None)) is not None and pixel_id >= 0
@@ -193,7 +211,8 @@ def _in_memory(item: ImageItem) -> tuple[sitk.Image, str | None]:
         return pixels.image(), None
     image = pixels.image(float32=False)
     return _to_luminance(image), (
-        f"{item.name}: {image.GetNumberOfComponentsPerPixel()}-channel image converted to luminance")
+        f"{item.name}: {image.GetNumberOfComponentsPerPixel()}-channel image converted to luminance"
+    )
 
 
 def _to_luminance(image: sitk.Image) -> sitk.Image:

@@ -150,8 +150,7 @@ def _scan_folder(root: Path, recursive: bool) -> list[ImageItem]:
         if not path.is_file() or path.name.startswith("."):
             continue
         if _is_image_file(path):
-            items.append(with_data_files(ImageItem(name=path.relative_to(root).as_posix(),
-                                                   files=(str(path),)), root))
+            items.append(with_data_files(ImageItem(name=path.relative_to(root).as_posix(), files=(str(path),)), root))
         elif _looks_like_dicom(path):
             dicom_by_folder.setdefault(path.parent, []).append(path)
     for folder, files in sorted(dicom_by_folder.items()):
@@ -168,9 +167,7 @@ def discover(source: SetSource, *, recursive: bool = True) -> list[ImageItem]:
             if not path.exists():
                 raise InputError(f"{path}: no such file")
             if path.is_dir():
-                items.extend(
-                    replace(i, name=f"{path.name}/{i.name}") for i in _scan_folder(path, recursive)
-                )
+                items.extend(replace(i, name=f"{path.name}/{i.name}") for i in _scan_folder(path, recursive))
             else:
                 items.append(with_data_files(ImageItem(name=path.name, files=(str(path),)), path.parent))
         # File lists keep the caller's order; names must still be unique for pairing.

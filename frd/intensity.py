@@ -26,8 +26,10 @@ from .options import FRDOptions
 SCALE_FACTOR = 100.0
 MIN_GRAY_LEVELS = 4
 # (minimum, maximum) columns of the raw image intensities, by preference
-_EXTREMES = (("diagnostics_Image-original_Minimum", "diagnostics_Image-original_Maximum"),
-             ("firstorder_Minimum", "firstorder_Maximum"))
+_EXTREMES = (
+    ("diagnostics_Image-original_Minimum", "diagnostics_Image-original_Maximum"),
+    ("firstorder_Minimum", "firstorder_Maximum"),
+)
 
 
 def mean_range(names: list[str], raw_mean: np.ndarray | None) -> float | None:
@@ -40,8 +42,13 @@ def mean_range(names: list[str], raw_mean: np.ndarray | None) -> float | None:
     return None
 
 
-def intensity_warnings(names: list[str], ref_mean: np.ndarray | None, cand_mean: np.ndarray | None,
-                       options: FRDOptions, labels: tuple[str, str] = ("reference", "candidate")) -> list[dict]:
+def intensity_warnings(
+    names: list[str],
+    ref_mean: np.ndarray | None,
+    cand_mean: np.ndarray | None,
+    options: FRDOptions,
+    labels: tuple[str, str] = ("reference", "candidate"),
+) -> list[dict]:
     """Warnings (code, message with the fix, no features) for the situations above."""
     ranges = {label: mean_range(names, mean) for label, mean in zip(labels, (ref_mean, cand_mean))}
     out = []
@@ -49,25 +56,33 @@ def intensity_warnings(names: list[str], ref_mean: np.ndarray | None, cand_mean:
     if len(known) == 2:
         (small_label, small), (large_label, large) = sorted(known.items(), key=lambda kv: kv[1])
         if large > 0 and (small <= 0 or large / small >= SCALE_FACTOR):
-            out.append({
-                "code": "intensity_scales_differ",
-                "message": (f"the {large_label} images span {large:.4g} intensity units on average but the "
-                            f"{small_label} images only {small:.4g}: the two sets seem to be in different units "
-                            "(e.g. 0–255 against 0–1, or Hounsfield units against 0–255), which makes the FRD "
-                            f"measure the units; rescale the {small_label} images to the {large_label}'s range"),
-                "features": [],
-            })
+            out.append(
+                {
+                    "code": "intensity_scales_differ",
+                    "message": (
+                        f"the {large_label} images span {large:.4g} intensity units on average but the "
+                        f"{small_label} images only {small:.4g}: the two sets seem to be in different units "
+                        "(e.g. 0–255 against 0–1, or Hounsfield units against 0–255), which makes the FRD "
+                        f"measure the units; rescale the {small_label} images to the {large_label}'s range"
+                    ),
+                    "features": [],
+                }
+            )
     settings = options.pyradiomics_params(2).get("setting", {})
     width = settings.get("binWidth", 25)
     if not settings.get("normalize", False) and settings.get("binCount") is None:
         for label, r in known.items():
             if r < MIN_GRAY_LEVELS * width:
-                out.append({
-                    "code": "too_few_gray_levels",
-                    "message": (f"the {label} images span {r:.4g} intensity units on average, under "
-                                f"{MIN_GRAY_LEVELS} bins of width {width:g}: their texture features see one or two "
-                                "gray levels; give the images in their usual units (e.g. 0–255), or a smaller "
-                                "--bin-width"),
-                    "features": [],
-                })
+                out.append(
+                    {
+                        "code": "too_few_gray_levels",
+                        "message": (
+                            f"the {label} images span {r:.4g} intensity units on average, under "
+                            f"{MIN_GRAY_LEVELS} bins of width {width:g}: their texture features see one or two "
+                            "gray levels; give the images in their usual units (e.g. 0–255), or a smaller "
+                            "--bin-width"
+                        ),
+                        "features": [],
+                    }
+                )
     return out

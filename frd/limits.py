@@ -45,9 +45,12 @@ def _check_normalised_bins(options) -> None:
     scale, width = setting.get("normalizeScale", 1), setting.get("binWidth", 25)
     levels = NORMALISED_SPREAD * scale / width
     if levels > MAX_GRAY_LEVELS:
-        raise OptionError("bin_width", f"{width:g} with {{option:normalize_scale}} {scale:g} gives about {levels:,.0f} "
-                                       f"gray levels (at most {MAX_GRAY_LEVELS}); choose a bin width of at least "
-                                       f"{NORMALISED_SPREAD * scale / MAX_GRAY_LEVELS:.3g}")
+        raise OptionError(
+            "bin_width",
+            f"{width:g} with {{option:normalize_scale}} {scale:g} gives about {levels:,.0f} "
+            f"gray levels (at most {MAX_GRAY_LEVELS}); choose a bin width of at least "
+            f"{NORMALISED_SPREAD * scale / MAX_GRAY_LEVELS:.3g}",
+        )
 
 
 def gray_levels_for_span(options, span: float) -> float | None:
@@ -64,8 +67,10 @@ def check_gray_levels(values_min: float, values_max: float, bin_width: float, wh
     when its intensities span more than :data:`MAX_GRAY_LEVELS` bins."""
     levels = (values_max - values_min) / bin_width + 1 if bin_width > 0 else math.inf
     if not math.isfinite(levels) or levels > MAX_GRAY_LEVELS:
-        raise GrayLevelLimit(f"{where}: its intensities span about {levels:,.0f} gray levels at bin width "
-                             f"{bin_width:g}, more than the limit of {MAX_GRAY_LEVELS}; choose a larger bin width")
+        raise GrayLevelLimit(
+            f"{where}: its intensities span about {levels:,.0f} gray levels at bin width "
+            f"{bin_width:g}, more than the limit of {MAX_GRAY_LEVELS}; choose a larger bin width"
+        )
 
 
 class GrayLevelLimit(ValueError):

@@ -47,8 +47,9 @@ def _volume(image: np.ndarray, mask: np.ndarray):
 
 def _angles(image: np.ndarray, distances, bidirectional: bool, force2D: bool, force2Ddimension: int):
     """pyradiomics' angles for this image, and the same as 3D offsets for the kernels."""
-    angles = cMatrices.generate_angles(np.array(image.shape), np.asarray(distances), bidirectional,
-                                       force2D, force2Ddimension)
+    angles = cMatrices.generate_angles(
+        np.array(image.shape), np.asarray(distances), bidirectional, force2D, force2Ddimension
+    )
     offsets = angles if image.ndim == 3 else np.hstack([np.zeros((len(angles), 1), angles.dtype), angles])
     return angles, np.ascontiguousarray(offsets, dtype=np.int32)
 
@@ -102,8 +103,7 @@ def gray_level_zones(image: np.ndarray, mask: np.ndarray, across: int | None = N
     volume, inside = _volume(image, mask)
     levels = np.empty(volume.size, dtype=np.int32)
     sizes = np.empty(volume.size, dtype=np.int64)
-    count = _kernels.glszm_zones(volume, inside, volume.shape, -1 if across is None else across,
-                                 levels, sizes)
+    count = _kernels.glszm_zones(volume, inside, volume.shape, -1 if across is None else across, levels, sizes)
     return levels[:count], sizes[:count]
 
 
@@ -228,8 +228,16 @@ def sum_over_levels(A: np.ndarray, keepdims: bool = False) -> np.ndarray:
 
 
 def _dense_angle_block(A: np.ndarray) -> bool:
-    if not (isinstance(A, np.ndarray) and A.ndim == 4 and A.dtype == np.float64 and A.shape[0] == 1
-            and A.shape[3] > 1 and A.shape[1] > 1 and A.shape[2] > 1 and A.strides[3] == 8):
+    if not (
+        isinstance(A, np.ndarray)
+        and A.ndim == 4
+        and A.dtype == np.float64
+        and A.shape[0] == 1
+        and A.shape[3] > 1
+        and A.shape[1] > 1
+        and A.shape[2] > 1
+        and A.strides[3] == 8
+    ):
         return False
     na = A.shape[3]
     (s_small, n_small), (s_large, _) = sorted(((A.strides[1], A.shape[1]), (A.strides[2], A.shape[2])))
@@ -243,15 +251,30 @@ def glcm_feature_sums(P, grey, T2, T3, T4, pxpy, L, ux, uy):
     (without their sign); of the second joint energy, sum of squares (= sigx²), sigy² and the
     correlation numerator. None when P, pxpy or L are not laid out as expected."""
     na = P.shape[3]
-    if not (_dense_angle_block(P) and pxpy.shape == P.shape and L.shape == P.shape
-            and pxpy.flags.c_contiguous and L.flags.c_contiguous and pxpy.dtype == L.dtype == np.float64):
+    if not (
+        _dense_angle_block(P)
+        and pxpy.shape == P.shape
+        and L.shape == P.shape
+        and pxpy.flags.c_contiguous
+        and L.flags.c_contiguous
+        and pxpy.dtype == L.dtype == np.float64
+    ):
         return None
     memory, j_outer = _in_memory_order(P)
     row_major, memory_order = np.empty((7, na)), np.empty((4, na))
     tables = [np.ascontiguousarray(T, dtype=np.float64) for T in (T2, T3, T4)]
-    _kernels.glcm_feature_sums(memory, j_outer, np.ascontiguousarray(grey, dtype=np.float64), *tables, pxpy, L,
-                               np.ascontiguousarray(ux, dtype=np.float64).ravel(),
-                               np.ascontiguousarray(uy, dtype=np.float64).ravel(), row_major, memory_order)
+    _kernels.glcm_feature_sums(
+        memory,
+        j_outer,
+        np.ascontiguousarray(grey, dtype=np.float64),
+        *tables,
+        pxpy,
+        L,
+        np.ascontiguousarray(ux, dtype=np.float64).ravel(),
+        np.ascontiguousarray(uy, dtype=np.float64).ravel(),
+        row_major,
+        memory_order,
+    )
     return row_major, memory_order
 
 

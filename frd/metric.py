@@ -39,12 +39,23 @@ class FRDMetric:
     memory). Options and running arguments are :func:`frd.compare`'s.
     """
 
-    def __init__(self, reference, *, reference_masks=None, options=None, workers: int | None = None,
-                 use_cache: bool = True, cache_dir=None, scheduler=None, **overrides):
+    def __init__(
+        self,
+        reference,
+        *,
+        reference_masks=None,
+        options=None,
+        workers: int | None = None,
+        use_cache: bool = True,
+        cache_dir=None,
+        scheduler=None,
+        **overrides,
+    ):
         self.options = make_options(options, overrides)
         self._cache = (use_cache, cache_dir)
-        self._executor = make_executor(workers, scheduler) if scheduler is not None else LocalExecutor(
-            workers, reuse=True)
+        self._executor = (
+            make_executor(workers, scheduler) if scheduler is not None else LocalExecutor(workers, reuse=True)
+        )
         self._background = ThreadPoolExecutor(1, thread_name_prefix="frd-metric")
         self._lock = threading.Lock()
         self._batches: list[Future] = []
@@ -108,8 +119,9 @@ class FRDMetric:
         use_cache, cache_dir = self._cache
         cache = FeatureCache(cache_dir) if use_cache else None  # one connection per thread
         try:
-            return extract_sets([items], self.options, cache=cache, progress=False, scheduler=self._executor,
-                                labels=(label,))[0]
+            return extract_sets(
+                [items], self.options, cache=cache, progress=False, scheduler=self._executor, labels=(label,)
+            )[0]
         finally:
             if cache is not None:
                 cache.close()
@@ -126,5 +138,3 @@ def _done(value) -> Future:
     future: Future = Future()
     future.set_result(value)
     return future
-
-

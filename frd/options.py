@@ -29,8 +29,18 @@ ENGINES = ("frd", "pyradiomics")  # see frd.engine
 # What pyradiomics 3.1 offers (radiomics.getFeatureClasses() / getImageTypes()), listed
 # here so that options are checked before any work without importing pyradiomics.
 FEATURE_CLASSES = ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm", "shape", "shape2D")
-IMAGE_TYPES = ("Original", "LoG", "Wavelet", "Square", "SquareRoot", "Logarithm", "Exponential",
-               "Gradient", "LBP2D", "LBP3D")
+IMAGE_TYPES = (
+    "Original",
+    "LoG",
+    "Wavelet",
+    "Square",
+    "SquareRoot",
+    "Logarithm",
+    "Exponential",
+    "Gradient",
+    "LBP2D",
+    "LBP3D",
+)
 
 # Bump when our per-image preprocessing changes in a way that changes feature values, so
 # that cached features from an older frd are not reused.
@@ -47,54 +57,130 @@ class FRDOptions:
     (:class:`~frd.errors.OptionError` names the first bad one).
     """
 
-    version: str = option("v1", kind="choice", choices=presets.VERSIONS, nullable=False, flags=("--frd-version",),
-                          help="the FRD definition: v1 (Konz, Osuala et al. 2026) or v0 (Osuala et al. 2024)")
+    version: str = option(
+        "v1",
+        kind="choice",
+        choices=presets.VERSIONS,
+        nullable=False,
+        flags=("--frd-version",),
+        help="the FRD definition: v1 (Konz, Osuala et al. 2026) or v0 (Osuala et al. 2024)",
+    )
     # --- extraction (per image) ---
     feature_classes: tuple[str, ...] | None = option(
-        None, kind="names", choices=FEATURE_CLASSES, flags=("-f", "--feature-classes"), metavar="CLASS",
-        help="pyradiomics feature classes (default: the version's)")
+        None,
+        kind="names",
+        choices=FEATURE_CLASSES,
+        flags=("-f", "--feature-classes"),
+        metavar="CLASS",
+        help="pyradiomics feature classes (default: the version's)",
+    )
     image_types: tuple[str, ...] | None = option(
-        None, kind="names", choices=IMAGE_TYPES, flags=("-I", "--image-types"), metavar="TYPE",
-        help="pyradiomics image types (default: the version's)")
+        None,
+        kind="names",
+        choices=IMAGE_TYPES,
+        flags=("-I", "--image-types"),
+        metavar="TYPE",
+        help="pyradiomics image types (default: the version's)",
+    )
     log_sigma: tuple[float, ...] | None = option(
-        None, kind="numbers", minimum=0, exclusive_minimum=True, maximum=100, max_items=10, metavar="S",
-        help="LoG sigmas in mm (v1: 2 3 4 5)")
-    bin_width: float | None = option(None, kind="number", minimum=0, exclusive_minimum=True, maximum=1e6,
-                                     help="gray-level bin width (v1: 5)")
-    normalize_scale: float | None = option(None, kind="number", minimum=0, exclusive_minimum=True, maximum=1e6,
-                                           help="pyradiomics normalizeScale (v1: 100)")
-    voxel_array_shift: float | None = option(None, kind="number", minimum=-1e9, maximum=1e9,
-                                             help="pyradiomics voxelArrayShift (v1: 300)")
+        None,
+        kind="numbers",
+        minimum=0,
+        exclusive_minimum=True,
+        maximum=100,
+        max_items=10,
+        metavar="S",
+        help="LoG sigmas in mm (v1: 2 3 4 5)",
+    )
+    bin_width: float | None = option(
+        None, kind="number", minimum=0, exclusive_minimum=True, maximum=1e6, help="gray-level bin width (v1: 5)"
+    )
+    normalize_scale: float | None = option(
+        None, kind="number", minimum=0, exclusive_minimum=True, maximum=1e6, help="pyradiomics normalizeScale (v1: 100)"
+    )
+    voxel_array_shift: float | None = option(
+        None, kind="number", minimum=-1e9, maximum=1e9, help="pyradiomics voxelArrayShift (v1: 300)"
+    )
     params_file: str | None = option(
-        None, kind="path", flags=("--params-file", "--config-path"), metavar="YAML", service=False,
-        help="a custom pyradiomics parameter file; overrides the extraction options above")
+        None,
+        kind="path",
+        flags=("--params-file", "--config-path"),
+        metavar="YAML",
+        service=False,
+        help="a custom pyradiomics parameter file; overrides the extraction options above",
+    )
     resize: tuple[int, int] | None = option(
-        None, kind="size", minimum=1, maximum=4096, flags=("-r", "--resize"), metavar="N",
-        help="resize images (and masks) in-plane to N×N or W H first, as the reference does")
-    engine: str = option("frd", kind="choice", choices=ENGINES, nullable=False, group="running",
-                         help="frd (the same values, faster) or plain pyradiomics")
+        None,
+        kind="size",
+        minimum=1,
+        maximum=4096,
+        flags=("-r", "--resize"),
+        metavar="N",
+        help="resize images (and masks) in-plane to N×N or W H first, as the reference does",
+    )
+    engine: str = option(
+        "frd",
+        kind="choice",
+        choices=ENGINES,
+        nullable=False,
+        group="running",
+        help="frd (the same values, faster) or plain pyradiomics",
+    )
     # --- statistics ---
-    exclude: tuple[str, ...] = option((), kind="names", choices=EXCLUDE_GROUPS, may_be_empty=True, nullable=False,
-                                      help="drop feature groups after extraction (the reference's rules)")
-    match_sample_count: bool = option(False, kind="flag", nullable=False,
-                                      help="subsample the larger set to the smaller one's size (seeded)")
-    seed: int | None = option(None, kind="integer", minimum=0, maximum=2**63 - 1,
-                              help="seed of --match-sample-count and of the bootstrap (reported)")
-    norm_type: str | None = option(None, kind="choice", choices=NORM_TYPES,
-                                   help="zscore (v1's default) or minmax (v0's)")
-    norm_range: tuple[float, float] | None = option(None, kind="range", metavar=("LO", "HI"),
-                                                    help="the normalised range (v1: 0 1)")
-    norm_ref: str | None = option(None, kind="choice", choices=NORM_REFS,
-                                  help="normalise against d1 (v1's default), joint D1∪D2 (v0's) or each set itself")
+    exclude: tuple[str, ...] = option(
+        (),
+        kind="names",
+        choices=EXCLUDE_GROUPS,
+        may_be_empty=True,
+        nullable=False,
+        help="drop feature groups after extraction (the reference's rules)",
+    )
+    match_sample_count: bool = option(
+        False, kind="flag", nullable=False, help="subsample the larger set to the smaller one's size (seeded)"
+    )
+    seed: int | None = option(
+        None,
+        kind="integer",
+        minimum=0,
+        maximum=2**63 - 1,
+        help="seed of --match-sample-count and of the bootstrap (reported)",
+    )
+    norm_type: str | None = option(
+        None, kind="choice", choices=NORM_TYPES, help="zscore (v1's default) or minmax (v0's)"
+    )
+    norm_range: tuple[float, float] | None = option(
+        None, kind="range", metavar=("LO", "HI"), help="the normalised range (v1: 0 1)"
+    )
+    norm_ref: str | None = option(
+        None,
+        kind="choice",
+        choices=NORM_REFS,
+        help="normalise against d1 (v1's default), joint D1∪D2 (v0's) or each set itself",
+    )
     means_only: bool = option(False, kind="flag", nullable=False, help="the mean term of the distance only")
-    paper_log: bool = option(False, kind="flag", nullable=False,
-                             help="report ln(d) (the paper's Eq. 3) instead of the published tool's ln(d²)")
-    robust: bool = option(False, kind="flag", nullable=False,
-                          help="drop features whose reference std is at round-off level (frd.degenerate)")
+    paper_log: bool = option(
+        False,
+        kind="flag",
+        nullable=False,
+        help="report ln(d) (the paper's Eq. 3) instead of the published tool's ln(d²)",
+    )
+    robust: bool = option(
+        False,
+        kind="flag",
+        nullable=False,
+        help="drop features whose reference std is at round-off level (frd.degenerate)",
+    )
     # --- guard ---
-    max_skipped: float = option(0.1, kind="share", minimum=0, maximum=1, nullable=False, group="running",
-                                metavar="SHARE",
-                                help="fail when more than this share of a set is skipped (0.1 = 10 %; 1 = never)")
+    max_skipped: float = option(
+        0.1,
+        kind="share",
+        minimum=0,
+        maximum=1,
+        nullable=False,
+        group="running",
+        metavar="SHARE",
+        help="fail when more than this share of a set is skipped (0.1 = 10 %; 1 = never)",
+    )
 
     def __post_init__(self) -> None:
         for name, spec in specs(FRDOptions).items():
@@ -139,9 +225,7 @@ class FRDOptions:
         if self.feature_classes is not None:
             # A class the preset configures keeps its feature selection; others get all.
             preset_classes = params["featureClass"]
-            params["featureClass"] = {
-                name: preset_classes.get(name, []) for name in self.feature_classes
-            }
+            params["featureClass"] = {name: preset_classes.get(name, []) for name in self.feature_classes}
         sigma = list(self.log_sigma) if self.log_sigma is not None else None
         if self.image_types is not None:
             params["imageType"] = {name: {} for name in self.image_types}

@@ -65,7 +65,9 @@ class Spec:
 
 def describe(spec: Spec) -> str:
     """What values the option takes, in words (help texts, messages, the API schema)."""
-    text = KINDS[spec.kind].replace("``choices``", ", ".join(spec.choices)).replace("``max_items``", str(spec.max_items))
+    text = (
+        KINDS[spec.kind].replace("``choices``", ", ".join(spec.choices)).replace("``max_items``", str(spec.max_items))
+    )
     bounds = spec.bounds_text()
     return text.replace("within the bounds", f"({bounds})" if bounds else "").replace("  ", " ").strip()
 
@@ -129,8 +131,7 @@ def check(name: str, spec: Spec, value):
         return values
     if kind == "range":
         values = _sequence(name, value, "two numbers LO < HI")
-        if len(values) != 2 or not all(_is_number(v) and math.isfinite(v) for v in values) \
-                or not values[0] < values[1]:
+        if len(values) != 2 or not all(_is_number(v) and math.isfinite(v) for v in values) or not values[0] < values[1]:
             raise OptionError(name, f"takes two numbers LO < HI, not {list(values)!r}")
         return values
     if kind == "flag":

@@ -122,23 +122,23 @@ def get_mask(mask, **kwargs):
     return imageoperations.getMask(mask, **kwargs)
 
 
-_OPERATIONS = types.SimpleNamespace(**{**vars(imageoperations), "cropToTumorMask": crop_to_mask,
-                                       "getMask": get_mask})
+_OPERATIONS = types.SimpleNamespace(**{**vars(imageoperations), "cropToTumorMask": crop_to_mask, "getMask": get_mask})
 _GENERALINFO = types.SimpleNamespace(GeneralInfo=_FallbackDiagnostics)
 
 
 def _rebound(function, **names):
     namespace = dict(function.__globals__, **names)
-    return types.FunctionType(function.__code__, namespace, function.__name__, function.__defaults__,
-                              function.__closure__)
+    return types.FunctionType(
+        function.__code__, namespace, function.__name__, function.__defaults__, function.__closure__
+    )
 
 
 # pyradiomics' execute, computeShape and loadImage with the helpers above.
-execute = _rebound(featureextractor.RadiomicsFeatureExtractor.execute,
-                   imageoperations=_OPERATIONS, generalinfo=_GENERALINFO)
+execute = _rebound(
+    featureextractor.RadiomicsFeatureExtractor.execute, imageoperations=_OPERATIONS, generalinfo=_GENERALINFO
+)
 compute_shape = _rebound(featureextractor.RadiomicsFeatureExtractor.computeShape, imageoperations=_OPERATIONS)
-load_image = staticmethod(_rebound(featureextractor.RadiomicsFeatureExtractor.loadImage,
-                                   imageoperations=_OPERATIONS))
+load_image = staticmethod(_rebound(featureextractor.RadiomicsFeatureExtractor.loadImage, imageoperations=_OPERATIONS))
 
 
 def _parsed_schema(schema_files: tuple) -> dict:
@@ -163,12 +163,13 @@ def _validator(source_file=None, source_data=None, schema_files=None, extensions
     """pykwalify's Core as pyradiomics builds it, with the schema already parsed."""
     import pykwalify.core
 
-    if source_file is not None or not schema_files or not all(str(f).endswith((".yaml", ".yml"))
-                                                              for f in schema_files):
-        return pykwalify.core.Core(source_file=source_file, source_data=source_data,
-                                   schema_files=schema_files, extensions=extensions)
-    return pykwalify.core.Core(source_data=source_data, schema_data=_parsed_schema(tuple(schema_files)),
-                               extensions=extensions)
+    if source_file is not None or not schema_files or not all(str(f).endswith((".yaml", ".yml")) for f in schema_files):
+        return pykwalify.core.Core(
+            source_file=source_file, source_data=source_data, schema_files=schema_files, extensions=extensions
+        )
+    return pykwalify.core.Core(
+        source_data=source_data, schema_data=_parsed_schema(tuple(schema_files)), extensions=extensions
+    )
 
 
 def _pykwalify():

@@ -66,29 +66,31 @@ class FRDResult:
 
     def to_dict(self) -> dict:
         """The JSON form (see the module docstring); ``frd`` is null when ``identical`` in v1."""
-        return json_safe({
-            "frd": self.value,
-            "identical": self.identical,
-            "d2": self.d2,
-            "frd_version": self.version,
-            "scale": _scale_label(self.version, self.options.get("paper_log", False)),
-            "dimensionality": f"{self.ndim}D",
-            "n_reference": self.n_reference,
-            "n_candidate": self.n_candidate,
-            "n_features": len(self.features_used),
-            "features_used": self.features_used,
-            "skipped": self.skipped,
-            "notices": self.notices,
-            "warnings": self.warnings,
-            "d2_split": self.d2_split,
-            "contributions": self.contribution_summary(),
-            "robust": self.robust,
-            "ci": self.ci,
-            "options": self.options,
-            "versions": self.versions,
-            "timings": self.timings,
-            "cache": self.cache,
-        })
+        return json_safe(
+            {
+                "frd": self.value,
+                "identical": self.identical,
+                "d2": self.d2,
+                "frd_version": self.version,
+                "scale": _scale_label(self.version, self.options.get("paper_log", False)),
+                "dimensionality": f"{self.ndim}D",
+                "n_reference": self.n_reference,
+                "n_candidate": self.n_candidate,
+                "n_features": len(self.features_used),
+                "features_used": self.features_used,
+                "skipped": self.skipped,
+                "notices": self.notices,
+                "warnings": self.warnings,
+                "d2_split": self.d2_split,
+                "contributions": self.contribution_summary(),
+                "robust": self.robust,
+                "ci": self.ci,
+                "options": self.options,
+                "versions": self.versions,
+                "timings": self.timings,
+                "cache": self.cache,
+            }
+        )
 
     def contribution_summary(self) -> dict | None:
         """d² per feature class, per filter and its top features (None without a distance)."""

@@ -48,13 +48,13 @@ def prepare_chunk(values: np.ndarray, keep_columns: np.ndarray, options: FRDOpti
     return values[~bad].astype(np.float32), bad
 
 
-def prepare_rows(features: FeatureSet, options: FRDOptions,
-                 label: str = "image") -> tuple[np.ndarray, list[str], list[Skipped]]:
+def prepare_rows(
+    features: FeatureSet, options: FRDOptions, label: str = "image"
+) -> tuple[np.ndarray, list[str], list[Skipped]]:
     """Steps 2–3 on a whole set held in memory: (rows, feature names, dropped images)."""
     keep = exclude_columns(list(features.names), options.exclude)
     values, bad = prepare_chunk(features.matrix, keep, options)
-    dropped = [Skipped(item.name, item.files[0], NAN_ROW_REASON)
-               for item, b in zip(features.items, bad) if b]
+    dropped = [Skipped(item.name, item.files[0], NAN_ROW_REASON) for item, b in zip(features.items, bad) if b]
     if values.shape[0] == 0:
         raise ExtractionError(f"the {label} set has no usable image: every one's features hold NaN values")
     return values, [n for n, k in zip(features.names, keep) if k], dropped

@@ -25,8 +25,16 @@ from .statistics import SetStatistics, in_memory_statistics, streaming_statistic
 from .stats import ReferenceStats
 
 
-def score(reference, candidate, options: FRDOptions, *, cache, chunk_rows: int | None,
-          labels: tuple[str, str] = ("reference", "candidate"), min_candidate: int = 2) -> FRDResult:
+def score(
+    reference,
+    candidate,
+    options: FRDOptions,
+    *,
+    cache,
+    chunk_rows: int | None,
+    labels: tuple[str, str] = ("reference", "candidate"),
+    min_candidate: int = 2,
+) -> FRDResult:
     """Steps 2–7 on extracted features: an FRDResult with the distance, its split into
     mean and covariance terms and per-feature contributions, the degenerate-feature
     warnings and the robust value; ``reference`` is a FeatureSet or ReferenceStats.
@@ -57,9 +65,11 @@ def score(reference, candidate, options: FRDOptions, *, cache, chunk_rows: int |
     require_images(ref_stats.n, labels[0], usable=True)
     require_images(stats.n_candidate, labels[1], min_candidate, usable=True)
 
-    negligible = (negligible_std_mask(ref_stats.raw_mean, ref_stats.raw_std, stats.cand_raw_mean,
-                                      stats.cand_raw_std)
-                  if ref_stats.raw_mean is not None else np.zeros(len(ref_stats.names), dtype=bool))
+    negligible = (
+        negligible_std_mask(ref_stats.raw_mean, ref_stats.raw_std, stats.cand_raw_mean, stats.cand_raw_std)
+        if ref_stats.raw_mean is not None
+        else np.zeros(len(ref_stats.names), dtype=bool)
+    )
     pieces = stats.pieces_for(negligible if options.robust else None)
     names, mu1, sigma1, mu2, sigma2 = pieces
     if stats.n_candidate < 2:  # OOD screening of one image: no covariance, no distance
@@ -99,34 +109,64 @@ def score(reference, candidate, options: FRDOptions, *, cache, chunk_rows: int |
         cache={},
         notices=notices,
         ndim=cand_fs.ndim,
-        d2_split={"mean_term": float(contributions.mean.sum()),
-                  "covariance_term": float(contributions.covariance.sum())},
+        d2_split={
+            "mean_term": float(contributions.mean.sum()),
+            "covariance_term": float(contributions.covariance.sum()),
+        },
         warnings=warnings,
         robust=robust,
-        analysis=Analysis(ref_stats=ref_stats, names=names, pieces=pieces, contributions=contributions,
-                          negligible=negligible, ref_rows=stats.ref_rows, cand_rows=stats.cand_rows,
-                          ref_items=stats.ref_items, cand_items=stats.cand_items),
+        analysis=Analysis(
+            ref_stats=ref_stats,
+            names=names,
+            pieces=pieces,
+            contributions=contributions,
+            negligible=negligible,
+            ref_rows=stats.ref_rows,
+            cand_rows=stats.cand_rows,
+            ref_items=stats.ref_items,
+            cand_items=stats.cand_items,
+        ),
     )
 
 
-def _without_distance(stats: SetStatistics, names, pieces, negligible, skipped, notices, options: FRDOptions,
-                      ndim: int, started: float) -> FRDResult:
+def _without_distance(
+    stats: SetStatistics, names, pieces, negligible, skipped, notices, options: FRDOptions, ndim: int, started: float
+) -> FRDResult:
     """A result for a one-image candidate (OOD screening): its rows, but no distance."""
     option_dict = options.to_dict()
     option_dict["seed"] = stats.seed
     nan = float("nan")
     return FRDResult(
-        value=nan, d2=nan, version=options.version, n_reference=stats.ref_stats.n, n_candidate=stats.n_candidate,
-        features_used=names, skipped=skipped, options=option_dict, versions=library_versions(),
-        timings={"statistics_s": time.perf_counter() - started}, cache={}, notices=notices, ndim=ndim,
-        analysis=Analysis(ref_stats=stats.ref_stats, names=names, pieces=pieces, contributions=None,
-                          negligible=negligible, ref_rows=stats.ref_rows, cand_rows=stats.cand_rows,
-                          ref_items=stats.ref_items, cand_items=stats.cand_items),
+        value=nan,
+        d2=nan,
+        version=options.version,
+        n_reference=stats.ref_stats.n,
+        n_candidate=stats.n_candidate,
+        features_used=names,
+        skipped=skipped,
+        options=option_dict,
+        versions=library_versions(),
+        timings={"statistics_s": time.perf_counter() - started},
+        cache={},
+        notices=notices,
+        ndim=ndim,
+        analysis=Analysis(
+            ref_stats=stats.ref_stats,
+            names=names,
+            pieces=pieces,
+            contributions=None,
+            negligible=negligible,
+            ref_rows=stats.ref_rows,
+            cand_rows=stats.cand_rows,
+            ref_items=stats.ref_items,
+            cand_items=stats.cand_items,
+        ),
     )
 
 
 def _check_dimensions(ref_ndim: int, cand_ndim: int, from_stats: bool) -> None:
     if ref_ndim != cand_ndim:
         what = "reference statistics are" if from_stats else "reference set is"
-        raise ExtractionError(f"the {what} {ref_ndim}D but the candidate set is {cand_ndim}D; "
-                              "compare 2D and 3D images separately")
+        raise ExtractionError(
+            f"the {what} {ref_ndim}D but the candidate set is {cand_ndim}D; compare 2D and 3D images separately"
+        )

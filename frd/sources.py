@@ -59,8 +59,11 @@ class Pixels:
     def digest(self) -> str:
         """SHA-256 of everything that defines the image: bytes, dtype, shape, geometry."""
         h = hashlib.sha256()
-        h.update(repr((self.array.dtype.str, self.array.shape, self.spacing, self.origin, self.direction,
-                       self.colour)).encode())
+        h.update(
+            repr(
+                (self.array.dtype.str, self.array.shape, self.spacing, self.origin, self.direction, self.colour)
+            ).encode()
+        )
         h.update(np.ascontiguousarray(self.array).data)
         return h.hexdigest()
 
@@ -173,8 +176,9 @@ def _split(source, spacing, what: str, float_ok: bool = True) -> list[Pixels]:
         return [_plain(a, spacing, f"{what} {i}") for i, a in enumerate(array)]
     if array.ndim == 5 and array.shape[1] == 1:
         return [_plain(a[0], spacing, f"{what} {i}") for i, a in enumerate(array)]
-    raise InputError(f"a stack of {what}s must be N×H×W, N×C×H×W (C = 1, 3 or 4), N×D×H×W or N×1×D×H×W, "
-                     f"not of shape {array.shape}")
+    raise InputError(
+        f"a stack of {what}s must be N×H×W, N×C×H×W (C = 1, 3 or 4), N×D×H×W or N×1×D×H×W, not of shape {array.shape}"
+    )
 
 
 def _one(x, spacing, name: str) -> Pixels:
@@ -222,5 +226,10 @@ def _from_sitk(image) -> Pixels:
     import SimpleITK as sitk
 
     colour = image.GetNumberOfComponentsPerPixel() > 1
-    return Pixels(sitk.GetArrayFromImage(image), tuple(image.GetSpacing()), tuple(image.GetOrigin()),
-                  tuple(image.GetDirection()), colour=colour)
+    return Pixels(
+        sitk.GetArrayFromImage(image),
+        tuple(image.GetSpacing()),
+        tuple(image.GetOrigin()),
+        tuple(image.GetDirection()),
+        colour=colour,
+    )

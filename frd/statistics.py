@@ -41,8 +41,9 @@ class SetStatistics:
     cand_items: list | None = None
 
 
-def in_memory_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions,
-                          labels: tuple[str, str] = ("reference", "candidate")) -> SetStatistics:
+def in_memory_statistics(
+    ref_fs, cand_fs, ref_stats, options: FRDOptions, labels: tuple[str, str] = ("reference", "candidate")
+) -> SetStatistics:
     """Steps 2–6 with every row in memory: the reference's exact float32 arithmetic."""
     cand, cand_names, cand_dropped = prepare_rows(cand_fs, options, labels[1])
     cand_items = kept_items(cand_fs, cand_dropped)
@@ -60,8 +61,9 @@ def in_memory_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions,
         ref_stats, cand_norm = fit_rows(ref, cand, ref_names, options, ndim=ref_fs.ndim)
     else:
         check_same_features(ref_stats.names, cand_names)
-        cand_norm = (fit_normalizer(cand, options) if options.resolved_norm_ref == "independent"
-                     else ref_stats.normalizer)
+        cand_norm = (
+            fit_normalizer(cand, options) if options.resolved_norm_ref == "independent" else ref_stats.normalizer
+        )
     raw = np.asarray(cand, dtype=np.float64)
     return SetStatistics(
         ref_stats=ref_stats,
@@ -86,8 +88,15 @@ def fit_rows(ref: np.ndarray, cand: np.ndarray, names: list[str], options: FRDOp
     return ref_stats, cand_norm
 
 
-def rows_frd(ref: np.ndarray, cand: np.ndarray, names: list[str], options: FRDOptions, *, ndim: int = 2,
-             drop: np.ndarray | None = None) -> tuple[float, float]:
+def rows_frd(
+    ref: np.ndarray,
+    cand: np.ndarray,
+    names: list[str],
+    options: FRDOptions,
+    *,
+    ndim: int = 2,
+    drop: np.ndarray | None = None,
+) -> tuple[float, float]:
     """(FRD, d²) of two blocks of prepared rows — what bootstrap and subsampling re-evaluate."""
     ref_stats, cand_norm = fit_rows(ref, cand, names, options, ndim=ndim)
     _, mu1, sigma1, mu2, sigma2 = ref_stats.compare_rows(cand, cand_norm, options, drop)
@@ -119,8 +128,10 @@ def streaming_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions, cache,
         for raw in fs.chunks(cache, chunk_rows):
             rows, bad = prepare_chunk(raw, keep, options)
             if label is not None:
-                dropped[label] += [Skipped(fs.items[offset + i].name, fs.items[offset + i].files[0],
-                                           NAN_ROW_REASON) for i in np.flatnonzero(bad)]
+                dropped[label] += [
+                    Skipped(fs.items[offset + i].name, fs.items[offset + i].files[0], NAN_ROW_REASON)
+                    for i in np.flatnonzero(bad)
+                ]
             offset += raw.shape[0]
             yield rows
 
@@ -142,8 +153,9 @@ def streaming_statistics(ref_fs, cand_fs, ref_stats, options: FRDOptions, cache,
         check_same_features(list(ref_fs.names), list(cand_fs.names))
         normalizer = fit(ref_fs, cand_fs) if options.resolved_norm_ref == "joint" else fit(ref_fs)
         ref_moments, ref_raw = normalised_moments(ref_fs, normalizer, "reference")
-        ref_stats = ReferenceStats.from_moments(ref_moments, ref_moments.n, names, options,
-                                                ndim=ref_fs.ndim, normalizer=normalizer, raw=ref_raw)
+        ref_stats = ReferenceStats.from_moments(
+            ref_moments, ref_moments.n, names, options, ndim=ref_fs.ndim, normalizer=normalizer, raw=ref_raw
+        )
     else:
         check_same_features(ref_stats.names, names)
     cand_norm = fit(cand_fs) if options.resolved_norm_ref == "independent" else ref_stats.normalizer

@@ -29,6 +29,7 @@ FORMAT = "frdstats/1"
 @dataclass
 class ReferenceStats:
     """Everything about D1 that an FRD against it needs (see the module docstring)."""
+
     names: list[str]  # features before the non-finite column filter
     n: int
     normalizer: Normalizer
@@ -82,21 +83,38 @@ class ReferenceStats:
         )
 
     @classmethod
-    def from_moments(cls, moments, n: int, names: list[str], options: FRDOptions, *, ndim: int,
-                     normalizer: Normalizer, raw=None, versions: dict | None = None) -> ReferenceStats:
+    def from_moments(
+        cls,
+        moments,
+        n: int,
+        names: list[str],
+        options: FRDOptions,
+        *,
+        ndim: int,
+        normalizer: Normalizer,
+        raw=None,
+        versions: dict | None = None,
+    ) -> ReferenceStats:
         """Statistics from chunk-accumulated moments of D1's normalised rows (see frd.aggregate)."""
         kept = moments.finite.copy() if options.rules.drop_nonfinite_columns else np.ones_like(moments.finite)
         return cls(
-            names=list(names), n=int(n), normalizer=normalizer, kept=kept,
-            mu=moments.mean[kept], sigma=np.atleast_2d(moments.covariance()[np.ix_(kept, kept)]),
-            ndim=ndim, options=options.to_dict(), fingerprint=options.statistics_fingerprint(),
+            names=list(names),
+            n=int(n),
+            normalizer=normalizer,
+            kept=kept,
+            mu=moments.mean[kept],
+            sigma=np.atleast_2d(moments.covariance()[np.ix_(kept, kept)]),
+            ndim=ndim,
+            options=options.to_dict(),
+            fingerprint=options.statistics_fingerprint(),
             versions=dict(versions or {}),
             raw_mean=None if raw is None else raw.mean.copy(),
             raw_std=None if raw is None else np.sqrt(raw.m2 / np.maximum(raw.n, 1)),
         )
 
-    def compare_rows(self, candidate: np.ndarray, normalizer: Normalizer, options: FRDOptions,
-                     drop: np.ndarray | None = None):
+    def compare_rows(
+        self, candidate: np.ndarray, normalizer: Normalizer, options: FRDOptions, drop: np.ndarray | None = None
+    ):
         """Normalise the candidate, apply the column filter, and return the pieces of d².
 
         ``drop`` marks further columns to leave out (the robust variant's). Returns
@@ -133,11 +151,26 @@ class ReferenceStats:
         if options.statistics_fingerprint() == self.fingerprint:
             return
         wanted = options.to_dict()
-        keys = ("version", "feature_classes", "image_types", "log_sigma", "bin_width",
-                "normalize_scale", "voxel_array_shift", "params_file", "resize", "exclude",
-                "norm_type", "norm_range", "norm_ref")
-        diffs = [f"{{option:{k}}}: file has {self.options.get(k)!r}, requested {wanted.get(k)!r}"
-                 for k in keys if self.options.get(k) != wanted.get(k)]
+        keys = (
+            "version",
+            "feature_classes",
+            "image_types",
+            "log_sigma",
+            "bin_width",
+            "normalize_scale",
+            "voxel_array_shift",
+            "params_file",
+            "resize",
+            "exclude",
+            "norm_type",
+            "norm_range",
+            "norm_ref",
+        )
+        diffs = [
+            f"{{option:{k}}}: file has {self.options.get(k)!r}, requested {wanted.get(k)!r}"
+            for k in keys
+            if self.options.get(k) != wanted.get(k)
+        ]
         if not diffs:
             diffs = ["the extraction pipeline or pyradiomics parameters differ"]
         raise StatsMismatch(
@@ -154,8 +187,12 @@ class ReferenceStats:
             "names": self.names,
             "n": self.n,
             "ndim": self.ndim,
-            "normalizer": {"kind": self.normalizer.kind, "lo": self.normalizer.lo,
-                           "hi": self.normalizer.hi, "guarded": self.normalizer.guarded},
+            "normalizer": {
+                "kind": self.normalizer.kind,
+                "lo": self.normalizer.lo,
+                "hi": self.normalizer.hi,
+                "guarded": self.normalizer.guarded,
+            },
             "options": self.options,
             "fingerprint": self.fingerprint,
             "versions": self.versions,
@@ -199,8 +236,9 @@ class ReferenceStats:
         return cls(
             names=header["names"],
             n=header["n"],
-            normalizer=Normalizer(norm["kind"], arrays["centre"], arrays["scale"],
-                                  norm["lo"], norm["hi"], norm["guarded"]),
+            normalizer=Normalizer(
+                norm["kind"], arrays["centre"], arrays["scale"], norm["lo"], norm["hi"], norm["guarded"]
+            ),
             kept=arrays["kept"].astype(bool),
             mu=arrays["mu"],
             sigma=arrays["sigma"],
@@ -217,8 +255,11 @@ def check_stats_options(options: FRDOptions) -> None:
     """Refuse options that reference statistics cannot serve: both need the candidate's rows."""
     if options.resolved_norm_ref == "joint":
         default = " (v0's default)" if options.norm_ref is None else ""
-        raise OptionError("norm_ref", f"joint{default} depends on the candidate set, so reference statistics "
-                                      "cannot hold it; use {option:norm_ref} d1 (v1's default) or independent")
+        raise OptionError(
+            "norm_ref",
+            f"joint{default} depends on the candidate set, so reference statistics "
+            "cannot hold it; use {option:norm_ref} d1 (v1's default) or independent",
+        )
     if options.match_sample_count:
         raise OptionError("match_sample_count", "needs both sets' images; it cannot be used with reference statistics")
 

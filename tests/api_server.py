@@ -30,9 +30,21 @@ class Server:
     def start(self, timeout: float = 60.0) -> Server:
         self.log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "frd", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-             "--log-level", "warning"],
-            env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "frd",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--log-level",
+                "warning",
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: kill() takes its workers too
         )
         deadline = time.monotonic() + timeout

@@ -62,8 +62,9 @@ def write_png(path: Path, array: np.ndarray) -> Path:
     return path
 
 
-def textured(rng: np.random.Generator, size: int = 48, smooth: float = 1.0, scale: float = 60.0,
-             dtype=np.uint8) -> np.ndarray:
+def textured(
+    rng: np.random.Generator, size: int = 48, smooth: float = 1.0, scale: float = 60.0, dtype=np.uint8
+) -> np.ndarray:
     """A smooth random image with texture, in the range of the given integer type."""
     noise = sitk.GetImageFromArray(rng.normal(0, 1, (size, size)))
     field = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(noise, smooth))

@@ -62,8 +62,7 @@ def test_streaming_without_cache_uses_a_scratch_store(generated_2d, tmp_path):
 
 def test_rows_stay_in_the_cache_when_not_kept(generated_2d, tmp_path):
     with FeatureCache(tmp_path) as cache:
-        (fs,) = extract_sets([load_set(generated_2d[0])], FRDOptions(), cache=cache, progress=False,
-                             keep_values=False)
+        (fs,) = extract_sets([load_set(generated_2d[0])], FRDOptions(), cache=cache, progress=False, keep_values=False)
         assert fs.values is None and len(fs.keys) == 6
         rows = np.vstack(list(fs.chunks(cache, 4)))
     in_memory = frd.extract_features(generated_2d[0], cache_dir=tmp_path, progress=False)

@@ -40,7 +40,10 @@ def test_contributions_add_up_to_d2(fixture_result):
 
 
 def test_feature_name_parsing():
-    assert (feature_class("wavelet-LLH_glcm_Contrast"), image_filter("wavelet-LLH_glcm_Contrast")) == ("glcm", "wavelet-LLH")
+    assert (feature_class("wavelet-LLH_glcm_Contrast"), image_filter("wavelet-LLH_glcm_Contrast")) == (
+        "glcm",
+        "wavelet-LLH",
+    )
     assert (feature_class("firstorder_Mean"), image_filter("firstorder_Mean")) == ("firstorder", "original")
     assert image_filter("log-sigma-2-0-mm-3D_glszm_ZoneEntropy") == "log-sigma-2-0-mm-3D"
     assert feature_class("diagnostics_Mask-original_VoxelNum") == "diagnostics"
@@ -96,12 +99,15 @@ def blurred_sets(fixtures_2d, tmp_path_factory):
 def test_stronger_blur_gives_larger_frd_with_texture_or_wavelet_top_features(fixtures_2d, blurred_sets, tmp_path):
     values = []
     for sigma in (1, 2, 4):
-        result = frd.compare(fixtures_2d[0], blurred_sets / f"s{sigma}", cache_dir=tmp_path, progress=False,
-                             robust=True)
+        result = frd.compare(
+            fixtures_2d[0], blurred_sets / f"s{sigma}", cache_dir=tmp_path, progress=False, robust=True
+        )
         values.append(result.value)
         top = [t["feature"] for t in result.analysis.contributions.top(5)]
-        assert all(feature_class(f) in ("glcm", "glrlm", "glszm", "ngtdm") or image_filter(f).startswith("wavelet")
-                   for f in top), top
+        assert all(
+            feature_class(f) in ("glcm", "glrlm", "glszm", "ngtdm") or image_filter(f).startswith("wavelet")
+            for f in top
+        ), top
     assert values[0] < values[1] < values[2]
     # Paired sets (same names): every image is matched with its blurred self.
     from frd.analysis.embedding import paired_changes
@@ -130,12 +136,42 @@ def test_ood_separates_fixtures_from_noise(fixtures_2d, tmp_path):
 
 
 def test_cli_ood_and_compare_with_bootstrap(fixtures_2d, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "frd", "compare", *map(str, fixtures_2d), "--cache-dir",
-                           str(tmp_path), "--bootstrap", "30", "--json"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "frd",
+            "compare",
+            *map(str, fixtures_2d),
+            "--cache-dir",
+            str(tmp_path),
+            "--bootstrap",
+            "30",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     payload = json.loads(proc.stdout)
     assert payload["ci"]["low"] <= payload["frd"] <= payload["ci"]["high"]
-    proc = subprocess.run([sys.executable, "-m", "frd", "ood", *map(str, fixtures_2d), "--cache-dir", str(tmp_path),
-                           "--output-dir", str(tmp_path / "ood"), "--json"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "frd",
+            "ood",
+            *map(str, fixtures_2d),
+            "--cache-dir",
+            str(tmp_path),
+            "--output-dir",
+            str(tmp_path / "ood"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert len(json.loads(proc.stdout)["images"]) == 10
     assert (tmp_path / "ood" / "ood_predictions.csv").is_file()
 
@@ -146,8 +182,24 @@ def _chromium():
 
 def test_report_renders_in_headless_chromium_with_every_image(fixtures_2d, tmp_path):
     report = tmp_path / "report.html"
-    subprocess.run([sys.executable, "-m", "frd", "compare", *map(str, fixtures_2d), "--cache-dir", str(tmp_path),
-                    "--report", str(report), "--bootstrap", "20", "-q"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "frd",
+            "compare",
+            *map(str, fixtures_2d),
+            "--cache-dir",
+            str(tmp_path),
+            "--report",
+            str(report),
+            "--bootstrap",
+            "20",
+            "-q",
+        ],
+        check=True,
+        capture_output=True,
+    )
     text = report.read_text()
     assert "http://" not in text and "https://" not in text  # self-contained
     n_images = text.count("<img ")
@@ -157,20 +209,54 @@ def test_report_renders_in_headless_chromium_with_every_image(fixtures_2d, tmp_p
         missing_tool("chromium", "apt-get install chromium")
     # Count the images the browser actually decoded, after load, into the page title.
     probe = tmp_path / "probe.html"
-    probe.write_text(text.replace("</body>", "<script>window.addEventListener('load',()=>{const i=[...document.images];"
-                                  "document.title='loaded:'+i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length;});"
-                                  "</script></body>"))
-    proc = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                           "--disable-component-update", "--disable-sync", "--no-first-run",
-                           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
-                           probe.as_uri()], capture_output=True, text=True, timeout=120)
+    probe.write_text(
+        text.replace(
+            "</body>",
+            "<script>window.addEventListener('load',()=>{const i=[...document.images];"
+            "document.title='loaded:'+i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length;});"
+            "</script></body>",
+        )
+    )
+    proc = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     title = re.search(r"<title>(.*?)</title>", proc.stdout)
     assert title and title.group(1) == f"loaded:{n_images}/{n_images}", proc.stdout[:300] + proc.stderr[-500:]
     shot = tmp_path / "shot.png"
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run",
-                    f"--user-data-dir={tmp_path / 'profile2'}", f"--screenshot={shot}", "--window-size=1200,2400",
-                    report.as_uri()], capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile2'}",
+            f"--screenshot={shot}",
+            "--window-size=1200,2400",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.is_file() and shot.stat().st_size > 10_000
 
 
@@ -187,8 +273,9 @@ def test_sets_in_different_units_are_warned_about(fixtures_2d, tmp_path):
     assert "intensity_scales_differ" in codes
     message = next(w["message"] for w in result.warnings if w["code"] == "intensity_scales_differ")
     assert "rescale the candidate images to the reference's range" in message
-    assert "intensity_scales_differ" not in [w["code"] for w in frd.compare(
-        d1, d2, cache_dir=tmp_path, progress=False).warnings]
+    assert "intensity_scales_differ" not in [
+        w["code"] for w in frd.compare(d1, d2, cache_dir=tmp_path, progress=False).warnings
+    ]
     # v0 does not normalise before binning: [0, 1] images against a bin width of 25
     v0 = frd.compare(d1, tmp_path / "unit", cache_dir=tmp_path, progress=False, version="v0")
     assert "too_few_gray_levels" in [w["code"] for w in v0.warnings]

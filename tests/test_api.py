@@ -54,7 +54,9 @@ def test_upload_compare_gives_the_cli_value(server, uploaded, fixture_value):
         assert result["n_reference"] == 10 and result["n_features"] == 393
         dataset = c.get(f"/v1/datasets/{ref}").json()
         assert dataset["n_images"] == 10
-        assert wait_job(c, f"/v1/jobs/{c.get(f'/v1/datasets/{ref}').json()['extraction']['id']}")["state"] == "succeeded"
+        assert (
+            wait_job(c, f"/v1/jobs/{c.get(f'/v1/datasets/{ref}').json()['extraction']['id']}")["state"] == "succeeded"
+        )
 
 
 def test_reference_stats_then_compare(server, uploaded, fixture_value):
@@ -90,8 +92,9 @@ def test_idempotency_key_returns_the_same_job(server, uploaded):
         again = c.post("/v1/comparisons", json=body, headers={"Idempotency-Key": "abc-1"})
         assert first.status_code == again.status_code == 202
         assert first.json()["id"] == again.json()["id"]
-        other = c.post("/v1/comparisons", json={**body, "options": {"version": "v1"}},
-                       headers={"Idempotency-Key": "abc-1"})
+        other = c.post(
+            "/v1/comparisons", json={**body, "options": {"version": "v1"}}, headers={"Idempotency-Key": "abc-1"}
+        )
         assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
         wait_job(c, first.headers["location"])
 
@@ -101,8 +104,7 @@ def test_cancel_a_queued_or_running_job(server, tmp_path):
     paths = [write_png(tmp_path / f"c{i}.png", textured(rng, size=96)) for i in range(12)]
     with server.client() as c:
         cand = upload(c, paths).json()["id"]
-        r = c.post("/v1/comparisons", json={"reference": cand, "candidate": cand,
-                                            "options": {"bin_width": 7}})
+        r = c.post("/v1/comparisons", json={"reference": cand, "candidate": cand, "options": {"bin_width": 7}})
         cancel = c.delete(r.headers["location"])
         assert cancel.status_code in (200, 202)
         job = wait_job(c, r.headers["location"])
@@ -125,8 +127,9 @@ def test_sync_endpoint_and_its_size_limit(server, fixtures_2d, fixture_value):
 
 def test_identical_sets_are_a_valid_answer_not_a_server_error(server, fixtures_2d, uploaded):
     d1, _ = fixtures_2d
-    files = [(group, (p.name, p.read_bytes())) for group in ("reference", "candidate")
-             for p in sorted(d1.glob("*.png"))]
+    files = [
+        (group, (p.name, p.read_bytes())) for group in ("reference", "candidate") for p in sorted(d1.glob("*.png"))
+    ]
     with server.client() as c:
         r = c.post("/v1/frd", files=files)
         assert r.status_code == 200, r.text
@@ -209,8 +212,7 @@ def test_errors_have_one_shape_and_metrics_exist(server):
 
 
 def test_request_and_file_size_limits_are_counted_while_streaming(tmp_path, fixtures_2d):
-    env = {"FRD_MAX_FILE_MB": "1", "FRD_MAX_REQUEST_MB": "3", "FRD_MAX_FILES": "6",
-           "FRD_MAX_ARCHIVE_MEMBERS": "2"}
+    env = {"FRD_MAX_FILE_MB": "1", "FRD_MAX_REQUEST_MB": "3", "FRD_MAX_FILES": "6", "FRD_MAX_ARCHIVE_MEMBERS": "2"}
     srv = Server(tmp_path / "data", env=env).start()
     try:
         with srv.client() as c:
@@ -316,9 +318,22 @@ def test_uvicorn_factory_entry_point(tmp_path):
 
     port = free_port()
     env = {**os.environ, "FRD_DATA_DIR": str(tmp_path / "data")}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                             "--host", "127.0.0.1", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(300):
             try:
@@ -339,15 +354,22 @@ def test_serve_refuses_public_host_without_keys(tmp_path):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "FRD_API_KEYS"}
-    proc = subprocess.run([sys.executable, "-m", "frd", "serve", "--host", "0.0.0.0", "--data-dir",
-                           str(tmp_path)], env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "frd", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "without API keys" in proc.stderr
 
 
 def test_report_and_ood_through_the_service(server, uploaded):
     with server.client() as c:
-        r = c.post("/v1/comparisons", json={"reference": uploaded[0], "candidate": uploaded[1], "bootstrap": 20,
-                                            "report": True})
+        r = c.post(
+            "/v1/comparisons",
+            json={"reference": uploaded[0], "candidate": uploaded[1], "bootstrap": 20, "report": True},
+        )
         job = wait_job(c, r.headers["location"])
         result = c.get(job["links"]["result"]).json()
         assert result["ci"]["low"] <= result["frd"] <= result["ci"]["high"]

@@ -18,9 +18,23 @@ def test_schemathesis_finds_no_server_errors(tmp_path):
     try:
         exe = shutil.which("schemathesis") or str(Path(sys.executable).with_name("schemathesis"))
         proc = subprocess.run(
-            [exe, "run", f"{srv.url}/openapi.json", "--checks", "not_a_server_error",
-             "--max-examples", "25", "--request-timeout", "60", "--suppress-health-check", "all"],
-            capture_output=True, text=True, timeout=900, cwd=tmp_path,
+            [
+                exe,
+                "run",
+                f"{srv.url}/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "25",
+                "--request-timeout",
+                "60",
+                "--suppress-health-check",
+                "all",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=tmp_path,
         )
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
         assert httpx.get(f"{srv.url}/readyz").status_code == 200  # still healthy afterwards

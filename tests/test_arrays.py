@@ -22,8 +22,9 @@ def test_arrays_holding_the_fixtures_pixels_give_the_folder_value_bit_for_bit(fi
     d1, d2 = fixtures_2d
     folders = frd.compare(d1, d2, cache_dir=tmp_path / "c1", progress=False)
     as_lists = frd.compare(_pixels(d1), _pixels(d2), cache_dir=tmp_path / "c2", progress=False)
-    stacked = frd.compare(np.stack(_pixels(d1)), np.stack(_pixels(d2))[:, None], cache_dir=tmp_path / "c3",
-                          progress=False)
+    stacked = frd.compare(
+        np.stack(_pixels(d1)), np.stack(_pixels(d2))[:, None], cache_dir=tmp_path / "c3", progress=False
+    )
     assert as_lists.value == folders.value and stacked.value == folders.value
     assert as_lists.features_used == folders.features_used
     assert as_lists.n_reference == 10 and as_lists.n_candidate == 10
@@ -96,10 +97,13 @@ def test_torch_tensors_give_the_same_value_and_torch_is_not_imported_for_arrays(
 
     import torch
 
-    code = ("import sys, numpy as np, frd; frd.sources.load_source([np.zeros((4, 4))] * 2); "
-            "print('torch' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True).stdout.strip() == "False"
+    code = (
+        "import sys, numpy as np, frd; frd.sources.load_source([np.zeros((4, 4))] * 2); print('torch' in sys.modules)"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
     d1, d2 = fixtures_2d
     tensors = torch.tensor(np.stack(_pixels(d1)), dtype=torch.float32)[:, None]  # N×1×H×W, as generators give
     half = torch.tensor(np.stack(_pixels(d2)), dtype=torch.float16)  # 0–255 integers are exact in float16
@@ -149,8 +153,12 @@ def test_training_loop_example_runs(tmp_path):
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[1] / "examples" / "training_loop.py"
-    proc = subprocess.run([sys.executable, str(script), "--epochs", "2", "--work-dir", str(tmp_path)],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(script), "--epochs", "2", "--work-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("epoch")]
     assert len(lines) == 2

@@ -99,8 +99,16 @@ def test_batch_mode_checks_its_output_folder_before_any_work(generated_2d, tmp_p
     shutil.copytree(a, tmp_path / "input" / "reference")
     shutil.copytree(b, tmp_path / "input" / "candidate")
     (tmp_path / "output").write_text("")  # a file where the folder should be
-    proc = run("batch", "--input", tmp_path / "input", "--output", tmp_path / "output", "--cache-dir",
-               tmp_path / "cache", check=False)
+    proc = run(
+        "batch",
+        "--input",
+        tmp_path / "input",
+        "--output",
+        tmp_path / "output",
+        "--cache-dir",
+        tmp_path / "cache",
+        check=False,
+    )
     assert proc.returncode == 2
     expected = f"frd: error: the output folder {tmp_path / 'output'} is a file: give --output a folder"
     assert proc.stderr.strip().splitlines()[-1] == expected

@@ -49,33 +49,67 @@ def test_remote_value_equals_local_and_files_are_sent_once(service, fixtures_2d,
     assert uploaded_bytes(service) - before == sent
     # another tenant's files are not "known" to this key: key-b uploads its own copy
     with frd.Client(service.url, "key-b") as other:
-        assert other.upload(fixtures_2d[0])["uploaded_bytes"] == sum(p.stat().st_size for p in fixtures_2d[0].glob("*.png"))
+        assert other.upload(fixtures_2d[0])["uploaded_bytes"] == sum(
+            p.stat().st_size for p in fixtures_2d[0].glob("*.png")
+        )
 
 
 def test_arrays_go_to_the_service_and_give_the_local_value(service, fixtures_2d, local_value):
     d1, d2 = fixtures_2d
-    arrays = [np.stack([sitk.GetArrayFromImage(sitk.ReadImage(str(p))) for p in sorted(d.glob("*.png"))])
-              for d in (d1, d2)]
+    arrays = [
+        np.stack([sitk.GetArrayFromImage(sitk.ReadImage(str(p))) for p in sorted(d.glob("*.png"))]) for d in (d1, d2)
+    ]
     with frd.Client(service.url, "key-a") as client:
         assert client.compare(*arrays)["frd"] == local_value
 
 
 def test_cli_server_gives_the_local_output(service, fixtures_2d, tmp_path):
     env = {**os.environ, "FRD_API_KEY": "key-a"}
-    local = subprocess.run([sys.executable, "-m", "frd", "compare", *map(str, fixtures_2d), "--cache-dir",
-                            str(tmp_path), "-q"], capture_output=True, text=True, check=True)
-    remote = subprocess.run([sys.executable, "-m", "frd", "compare", *map(str, fixtures_2d), "--server",
-                             service.url, "-q"], capture_output=True, text=True, env=env)
+    local = subprocess.run(
+        [sys.executable, "-m", "frd", "compare", *map(str, fixtures_2d), "--cache-dir", str(tmp_path), "-q"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    remote = subprocess.run(
+        [sys.executable, "-m", "frd", "compare", *map(str, fixtures_2d), "--server", service.url, "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert remote.returncode == 0, remote.stderr
     assert remote.stdout == local.stdout
-    local_json = json.loads(subprocess.run([sys.executable, "-m", "frd", "compare", *map(str, fixtures_2d),
-                                            "--cache-dir", str(tmp_path), "--json"],
-                                           capture_output=True, text=True, check=True).stdout)
-    remote_json = json.loads(subprocess.run([sys.executable, "-m", "frd", "compare", *map(str, fixtures_2d),
-                                             "--server", service.url, "--json"], capture_output=True, text=True,
-                                            env=env, check=True).stdout)
-    for key in ("frd", "d2", "identical", "n_reference", "n_candidate", "features_used", "d2_split", "warnings",
-                "robust", "frd_version", "scale", "dimensionality"):
+    local_json = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "frd", "compare", *map(str, fixtures_2d), "--cache-dir", str(tmp_path), "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    remote_json = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "frd", "compare", *map(str, fixtures_2d), "--server", service.url, "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
+    )
+    for key in (
+        "frd",
+        "d2",
+        "identical",
+        "n_reference",
+        "n_candidate",
+        "features_used",
+        "d2_split",
+        "warnings",
+        "robust",
+        "frd_version",
+        "scale",
+        "dimensionality",
+    ):
         assert remote_json[key] == local_json[key], key
     local_json["options"].pop("params_file")  # a server path: never in the service's answers
     assert remote_json["options"] == local_json["options"]
@@ -83,11 +117,17 @@ def test_cli_server_gives_the_local_output(service, fixtures_2d, tmp_path):
 
 def test_a_wrong_key_is_one_clear_line(service, fixtures_2d):
     env = {**os.environ, "FRD_API_KEY": "not-a-key"}
-    proc = subprocess.run([sys.executable, "-m", "frd", "compare", *map(str, fixtures_2d), "--server", service.url],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "frd", "compare", *map(str, fixtures_2d), "--server", service.url],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == (f"frd: error: {service.url}: the service refused the API key (unknown API key"
-                                   "); give the key of your account (FRD_API_KEY, or api_key=)")
+    assert proc.stderr.strip() == (
+        f"frd: error: {service.url}: the service refused the API key (unknown API key"
+        "); give the key of your account (FRD_API_KEY, or api_key=)"
+    )
 
 
 def test_errors_the_service_answers_are_server_errors(service, fixtures_2d):

@@ -14,8 +14,9 @@ import frd
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=40) as c:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None, silence_logs=40
+    ) as c:
         yield c
 
 
@@ -57,8 +58,9 @@ def test_a_worker_dying_mid_run_does_not_lose_images(cluster, sets, tmp_path):
                 client.run(os._exit, 1, workers=[victim], on_error="ignore")
                 killed.append(victim)
 
-    result = frd.compare(*sets, use_cache=False, progress=False, scheduler=cluster.scheduler_address,
-                         on_progress=kill_one_worker)
+    result = frd.compare(
+        *sets, use_cache=False, progress=False, scheduler=cluster.scheduler_address, on_progress=kill_one_worker
+    )
     assert killed
     assert result.n_reference == 8 and result.n_candidate == 8
     assert abs(result.value - expected) <= 1e-9
@@ -68,7 +70,8 @@ def test_bad_images_are_reported_per_file_over_dask(cluster, sets, tmp_path):
     cand = tmp_path / "cand"
     shutil.copytree(sets[1], cand)
     (cand / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    result = frd.compare(sets[0], cand, use_cache=False, progress=False, scheduler=cluster.scheduler_address,
-                         max_skipped=0.2)
+    result = frd.compare(
+        sets[0], cand, use_cache=False, progress=False, scheduler=cluster.scheduler_address, max_skipped=0.2
+    )
     assert [s["name"] for s in result.skipped] == ["broken.png"]
     assert result.n_candidate == 8

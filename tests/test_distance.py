@@ -113,7 +113,8 @@ def test_distance_is_nonnegative_and_agrees_with_50_digits(pair):
 def test_distance_is_symmetric(pair):
     mu1, s1, mu2, s2 = pair
     assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(
-        frechet_distance(mu2, s2, mu1, s1), abs=4 * len(mu1) * np.sqrt(EPS) * _scale(*pair))
+        frechet_distance(mu2, s2, mu1, s1), abs=4 * len(mu1) * np.sqrt(EPS) * _scale(*pair)
+    )
 
 
 @settings(max_examples=150, deadline=None)

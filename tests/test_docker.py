@@ -20,6 +20,7 @@ posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX shell scripts"
 
 # ----------------------------------------------------------------------- health check
 
+
 class _Health(http.server.BaseHTTPRequestHandler):
     status = 200
 
@@ -44,8 +45,13 @@ def health_server():
 
 
 def healthcheck(*args, **env):
-    return subprocess.run([sys.executable, "-I", str(ROOT / "docker" / "healthcheck.py"), *args],
-                          env={**os.environ, **env}, capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-I", str(ROOT / "docker" / "healthcheck.py"), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_healthcheck_prints_one_line_and_fails_on_anything_but_2xx(health_server):
@@ -77,6 +83,7 @@ def test_healthcheck_url_from_the_environment(health_server):
 
 # ----------------------------------------------------------------------- entrypoint
 
+
 @pytest.fixture
 def fake_frd(tmp_path):
     """A stand-in `frd` on PATH that records its arguments (the entry point's own logic is
@@ -91,8 +98,9 @@ def fake_frd(tmp_path):
 
 def entrypoint(*args, bin_dir, **env):
     full = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **env}
-    return subprocess.run([str(ROOT / "docker" / "entrypoint.sh"), *args], env=full,
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [str(ROOT / "docker" / "entrypoint.sh"), *args], env=full, capture_output=True, text=True, timeout=30
+    )
 
 
 @posix_only
@@ -127,12 +135,16 @@ def test_entrypoint_passes_other_commands_through(fake_frd, tmp_path):
 
 # ----------------------------------------------------------------------- builder
 
+
 @posix_only
 def test_build_venv_refuses_an_extra_the_project_does_not_define(tmp_path):
-    proc = subprocess.run(["sh", str(ROOT / "docker" / "build-venv.sh"), "deps", str(tmp_path / "venv"),
-                           "service,no-such-extra"],
-                          env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["sh", str(ROOT / "docker" / "build-venv.sh"), "deps", str(tmp_path / "venv"), "service,no-such-extra"],
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0
     assert "defines no extra no-such-extra" in proc.stderr
     assert not (tmp_path / "venv").exists()  # refused before anything was installed

@@ -36,7 +36,7 @@ def test_2d_v0_and_masks_identical(tmp_path):
     for i in range(3):
         write_png(tmp_path / "img" / f"c{i}.png", textured(rng, size=64))
         mask = np.zeros((64, 64), np.uint8)
-        mask[8 + i : 50, 10:56 - i] = 1
+        mask[8 + i : 50, 10 : 56 - i] = 1
         write_png(tmp_path / "msk" / f"c{i}.png", mask)
     items = load_set(tmp_path / "img", tmp_path / "msk")
     _assert_identical(_vectors(items))
@@ -101,8 +101,10 @@ def test_zone_kernel_matches_pyradiomics_glszm(shape, across):
     assert sizes.sum() == Ns
 
 
-@pytest.mark.parametrize(("shape", "force2d"), [
-    (shape, d) for shape, d in _with_each_dimension([(6, 9, 11), (1, 12, 10), (12, 10), (3, 2, 30)]) if d != 1])
+@pytest.mark.parametrize(
+    ("shape", "force2d"),
+    [(shape, d) for shape, d in _with_each_dimension([(6, 9, 11), (1, 12, 10), (12, 10), (3, 2, 30)]) if d != 1],
+)
 @pytest.mark.parametrize("distances", [[1], [1, 2]])
 def test_matrix_kernels_match_pyradiomics_c(shape, force2d, distances):
     # Every entry, shape, dtype and memory layout of the GLCM, GLRLM and NGTDM equal to
@@ -189,6 +191,7 @@ def test_kernels_refuse_wrong_buffers_and_release_the_others():
 
 
 # ----- the engine's rewritten formulas, class by class --------------------------------------
+
 
 def _blocky(rng, shape, values):
     """Integer image of the given values, in blocks (runs, zones and co-occurrences of many sizes)."""
@@ -306,8 +309,13 @@ def test_level_sums_match_numpy_in_every_layout():
         n, na = int(rng.integers(2, 40)), int(rng.choice([1, 2, 4, 13]))
         base = rng.random((1, n + 3, n + 3, na)) ** 3 * rng.choice([-1.0, 1.0], (1, n + 3, n + 3, na))
         column_outer = np.delete(np.delete(base, [0, 2], 1), [0, 2], 2)
-        for A in (base[:, :n, :n].copy(), column_outer, column_outer * rng.random((1, n + 1, 1, na)),
-                  column_outer * rng.random((1, n + 1, n + 1, 1)), base[:, 1:, :-2]):
+        for A in (
+            base[:, :n, :n].copy(),
+            column_outer,
+            column_outer * rng.random((1, n + 1, 1, na)),
+            column_outer * rng.random((1, n + 1, n + 1, 1)),
+            base[:, 1:, :-2],
+        ):
             for keepdims in (False, True):
                 _assert_same_bits(sum_over_levels(A, keepdims), np.sum(A, (1, 2), keepdims=keepdims), "sum")
             _assert_same_bits(max_over_levels(A), np.amax(A, (1, 2)), "max")
@@ -346,7 +354,7 @@ def test_diagnostics_keep_every_entry_a_vector_can_hold():
         for parts in (1, 3):
             mask_array = np.zeros(shape, np.uint32)
             for p in range(parts):
-                mask_array[..., 2 + 8 * p: 6 + 8 * p, 3:9 + p] = 1
+                mask_array[..., 2 + 8 * p : 6 + 8 * p, 3 : 9 + p] = 1
             mask_array[..., 26, 26] = 1  # touches nothing: one more part
             mask_array[..., 27, 27] = 1  # diagonal neighbour: the same part when fully connected
             mask = sitk.GetImageFromArray(mask_array)

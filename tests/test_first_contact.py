@@ -29,8 +29,13 @@ def run(*args, cwd=None, env=None, timeout=600, prelude: str | None = None):
     """`python -m frd ARGS` (with ``prelude`` code run first, e.g. to hide a module)."""
     command = [sys.executable, "-m", "frd", *map(str, args)]
     if prelude:
-        command = [sys.executable, "-c", prelude + "\nimport runpy, sys\nsys.argv = ['frd', *sys.argv[1:]]\n"
-                   "runpy.run_module('frd', run_name='__main__')", *map(str, args)]
+        command = [
+            sys.executable,
+            "-c",
+            prelude + "\nimport runpy, sys\nsys.argv = ['frd', *sys.argv[1:]]\n"
+            "runpy.run_module('frd', run_name='__main__')",
+            *map(str, args),
+        ]
     return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
 
 
@@ -48,8 +53,10 @@ def hide(*modules: str) -> str:
 
 def strict_json(text: str):
     """json.loads that refuses NaN and ±Infinity, which are not JSON."""
+
     def refuse(token):
         raise ValueError(f"not JSON: {token}")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -99,32 +106,50 @@ def bad_invocations(a: Path, b: Path, odd: Path) -> list[tuple[list, str, str]]:
         (compare + ["--bootstrap", "0"], "argument --bootstrap: must be at least 1", ""),
         (compare + ["--params-file", odd / "missing.yaml"], "--params-file cannot be read", ""),
         (compare + ["--params-file", odd / "not_a_mapping.yaml"], "--params-file must hold a pyradiomics", ""),
-        (compare + ["--params-file", odd / "bad_schema.yaml"],
-         "--params-file is not a valid pyradiomics parameter file", ""),
+        (
+            compare + ["--params-file", odd / "bad_schema.yaml"],
+            "--params-file is not a valid pyradiomics parameter file",
+            "",
+        ),
         (compare + ["--report", odd / "no" / "such" / "folder" / "r.html"], "--report", ""),
         (compare + ["--report", odd / "r.html"], "pip install 'frd-radiomics[report]'", hide("matplotlib")),
         (compare + ["--resize", "64"], "pip install 'frd-radiomics[resize]'", hide("cv2")),
         (compare + ["--scheduler", "tcp://127.0.0.1:1"], "pip install 'frd-radiomics[dask]'", hide("distributed")),
-        (["compare", a, odd / "one", "--cache-dir", odd / "cache"],
-         "the candidate set has 1 image; FRD needs at least 2", ""),
-        (["compare", odd / "one", b, "--cache-dir", odd / "cache"],
-         "the reference set has 1 image; FRD needs at least 2", ""),
+        (
+            ["compare", a, odd / "one", "--cache-dir", odd / "cache"],
+            "the candidate set has 1 image; FRD needs at least 2",
+            "",
+        ),
+        (
+            ["compare", odd / "one", b, "--cache-dir", odd / "cache"],
+            "the reference set has 1 image; FRD needs at least 2",
+            "",
+        ),
         (["compare", odd / "empty", b], "no images found", ""),
         (["compare", odd / "missing", b], "no such file or folder", ""),
         (["compare", a, odd / "a.frdstats"], "reference statistics can only be the reference", ""),
         (["compare", odd / "not.frdstats", b], "not an frd statistics file (made by `frd stats`)", ""),
         (["compare", odd / "frd_score_stats.npz", b], "a .npz of frd-score cannot serve as the reference", ""),
-        (["compare", odd / "a.frdstats", b, "--frd-version", "v0"],
-         "--frd-version: file has 'v1', requested 'v0'", ""),
-        (["stats", a, "-o", odd / "v0.frdstats", "--frd-version", "v0"],
-         "--norm-ref joint (v0's default) depends on the candidate set", ""),
-        (["stats", a, "-o", odd / "m.frdstats", "--match-sample-count"],
-         "--match-sample-count needs both sets' images", ""),
+        (["compare", odd / "a.frdstats", b, "--frd-version", "v0"], "--frd-version: file has 'v1', requested 'v0'", ""),
+        (
+            ["stats", a, "-o", odd / "v0.frdstats", "--frd-version", "v0"],
+            "--norm-ref joint (v0's default) depends on the candidate set",
+            "",
+        ),
+        (
+            ["stats", a, "-o", odd / "m.frdstats", "--match-sample-count"],
+            "--match-sample-count needs both sets' images",
+            "",
+        ),
         (["stats", a, "-o", odd / "exists.frdstats"], "--output", ""),
         (["features", a, "-o", odd / "f.parquet"], "pip install 'frd-radiomics[parquet]'", hide("pyarrow")),
         (["ood", a, b, "--val-frac", "1.5"], "--val-frac must be a share between 0 and 1", ""),
         (["ood", odd / "a.frdstats", b], "needs the reference images' features", ""),
-        (["serve", "--host", "0.0.0.0"], "--host 0.0.0.0: refusing to listen on a non-loopback address without API keys", ""),
+        (
+            ["serve", "--host", "0.0.0.0"],
+            "--host 0.0.0.0: refusing to listen on a non-loopback address without API keys",
+            "",
+        ),
         (["compare", a], "the following arguments are required: candidate", ""),
         (["compare", a, b, "--no-such-flag"], "unrecognized arguments: --no-such-flag", ""),
     ]
@@ -193,10 +218,10 @@ def test_a_script_without_main_guard_can_use_the_process_pool(sets, tmp_path):
     # forkserver do, and then the script's own frd.compare() call breaks the pool).
     a, b = sets
     script = tmp_path / "evaluate.py"
-    script.write_text(f"import frd\nprint(frd.compare({str(a)!r}, {str(b)!r}, workers=2, use_cache=False, "
-                      "progress=False).value)\n")
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600,
-                          cwd=tmp_path)
+    script.write_text(
+        f"import frd\nprint(frd.compare({str(a)!r}, {str(b)!r}, workers=2, use_cache=False, progress=False).value)\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert float(proc.stdout) == frd.compare(a, b, use_cache=False, progress=False, workers=1).value
 
@@ -212,13 +237,21 @@ def test_a_source_checkout_without_kernel_is_a_clear_error_and_pyradiomics_still
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p.endswith("site-packages"))}
 
     def frd_here(*args):
-        return subprocess.run([sys.executable, "-S", "-m", "frd", *map(str, args)], capture_output=True,
-                              text=True, cwd=checkout, env=env, timeout=600)
+        return subprocess.run(
+            [sys.executable, "-S", "-m", "frd", *map(str, args)],
+            capture_output=True,
+            text=True,
+            cwd=checkout,
+            env=env,
+            timeout=600,
+        )
 
     engine = frd_here("compare", a, b, "--no-cache", "-w", "2")
     assert engine.returncode == 2, engine.stderr
-    assert engine.stderr.startswith("frd: error: the frd engine's compiled kernel is not built in "
-                                    f"{checkout / 'frd'}: this looks like a source checkout"), engine.stderr
+    assert engine.stderr.startswith(
+        "frd: error: the frd engine's compiled kernel is not built in "
+        f"{checkout / 'frd'}: this looks like a source checkout"
+    ), engine.stderr
     assert len(engine.stderr.strip().splitlines()) == 1
     # The pool's workers import the same tree as their parent (this one), so the plain
     # pyradiomics path runs there and gives the installed package's value.
@@ -249,8 +282,12 @@ def _cmdline(process: psutil.Process) -> list[str]:
 
 def test_a_worker_killed_mid_run_is_an_error_not_a_subset(tmp_path):
     a, b = texture_sets(tmp_path / "big", 40, seed=3, size=128)
-    proc = subprocess.Popen([sys.executable, "-m", "frd", "compare", str(a), str(b), "--no-cache", "-w", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "frd", "compare", str(a), str(b), "--no-cache", "-w", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         parent = psutil.Process(proc.pid)
         deadline = time.monotonic() + 180
@@ -294,4 +331,5 @@ def test_one_usable_image_after_skipping_is_refused(sets, tmp_path):
     proc = run("compare", a, cand, "--cache-dir", tmp_path, "--max-skipped", "1")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
-        "frd: error: the candidate set has 1 usable image; FRD needs at least 2")
+        "frd: error: the candidate set has 1 usable image; FRD needs at least 2"
+    )

@@ -22,16 +22,17 @@ def write_mhd(folder, name: str, data_name: str, array: np.ndarray):
     folder.mkdir(parents=True, exist_ok=True)
     h, w = array.shape
     (folder / name).write_text(
-        f"ObjectType = Image\nNDims = 2\nDimSize = {w} {h}\nElementType = MET_UCHAR\n"
-        f"ElementDataFile = {data_name}\n")
+        f"ObjectType = Image\nNDims = 2\nDimSize = {w} {h}\nElementType = MET_UCHAR\nElementDataFile = {data_name}\n"
+    )
     return folder / name
 
 
 def write_nhdr(folder, name: str, data_name: str, array: np.ndarray, spelling: str = "data file"):
     folder.mkdir(parents=True, exist_ok=True)
     h, w = array.shape
-    (folder / name).write_text(f"NRRD0004\ntype: uchar\ndimension: 2\nsizes: {w} {h}\nencoding: raw\n"
-                               f"{spelling}: {data_name}\n\n")
+    (folder / name).write_text(
+        f"NRRD0004\ntype: uchar\ndimension: 2\nsizes: {w} {h}\nencoding: raw\n{spelling}: {data_name}\n\n"
+    )
     return folder / name
 
 
@@ -45,11 +46,15 @@ def test_references_are_parsed_from_the_header_alone(tmp_path, texture):
     assert detached_references(write_mhd(tmp_path, "b.mha", "LOCAL", texture)) == []
     # "local" is not LOCAL for MetaIO: it is a file name, and so it is here.
     assert detached_references(write_mhd(tmp_path, "c.mha", "local", texture)) == ["local"]
-    assert detached_references(write_mhd(tmp_path, "d.mha", "s%02d.raw 1 3 1", texture)) == \
-        ["s01.raw", "s02.raw", "s03.raw"]
+    assert detached_references(write_mhd(tmp_path, "d.mha", "s%02d.raw 1 3 1", texture)) == [
+        "s01.raw",
+        "s02.raw",
+        "s03.raw",
+    ]
     for spelling in ("data file", "datafile", "DataFile"):
-        assert detached_references(write_nhdr(tmp_path, "e.nhdr", "/etc/hostname", texture, spelling)) == \
-            ["/etc/hostname"]
+        assert detached_references(write_nhdr(tmp_path, "e.nhdr", "/etc/hostname", texture, spelling)) == [
+            "/etc/hostname"
+        ]
     sitk.WriteImage(sitk.GetImageFromArray(texture), str(tmp_path / "f.nrrd"))
     assert detached_references(tmp_path / "f.nrrd") == []
     sitk.WriteImage(sitk.GetImageFromArray(texture), str(tmp_path / "g.nii.gz"))

@@ -161,7 +161,7 @@ def test_zip_bomb_and_symlink_are_refused(tmp_path):
     link = tmp_path / "link.zip"
     with zipfile.ZipFile(link, "w") as zf:
         info = zipfile.ZipInfo("link.png")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         zf.writestr(info, "/etc/passwd")
     with pytest.raises(ArchiveError, match="symbolic link"):
         extract_zip(link, tmp_path / "out3")

@@ -28,20 +28,44 @@ LAYERS = [
     # sets of images
     {"frd.featureset"},
     # rows and statistics objects
-    {"frd.stats", "frd.rows", "frd.aggregate", "frd.contributions", "frd.degenerate", "frd.intensity",
-     "frd.results"},
+    {"frd.stats", "frd.rows", "frd.aggregate", "frd.contributions", "frd.degenerate", "frd.intensity", "frd.results"},
     {"frd.statistics"},
     {"frd.scoring"},
     # the pipeline's entry points
     {"frd.compare"},
     # above the pipeline: understanding a value, exporting features, the streaming metric
-    {"frd.analysis", "frd.analysis.uncertainty", "frd.analysis.ood", "frd.analysis.embedding",
-     "frd.analysis.report", "frd.export", "frd.metric", "frd.client"},
+    {
+        "frd.analysis",
+        "frd.analysis.uncertainty",
+        "frd.analysis.ood",
+        "frd.analysis.embedding",
+        "frd.analysis.report",
+        "frd.export",
+        "frd.metric",
+        "frd.client",
+    },
     # the public facade of the library
     {"frd"},
     # the service, a thin layer over the library
-    {"api", "api.settings", "api.errors", "api.metrics", "api.db", "api.auth", "api.store", "api.uploads",
-     "api.schemas", "api.ingest", "api.jobs", "api.deps", "api.routes", "api.web", "api.app", "api.scrub", "api.lifecycle"},
+    {
+        "api",
+        "api.settings",
+        "api.errors",
+        "api.metrics",
+        "api.db",
+        "api.auth",
+        "api.store",
+        "api.uploads",
+        "api.schemas",
+        "api.ingest",
+        "api.jobs",
+        "api.deps",
+        "api.routes",
+        "api.web",
+        "api.app",
+        "api.scrub",
+        "api.lifecycle",
+    },
     # the command line: over the library and the service (`frd serve`)
     {"frd.cli", "frd.__main__"},
 ]

@@ -29,8 +29,9 @@ def images(tmp_path_factory):
     sets = []
     for s, name in enumerate(("one", "two", "three")):
         paths = [write_png(root / name / f"img{i}.png", textured(rng, size=40, smooth=1.0 + s)) for i in range(4)]
-        masks = ([write_png(root / f"{name}-masks" / f"img{i}_mask.png", mask) for i in range(4)]
-                 if name == "three" else [])
+        masks = (
+            [write_png(root / f"{name}-masks" / f"img{i}_mask.png", mask) for i in range(4)] if name == "three" else []
+        )
         sets.append((name, paths, masks))
     return sets
 
@@ -60,8 +61,9 @@ def uploaded(server, images):
 def comparison(server, uploaded):
     """A finished comparison of "two" against "three"."""
     with server.client(KEY_A) as c:
-        job = c.post("/v1/comparisons", json={"reference": uploaded["two"], "candidate": uploaded["three"],
-                                               "report": False}).json()
+        job = c.post(
+            "/v1/comparisons", json={"reference": uploaded["two"], "candidate": uploaded["three"], "report": False}
+        ).json()
         summary = c.get(f"/v1/comparisons/{job['id']}/summary").json()
         assert summary["state"] in ("queued", "running", "succeeded") and "progress" in summary
         assert wait_job(c, f"/v1/jobs/{job['id']}")["state"] == "succeeded"
@@ -158,12 +160,17 @@ def test_statistics_and_ood_screenings_are_listed(server, uploaded):
         screened = c.get(f"/v1/ood/{ood['id']}").json()
         item = c.get("/v1/ood").json()["items"][0]
         assert item["id"] == ood["id"] and item["test"]["name"] == "two" and item["assumption"] == "gaussian"
-        assert item["result"] == {"nfrd": screened["nfrd"], "frd": screened["frd"], "n_test": 4,
-                                  "n_flagged": screened["n_flagged"]}
+        assert item["result"] == {
+            "nfrd": screened["nfrd"],
+            "frd": screened["frd"],
+            "n_test": 4,
+            "n_flagged": screened["n_flagged"],
+        }
         assert c.get(f"/v1/ood/{ood['id']}/summary").json() == item
         # A comparison whose reference was deleted still lists, and says so.
-        cmp_job = c.post("/v1/comparisons", json={"reference": stats_id, "candidate": uploaded["three"],
-                                                   "report": False}).json()
+        cmp_job = c.post(
+            "/v1/comparisons", json={"reference": stats_id, "candidate": uploaded["three"], "report": False}
+        ).json()
         wait_job(c, f"/v1/jobs/{cmp_job['id']}")
         assert c.delete(f"/v1/reference-stats/{stats_id}").status_code == 204
         gone = c.get(f"/v1/comparisons/{cmp_job['id']}/summary").json()["reference"]

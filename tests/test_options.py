@@ -32,8 +32,13 @@ def candidates(name: str, spec: Spec, tmp_path) -> list:
     if kind == "choice":
         return [*spec.choices, "bogus", spec.choices[0].upper()]
     if kind == "names":
-        return [[spec.choices[0]], list(spec.choices), [spec.choices[0], spec.choices[0]], ["bogus"],
-                [spec.choices[-1], "bogus"]]
+        return [
+            [spec.choices[0]],
+            list(spec.choices),
+            [spec.choices[0], spec.choices[0]],
+            ["bogus"],
+            [spec.choices[-1], "bogus"],
+        ]
     if kind == "numbers":
         return [[v] for v in _edges(spec)] + [[1.0] * spec.max_items, [1.0] * (spec.max_items + 1)]
     if kind in ("number", "share"):
@@ -116,8 +121,9 @@ def test_the_three_surfaces_accept_the_same_values(name, tmp_path, capsys):
         if spec.service:
             assert api_accepts(name, value) == expected, f"service, {name}={value!r}"
             schema = schema_accepts(name, value)
-            assert schema == expected if spec.kind in SCHEMA_SAYS_ALL else schema or not expected, \
+            assert schema == expected if spec.kind in SCHEMA_SAYS_ALL else schema or not expected, (
                 f"service schema, {name}={value!r}"
+            )
     assert any(verdicts), f"no accepted value of {name} was tried"
     if spec.kind != "flag":
         assert not all(verdicts), f"no refused value of {name} was tried"
@@ -134,8 +140,7 @@ def test_the_service_schema_has_every_option_but_server_paths():
 
 def test_every_option_has_a_flag_with_help():
     parser = build_parser()
-    compare = next(a for a in parser._subparsers._group_actions[0].choices["compare"]._actions
-                   if a.dest == "bin_width")
+    compare = next(a for a in parser._subparsers._group_actions[0].choices["compare"]._actions if a.dest == "bin_width")
     assert compare.help.startswith("gray-level bin width") and "≤ 1000000" in compare.help
     dests = {a.dest for a in parser._subparsers._group_actions[0].choices["compare"]._actions}
     assert set(specs(FRDOptions)) <= dests

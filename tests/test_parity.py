@@ -55,19 +55,19 @@ def test_v1_generated_2d_match_reference(generated_2d, tmp_path):
 
 def test_v1_options_match_reference(generated_2d, tmp_path):
     # A non-default extraction: other bin width, feature classes and image types.
-    options = dict(bin_width=10, feature_classes=("firstorder", "glcm", "gldm"),
-                   image_types=("Original", "Wavelet"))
+    options = dict(bin_width=10, feature_classes=("firstorder", "glcm", "gldm"), image_types=("Original", "Wavelet"))
     ours = frd.compare(*generated_2d, cache_dir=tmp_path, progress=False, **options)
-    expected = reference_value(*generated_2d, bin_width=10, features=["firstorder", "glcm", "gldm"],
-                               image_types=["Original", "Wavelet"])
+    expected = reference_value(
+        *generated_2d, bin_width=10, features=["firstorder", "glcm", "gldm"], image_types=["Original", "Wavelet"]
+    )
     assert abs(ours.value - expected) <= 1e-3
 
 
 def test_v1_exclude_and_minmax_joint_match_reference(generated_2d, tmp_path):
-    ours = frd.compare(*generated_2d, cache_dir=tmp_path, progress=False, exclude=("wavelet",),
-                       norm_type="minmax", norm_ref="joint")
-    expected = reference_value(*generated_2d, exclude_features=["wavelet"], norm_type="minmax",
-                               norm_ref="joint")
+    ours = frd.compare(
+        *generated_2d, cache_dir=tmp_path, progress=False, exclude=("wavelet",), norm_type="minmax", norm_ref="joint"
+    )
+    expected = reference_value(*generated_2d, exclude_features=["wavelet"], norm_type="minmax", norm_ref="joint")
     assert abs(ours.value - expected) <= 1e-3
 
 

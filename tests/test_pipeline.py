@@ -38,7 +38,8 @@ def test_stats_file_gives_the_folder_value(small_sets, tmp_path):
 def test_stats_file_made_with_other_settings_is_refused(small_sets, tmp_path):
     a, b = small_sets
     path = frd.compute_reference_stats(a, bin_width=10, cache_dir=tmp_path, progress=False).save(
-        tmp_path / "a.frdstats")
+        tmp_path / "a.frdstats"
+    )
     with pytest.raises(StatsMismatch, match="bin_width"):
         frd.compare(path, b, cache_dir=tmp_path, progress=False)
 
@@ -65,8 +66,9 @@ def test_fully_cached_run_does_not_import_pyradiomics(small_sets, tmp_path):
         "import sys, frd; r = frd.compare(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3], progress=False);"
         "print(r.value, 'radiomics' in sys.modules, 'SimpleITK' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(a), str(b), str(tmp_path)],
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(a), str(b), str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out[1:] == ["False", "False"]
 
 
@@ -143,9 +145,14 @@ def test_results_keep_input_order_with_a_process_pool(small_sets, tmp_path):
 
 def test_concurrent_runs_share_one_cache(small_sets, tmp_path):
     a, b = small_sets
-    code = "import sys, frd; print(frd.compare(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3], workers=1, progress=False).value)"
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(a), str(b), str(tmp_path)],
-                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    code = (
+        "import sys, frd; "
+        "print(frd.compare(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3], workers=1, progress=False).value)"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(a), str(b), str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
     values = {p.communicate()[0].strip() for p in procs}
     assert all(p.returncode == 0 for p in procs)
     assert len(values) == 1

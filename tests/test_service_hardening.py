@@ -64,8 +64,15 @@ def raw_multipart(parts: list[tuple[str, bytes, bytes]]) -> tuple[bytes, dict]:
     """A multipart body with file names sent byte for byte (clients escape a NUL)."""
     body = b""
     for field, filename, data in parts:
-        body += (b"--XyZ\r\nContent-Disposition: form-data; name=\"" + field.encode() + b"\"; filename=\""
-                 + filename + b"\"\r\nContent-Type: application/octet-stream\r\n\r\n" + data + b"\r\n")
+        body += (
+            b'--XyZ\r\nContent-Disposition: form-data; name="'
+            + field.encode()
+            + b'"; filename="'
+            + filename
+            + b'"\r\nContent-Type: application/octet-stream\r\n\r\n'
+            + data
+            + b"\r\n"
+        )
     return body + b"--XyZ--\r\n", {"content-type": "multipart/form-data; boundary=XyZ"}
 
 
@@ -91,13 +98,20 @@ def server(tmp_path_factory):
 
 
 def _mha(data_file: str) -> bytes:
-    return (b"ObjectType = Image\nNDims = 2\nDimSize = 8 8\nElementType = MET_UCHAR\n"
-            b"ElementDataFile = " + data_file.encode() + b"\n")
+    return (
+        b"ObjectType = Image\nNDims = 2\nDimSize = 8 8\nElementType = MET_UCHAR\n"
+        b"ElementDataFile = " + data_file.encode() + b"\n"
+    )
 
 
 def _nrrd(field: str, data_file: str) -> bytes:
-    return (b"NRRD0004\ntype: uchar\ndimension: 2\nsizes: 8 8\nencoding: raw\n"
-            + field.encode() + b": " + data_file.encode() + b"\n\n")
+    return (
+        b"NRRD0004\ntype: uchar\ndimension: 2\nsizes: 8 8\nencoding: raw\n"
+        + field.encode()
+        + b": "
+        + data_file.encode()
+        + b"\n\n"
+    )
 
 
 def _two_file_nifti(tmp_path) -> bytes:
@@ -126,8 +140,9 @@ def test_detached_header_uploads_are_refused_and_nothing_outside_is_opened(serve
     }
     good = images(tmp_path / "ok", 1)[0].read_bytes()
     with server.client() as c:
-        r = c.post("/v1/datasets", files=[("files", (n, b)) for n, b in hostile.items()]
-                   + [("files", ("ok.png", good))])
+        r = c.post(
+            "/v1/datasets", files=[("files", (n, b)) for n, b in hostile.items()] + [("files", ("ok.png", good))]
+        )
         assert r.status_code == 201, r.text
         assert [a["name"] for a in r.json()["accepted"]] == ["ok.png"]
         reasons = {x["name"]: x["reason"] for x in r.json()["rejected"]}
@@ -136,8 +151,10 @@ def test_detached_header_uploads_are_refused_and_nothing_outside_is_opened(serve
         # All refused: 422 naming each file; the synchronous endpoint refuses them too.
         r = c.post("/v1/datasets", files=[("files", ("abs.mha", hostile["abs.mha"]))])
         assert r.status_code == 422 and r.json()["error"]["rejected"][0]["name"] == "abs.mha"
-        r = c.post("/v1/frd", files=[("reference", ("a.mha", hostile["abs.mha"])),
-                                     ("candidate", ("b.nrrd", hostile["datafile.nrrd"]))])
+        r = c.post(
+            "/v1/frd",
+            files=[("reference", ("a.mha", hostile["abs.mha"])), ("candidate", ("b.nrrd", hostile["datafile.nrrd"]))],
+        )
         assert r.status_code == 422
         # A zip archive's members go through the same check.
         buf = io.BytesIO()
@@ -166,8 +183,11 @@ def test_options_that_would_take_the_machine_get_422_before_any_job(server, tmp_
             r = c.post("/v1/comparisons", json={"reference": ds, "candidate": ds, "options": options})
             assert r.status_code == 422, (options, r.text)
             assert word in r.text, (options, r.text)
-        r = c.post("/v1/frd", files=[("reference", ("a.png", b"x")), ("candidate", ("b.png", b"x"))],
-                   data={"options": json.dumps({"resize": [99999, 2]})})
+        r = c.post(
+            "/v1/frd",
+            files=[("reference", ("a.png", b"x")), ("candidate", ("b.png", b"x"))],
+            data={"options": json.dumps({"resize": [99999, 2]})},
+        )
         assert r.status_code == 422
         assert len(c.get("/v1/jobs").json()["jobs"]) == before  # no job was made
 
@@ -188,8 +208,14 @@ def test_lease_lost_during_a_job_means_no_write_and_one_end(tmp_path):
                 time.sleep(0.05)
             # Another runner (on another host) takes the job over.
             with sqlite3.connect(data / "frd.sqlite3", timeout=30) as db:
-                assert db.execute("UPDATE jobs SET lease_owner = 'elsewhere:1:x', lease_until = ? "
-                                  "WHERE id = ? AND state = 'running'", (time.time() + 3600, job_id)).rowcount == 1
+                assert (
+                    db.execute(
+                        "UPDATE jobs SET lease_owner = 'elsewhere:1:x', lease_until = ? "
+                        "WHERE id = ? AND state = 'running'",
+                        (time.time() + 3600, job_id),
+                    ).rowcount
+                    == 1
+                )
             taken = job_row(data, job_id)
             time.sleep(6)  # the first runner notices at its next progress step or heartbeat
             after = job_row(data, job_id)
@@ -275,8 +301,10 @@ def test_a_failed_commit_rolls_back_and_frees_the_database(tmp_path):
 
     db = Database(tmp_path / "x.sqlite3", busy_timeout=0.5)
     conn = db.connect()
-    conn.executescript("CREATE TABLE parent (id INTEGER PRIMARY KEY);"
-                       "CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);")
+    conn.executescript(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);"
+    )
     with pytest.raises(sqlite3.IntegrityError):
         with db.transaction() as tx:  # the foreign key is checked only at COMMIT
             tx.execute("INSERT INTO child VALUES (42)")
@@ -393,7 +421,8 @@ def test_cache_hits_stay_within_a_tenant_and_metrics_need_their_key(tmp_path):
                 body = upload(c, paths).json()
                 wait_job(c, f"/v1/jobs/{c.get(body['links']['self']).json()['extraction']['id']}")
                 results.setdefault(key, []).append(
-                    c.get(body["links"]["self"]).json()["extraction"]["result"]["cache_hits"])
+                    c.get(body["links"]["self"]).json()["extraction"]["result"]["cache_hits"]
+                )
         assert results == {"alpha": [0, 3], "beta": [0]}  # beta learns nothing of alpha's images
         assert httpx.get(srv.url + "/metrics").status_code == 401
         assert srv.client("alpha").get("/metrics").status_code == 401  # a tenant's key is not enough
@@ -418,16 +447,25 @@ def test_no_server_path_in_any_error_body(server, tmp_path):
         job = wait_job(c, r.headers["location"])
         bodies.append(json.dumps(job))
         bodies.append(c.get(f"/v1/comparisons/{job['id']}").text)
-        masked = c.post("/v1/datasets", files=[("files", ("i0.png", good[0].read_bytes())),
-                                               ("masks", ("i0.png", mask.read_bytes()))]).json()
+        masked = c.post(
+            "/v1/datasets",
+            files=[("files", ("i0.png", good[0].read_bytes())), ("masks", ("i0.png", mask.read_bytes()))],
+        ).json()
         job = wait_job(c, f"/v1/jobs/{c.get(masked['links']['self']).json()['extraction']['id']}")
         assert job["state"] == "failed" and "does not fit" in job["error"]
         bodies.append(json.dumps(job))
-        bodies.append(c.post("/v1/datasets", files=[("files", ("a.png", good[0].read_bytes())),
-                                                   ("masks", ("zzz.png", good[1].read_bytes()))]).text)
+        bodies.append(
+            c.post(
+                "/v1/datasets",
+                files=[("files", ("a.png", good[0].read_bytes())), ("masks", ("zzz.png", good[1].read_bytes()))],
+            ).text
+        )
         bodies.append(c.post("/v1/datasets", files=[("archive", ("x.zip", b"PK\x03\x04broken"))]).text)
-        bodies.append(c.post("/v1/frd", files=[("reference", ("a.png", broken[:100])),
-                                               ("candidate", ("b.png", broken[:100]))]).text)
+        bodies.append(
+            c.post(
+                "/v1/frd", files=[("reference", ("a.png", broken[:100])), ("candidate", ("b.png", broken[:100]))]
+            ).text
+        )
     for text in bodies:
         assert str(server.data_dir) not in text and "/tmp/" not in text and "/work/" not in text, text
 
@@ -437,8 +475,13 @@ def test_crafted_upload_names_are_4xx_and_leave_nothing(server, tmp_path):
     png = images(tmp_path, 1)[0].read_bytes()
     with server.client() as c:
         before = {p for p, _ in all_bytes(server.data_dir / "blobs")}
-        for name in (b"bad\x00name.png", b"tab\tname.png", b"x" * 300 + b".png", b"d/" + b"y" * 250 + b".png",
-                     "\u00e9".encode() * 150 + b".png"):
+        for name in (
+            b"bad\x00name.png",
+            b"tab\tname.png",
+            b"x" * 300 + b".png",
+            b"d/" + b"y" * 250 + b".png",
+            "\u00e9".encode() * 150 + b".png",
+        ):
             body, headers = raw_multipart([("files", name, png)])
             r = c.post("/v1/datasets", content=body, headers=headers)
             assert r.status_code in (400, 422), (name, r.text)
@@ -478,9 +521,11 @@ def test_kill_9_leaves_no_process_and_restart_cleans_temp_files(tmp_path):
         wait_job(c, f"/v1/jobs/{c.get(body['links']['self']).json()['extraction']['id']}", states=("running",))
     # An upload interrupted half-way leaves a temp file behind ...
     sock = socket.create_connection(("127.0.0.1", srv.port))
-    head = (b"POST /v1/datasets HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
-            b"Content-Length: 10000000\r\n\r\n--B\r\nContent-Disposition: form-data; name=\"files\"; "
-            b"filename=\"p.png\"\r\n\r\n")
+    head = (
+        b"POST /v1/datasets HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+        b'Content-Length: 10000000\r\n\r\n--B\r\nContent-Disposition: form-data; name="files"; '
+        b'filename="p.png"\r\n\r\n'
+    )
     sock.sendall(head + b"\x89PNG" + b"\0" * 200000)
     deadline = time.monotonic() + 10
     while not temp_files(data) and time.monotonic() < deadline:
@@ -526,8 +571,10 @@ def test_an_exception_in_the_runner_fails_the_job_and_the_runner_goes_on(tmp_pat
     settings = Settings(data_dir=tmp_path, lease_seconds=3.0)
     db = Database(tmp_path / "frd.sqlite3")
     runner = JobRunner(db, BlobStore(tmp_path), settings)
-    db.execute("INSERT INTO jobs (id, owner, kind, state, params, created) VALUES "
-               "('job_bad', 'o', 'compare', 'queued', '{not json', 1), ('job_odd', 'o', 'nonsense', 'queued', '{}', 2)")
+    db.execute(
+        "INSERT INTO jobs (id, owner, kind, state, params, created) VALUES "
+        "('job_bad', 'o', 'compare', 'queued', '{not json', 1), ('job_odd', 'o', 'nonsense', 'queued', '{}', 2)"
+    )
     runner.start()
     try:
         deadline = time.monotonic() + 20

@@ -38,8 +38,10 @@ EXPECTED_HTTP = ("401 (Unauthorized)", "422 (Unprocessable", "404 (Not Found)")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tools()  # fail (CI) or skip (a laptop without chromium) before starting anything
-    srv = Server(tmp_path_factory.mktemp("web") / "data",
-                 env={"FRD_API_KEYS": f"{KEY_A},{KEY_B}", "FRD_WORKERS": "2", "FRD_JOB_SLOTS": "2"}).start()
+    srv = Server(
+        tmp_path_factory.mktemp("web") / "data",
+        env={"FRD_API_KEYS": f"{KEY_A},{KEY_B}", "FRD_WORKERS": "2", "FRD_JOB_SLOTS": "2"},
+    ).start()
     yield srv
     srv.stop()
 
@@ -61,14 +63,28 @@ def browser(server, tmp_path_factory):
 @pytest.fixture(scope="module")
 def cli_value(fixtures_2d, tmp_path_factory):
     """`frd compare d1 d2 --json`, started at once in its own process; ask for its value later."""
-    proc = subprocess.Popen([sys.executable, "-m", "frd", "compare", *map(str, fixtures_2d), "--json", "-q",
-                             "--cache-dir", str(tmp_path_factory.mktemp("cli-cache"))],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "frd",
+            "compare",
+            *map(str, fixtures_2d),
+            "--json",
+            "-q",
+            "--cache-dir",
+            str(tmp_path_factory.mktemp("cli-cache")),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def value() -> float:
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
         return json.loads(out)["frd"]
+
     yield value
     if proc.poll() is None:
         proc.kill()
@@ -107,6 +123,7 @@ def choose(b: Browser, role: str, option_text: str) -> None:
         select = b.css(f"{card(role)} select")
         next(o for o in select.find_elements("css selector", "option") if o.text.startswith(option_text)).click()
         return b.css(f"{card(role)} select option:checked").text.startswith(option_text)
+
     b.wait(pick, what=f"{option_text!r} chosen as the {role}")
 
 
@@ -123,8 +140,11 @@ def compare(b: Browser, *, report: bool = False, ci: bool = False, button: str =
     tick(b, "ci", ci)
     before = b.driver.current_url
     b.click(button)
-    b.wait(lambda: "#/comparisons/job_" in b.driver.current_url and b.driver.current_url != before,
-           timeout=120, what="the comparison's page")
+    b.wait(
+        lambda: "#/comparisons/job_" in b.driver.current_url and b.driver.current_url != before,
+        timeout=120,
+        what="the comparison's page",
+    )
     b.wait(lambda: b.all("#frd-exact") or "failed" in b.text("#job-state"), timeout=400, what="the FRD value")
     return b.driver.current_url.rsplit("/", 1)[1]
 
@@ -162,8 +182,9 @@ def test_page_is_served_with_a_strict_policy_and_loads_nothing_from_elsewhere(se
         # No host but the SVG namespace's is named: the page works without any network.
         assert re.findall(r"https?://(?!www\.w3\.org/2000/svg)[^\s\"'`)]+", text) == [], name
         # Nothing parses text as markup or code.
-        assert not re.search(r"\.(inner|outer)HTML\s*=|insertAdjacentHTML|document\.write|\beval\(|new Function",
-                             text), name
+        assert not re.search(
+            r"\.(inner|outer)HTML\s*=|insertAdjacentHTML|document\.write|\beval\(|new Function", text
+        ), name
         got = httpx.get(f"{server.url}/static/{name}")
         assert got.status_code == 200 and got.content == (static / name).read_bytes()
         assert got.headers["x-content-type-options"] == "nosniff"
@@ -213,13 +234,17 @@ def test_upload_two_folders_compare_and_read_the_cli_value(server, browser, fixt
     # Slow the upload down to watch its progress, in bytes, per set.
     b.throttle_upload(30_000)
     b.click("Upload and compare")
-    progress = b.wait(lambda: re.search(r"([\d.]+ KB) of ([\d.]+ KB) sent \((\d+) %\)", b.text(card("reference"))),
-                      what="upload progress")
+    progress = b.wait(
+        lambda: re.search(r"([\d.]+ KB) of ([\d.]+ KB) sent \((\d+) %\)", b.text(card("reference"))),
+        what="upload progress",
+    )
     assert 0 <= int(progress.group(3)) < 100
     b.wait(lambda: 10 < int(re.search(r"\((\d+) %\)", b.text(card("reference"))).group(1)), what="progress moving")
     assert "sent" in b.text(card("candidate"))
-    b.wait(lambda: re.search(r"Uploading the image sets: [\d.]+ KB of [\d.]+ KB sent", b.text("#compare-status")),
-           what="both sets' progress by the button")
+    b.wait(
+        lambda: re.search(r"Uploading the image sets: [\d.]+ KB of [\d.]+ KB sent", b.text("#compare-status")),
+        what="both sets' progress by the button",
+    )
     b.js("window.scrollTo(0, 0)")
     b.screenshot(shots / "web-upload.png", full_page=False)
     b.throttle_upload(None)
@@ -247,8 +272,9 @@ def test_upload_two_folders_compare_and_read_the_cli_value(server, browser, fixt
     # The result as JSON: the service's own result, saved by the browser.
     b.click("Download the result (JSON)")
     saved = json.loads(b.wait_download("frd-result-").read_text())
-    api = httpx.get(f"{server.url}/v1/comparisons/{state['comparison']}",
-                    headers={"Authorization": f"Bearer {KEY_A}"}).json()
+    api = httpx.get(
+        f"{server.url}/v1/comparisons/{state['comparison']}", headers={"Authorization": f"Bearer {KEY_A}"}
+    ).json()
     assert saved == api and saved["frd"] == exact
     b.click("Download the full report (HTML)")  # none was asked for: the page says so
     b.wait(lambda: "has no report" in b.text(".download-note"), what="the no-report note")
@@ -268,8 +294,9 @@ def test_a_comparison_with_its_report_from_sets_already_on_the_service(server, b
     report = b.wait_download(f"frd-report-{job}").read_text()
     assert report.lower().startswith("<!doctype html>") and "<img " in report
     # The report as served carries its own policy: its styles and images, never a script.
-    policy = httpx.get(f"{server.url}/v1/comparisons/{job}/report",
-                       headers={"Authorization": f"Bearer {KEY_A}"}).headers["content-security-policy"]
+    policy = httpx.get(
+        f"{server.url}/v1/comparisons/{job}/report", headers={"Authorization": f"Bearer {KEY_A}"}
+    ).headers["content-security-policy"]
     assert "sandbox" in policy and "script-src" not in policy
     assert_clean(b)
 
@@ -284,16 +311,20 @@ def test_watch_a_running_comparison_and_cancel_it(server, browser, state, tmp_pa
     for i in range(n):
         path = write_png(tmp_path / f"slice{i:03d}.png", textured(rng, size=96))
         files.append(("files", (path.name, path.read_bytes(), "image/png")))
-    options = {"image_types": ["Original", "LoG", "Wavelet", "Square", "SquareRoot", "Logarithm", "Exponential",
-                               "Gradient"], "log_sigma": [1.0, 2.0, 3.0, 4.0, 5.0]}
+    options = {
+        "image_types": ["Original", "LoG", "Wavelet", "Square", "SquareRoot", "Logarithm", "Exponential", "Gradient"],
+        "log_sigma": [1.0, 2.0, 3.0, 4.0, 5.0],
+    }
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY_A}"}, timeout=120) as c:
         big = c.post("/v1/datasets", files=files, data={"name": "four hundred"}).json()["id"]
         reference = c.get(f"/v1/comparisons/{state['comparison']}/summary").json()["reference"]["id"]
-        job = c.post("/v1/comparisons", json={"reference": reference, "candidate": big, "report": False,
-                                               "options": options}).json()
+        job = c.post(
+            "/v1/comparisons", json={"reference": reference, "candidate": big, "report": False, "options": options}
+        ).json()
         at(b, f"comparisons/{job['id']}")
-        progress = b.wait(lambda: re.search(r"Images extracted: (\d+) of (\d+)", b.text("main")),
-                          what="the extraction's progress")
+        progress = b.wait(
+            lambda: re.search(r"Images extracted: (\d+) of (\d+)", b.text("main")), what="the extraction's progress"
+        )
         assert int(progress.group(1)) < int(progress.group(2)) == n + 10
         assert b.css("#job-state").text == "Running" and re.search(r"Elapsed: \d+ s", b.text("main"))
         assert b.css("#job-progress").get_attribute("max") == str(n + 10)
@@ -308,8 +339,10 @@ def test_watch_a_running_comparison_and_cancel_it(server, browser, state, tmp_pa
 def test_history_lists_every_comparison_and_opens_one(browser, state):
     b = browser
     at(b, "comparisons")
-    b.wait(lambda: len(b.all("#comparisons tbody tr")) >= 3 and "cancelled" in b.text("#comparisons"),
-           what="three comparisons, one cancelled")
+    b.wait(
+        lambda: len(b.all("#comparisons tbody tr")) >= 3 and "cancelled" in b.text("#comparisons"),
+        what="three comparisons, one cancelled",
+    )
     text = b.text("#comparisons")
     assert "d1" in text and "d2" in text
     first = f"#comparisons tr[data-id='{state['comparison']}']"
@@ -340,7 +373,8 @@ def test_warnings_are_told_in_plain_words(browser, fixtures_2d, tmp_path):
     if "Use another set" in b.text(card("candidate")):
         b.click("Use another set", card("candidate"))
     b.css(f"{card('candidate')} input[type=file]:not([webkitdirectory])").send_keys(
-        "\n".join(str(p) for p in sorted(unit.iterdir())))
+        "\n".join(str(p) for p in sorted(unit.iterdir()))
+    )
     b.css(f"{card('candidate')} .set-name input").send_keys("d2 in 0-1")
     compare(b, button="Upload and compare")
     box = b.css(".warning")
@@ -355,14 +389,20 @@ def test_warnings_are_told_in_plain_words(browser, fixtures_2d, tmp_path):
     def fake(rows):
         items = [ImageItem(name=f"i{i}.png", files=(f"/nowhere/i{i}.png",)) for i in range(len(rows))]
         return FeatureSet(items=items, names=tuple(names), values=rows, ndim=2)
+
     result = frd.compare_features(fake(ref), fake(cand)).to_dict()
-    shown = json.loads(b.driver.execute_async_script("""
+    shown = json.loads(
+        b.driver.execute_async_script(
+            """
         const [result, done] = arguments;
         import('./static/result.js').then(m => done(JSON.stringify(result.warnings.map(w => {
           const box = m.warningBox(w, result);
           return [box.querySelector('h3').textContent, box.querySelector('p').textContent];
         }))));
-    """, result))
+    """,
+            result,
+        )
+    )
     assert shown[0][0] == "Part of this value may be numerical noise"
     assert shown[0][1].startswith("1 measurement hardly varies at all across the reference images.")
     assert shown[0][1].endswith(f"Without it, the value is {result['robust']['frd']:.4g}.")
@@ -396,8 +436,10 @@ def test_hostile_names_render_as_text_and_rejected_files_show_why(browser, hosti
     b.wait(lambda: "uploaded" in b.text(card("set")), what="the verdicts")
     text = b.text(card("set"))
     assert "3 images accepted, 2 files rejected" in text
-    rejected = {r.find_element("css selector", "th").text: r.find_element("css selector", "td").text
-                for r in b.all(f"{card('set')} .rejected tbody tr")}
+    rejected = {
+        r.find_element("css selector", "th").text: r.find_element("css selector", "td").text
+        for r in b.all(f"{card('set')} .rejected tbody tr")
+    }
     assert set(rejected) == {"notes.txt", "broken.png"}
     assert "not a supported image" in rejected["notes.txt"]
     assert "corrupt" in rejected["broken.png"] or "truncated" in rejected["broken.png"]
@@ -408,9 +450,15 @@ def test_hostile_names_render_as_text_and_rejected_files_show_why(browser, hosti
     b.wait(lambda: any(th.text == HOSTILE_FOLDER for th in b.all("#datasets tbody th")), what="the set in the list")
     # Nothing of the names became markup: no image, no handler, no alert.
     assert b.js("return document.querySelectorAll('img').length") == 0
-    assert b.js("return [...document.querySelectorAll('*')]"
-                ".filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length") == 0
+    assert (
+        b.js(
+            "return [...document.querySelectorAll('*')]"
+            ".filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length"
+        )
+        == 0
+    )
     from selenium.common.exceptions import NoAlertPresentException
+
     with pytest.raises(NoAlertPresentException):
         _ = b.driver.switch_to.alert.text
     # A set of which no file is an image is refused as a whole, each file with its reason.
@@ -457,10 +505,17 @@ def test_masks_are_paired_by_name_and_skipped_images_say_why(server, browser, tm
     tick(b, "robust", True)  # an advanced option, too, reaches the service
     job = compare(b)
     assert "FRD v1, robust" in b.text(".facts")
-    assert httpx.get(f"{server.url}/v1/comparisons/{job}", headers={"Authorization": f"Bearer {KEY_A}"}
-                     ).json()["options"]["robust"] is True
-    rows = [[c.text for c in r.find_elements("css selector", "th, td")] for r in b.all("main table tbody tr")
-            if "case0.png" in r.text]
+    assert (
+        httpx.get(f"{server.url}/v1/comparisons/{job}", headers={"Authorization": f"Bearer {KEY_A}"}).json()["options"][
+            "robust"
+        ]
+        is True
+    )
+    rows = [
+        [c.text for c in r.find_elements("css selector", "th, td")]
+        for r in b.all("main table tbody tr")
+        if "case0.png" in r.text
+    ]
     assert rows and rows[0][:2] == ["case0.png", "candidate"] and "labelled voxel" in rows[0][2], rows
     assert "9 images used" in b.text(".facts")
     at(b, "")
@@ -471,8 +526,9 @@ def test_masks_are_paired_by_name_and_skipped_images_say_why(server, browser, tm
     b.wait(lambda: "One zip archive (zipped-set.zip)" in b.text(card("set")), what="the zip picked")
     assert b.css(f"{card('set')} .set-name input").get_attribute("value") == "zipped-set"
     b.click("Upload", card("set"))
-    b.wait(lambda: "zipped-set uploaded: 3 images and 3 masks accepted" in b.text(card("set")),
-           what="the zip's verdicts")  # images/ and masks/ inside the archive
+    b.wait(
+        lambda: "zipped-set uploaded: 3 images and 3 masks accepted" in b.text(card("set")), what="the zip's verdicts"
+    )  # images/ and masks/ inside the archive
     b.click("Use another set", card("set"))
     assert_clean(b)
 
@@ -485,7 +541,8 @@ def test_files_dropped_on_the_page_are_a_set(browser, fixtures_2d):
     at(b, "data")
     b.wait(lambda: b.css(f"{card('set')} .dropzone"), what="the drop zone")
     files = [[p.name, base64.b64encode(p.read_bytes()).decode()] for p in sorted(fixtures_2d[0].glob("*.png"))[:3]]
-    b.js("""
+    b.js(
+        """
         const [zone, files] = arguments;
         const data = new DataTransfer();
         for (const [name, b64] of files) {
@@ -494,7 +551,10 @@ def test_files_dropped_on_the_page_are_a_set(browser, fixtures_2d):
         }
         zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: data, bubbles: true, cancelable: true}));
         zone.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
-    """, b.css(f"{card('set')} .dropzone"), files)
+    """,
+        b.css(f"{card('set')} .dropzone"),
+        files,
+    )
     b.wait(lambda: "3 image files" in b.text(card("set")), what="the dropped files")
     name = b.css(f"{card('set')} .set-name input")
     name.send_keys("dropped")
@@ -519,12 +579,16 @@ def test_a_large_set_uploads_without_freezing_the_tab(browser, tmp_path):
     b.wait(lambda: f"{n:,} image files" in b.text(card("set")), what="the picked folder")
     # From here on (the browser and WebDriver have listed the folder's files), a heartbeat on
     # the page's main thread: the longest gap between its ticks is how long the tab froze.
-    b.js("window.__gap = 0; let last = performance.now();"
-         "window.__beat = setInterval(() => {"
-         "  const t = performance.now(); window.__gap = Math.max(window.__gap, t - last); last = t; }, 50);")
+    b.js(
+        "window.__gap = 0; let last = performance.now();"
+        "window.__beat = setInterval(() => {"
+        "  const t = performance.now(); window.__gap = Math.max(window.__gap, t - last); last = t; }, 50);"
+    )
     b.click("Upload", card("set"))
-    b.wait(lambda: re.search(r"[\d.]+ [KM]B (of [\d.]+ [KM]B sent|sent — the service is checking)",
-                             b.text(card("set"))), what="the upload's progress")
+    b.wait(
+        lambda: re.search(r"[\d.]+ [KM]B (of [\d.]+ [KM]B sent|sent — the service is checking)", b.text(card("set"))),
+        what="the upload's progress",
+    )
     b.wait(lambda: f"{n:,} images accepted" in b.text(card("set")), timeout=300, what="the verdicts")
     b.css(f"{card('set')} details.accepted summary").click()
     rows = lambda: len(b.all(f"{card('set')} details.accepted tbody tr"))  # noqa: E731
@@ -535,8 +599,15 @@ def test_a_large_set_uploads_without_freezing_the_tab(browser, tmp_path):
     assert gap < 1000, f"the page's main thread was blocked for {gap:.0f} ms"
     # Delete it again (its extraction is cancelled with it), through the dialog.
     # Its row is redrawn while its extraction runs: find and click in one go (again if redrawn).
-    b.wait(lambda: next(r for r in b.all("#datasets tbody tr") if f"{n}" in r.text and "large-set" in r.text)
-           .find_element("css selector", "button.danger").click() or True, what="its delete button")
+    b.wait(
+        lambda: (
+            next(r for r in b.all("#datasets tbody tr") if f"{n}" in r.text and "large-set" in r.text)
+            .find_element("css selector", "button.danger")
+            .click()
+            or True
+        ),
+        what="its delete button",
+    )
     dialog = b.wait(lambda: b.css("dialog[open]"), what="the confirmation")
     assert "large-set" in dialog.text and f"{n:,} images" in dialog.text
     b.click("Delete", "dialog[open]")
@@ -550,12 +621,16 @@ def test_a_large_set_uploads_without_freezing_the_tab(browser, tmp_path):
 def test_sets_list_their_details_and_statistics_can_be_kept_used_and_deleted(browser, cli_value):
     b = browser
     at(b, "data")
+
     def row(name):
         return next(r for r in b.all("#datasets tbody tr") if r.find_element("css selector", "th").text == name)
+
     cells = b.wait(lambda: [td.text for td in row("d1").find_elements("css selector", "td")], what="d1 in the list")
     assert cells[0] == "10" and cells[1] == "2D" and cells[2].endswith("KB") and cells[4].startswith("ready")
-    b.wait(lambda: row("d1").find_element("css selector", "button[data-action=keep]").click() or True,
-           what="keep its statistics")
+    b.wait(
+        lambda: row("d1").find_element("css selector", "button[data-action=keep]").click() or True,
+        what="keep its statistics",
+    )
     b.wait(lambda: "stored" in b.text("main"), timeout=120, what="the statistics")
     stats = b.wait(lambda: [r for r in b.all("#reference-stats tbody tr") if "d1" in r.text], what="the statistics row")
     assert [td.text for td in stats[0].find_elements("css selector", "td")][:3] == ["10", "393", "v1"]
@@ -568,8 +643,15 @@ def test_sets_list_their_details_and_statistics_can_be_kept_used_and_deleted(bro
     compare(b)
     assert float(b.css("#frd-exact").text) == cli_value()
     at(b, "data")
-    b.wait(lambda: next(r for r in b.all("#reference-stats tbody tr") if "d1" in r.text)
-           .find_element("css selector", "button.danger").click() or True, what="the statistics' delete button")
+    b.wait(
+        lambda: (
+            next(r for r in b.all("#reference-stats tbody tr") if "d1" in r.text)
+            .find_element("css selector", "button.danger")
+            .click()
+            or True
+        ),
+        what="the statistics' delete button",
+    )
     b.click("Delete", "dialog[open]")
     b.wait(lambda: not b.all("#reference-stats tbody tr"), what="the statistics deleted")
     assert_clean(b)
@@ -587,8 +669,10 @@ def test_ood_check_table_sorts_and_downloads(server, browser, state):
     job = b.driver.current_url.rsplit("/", 1)[1]
     api = httpx.get(f"{server.url}/v1/ood/{job}", headers={"Authorization": f"Bearer {KEY_A}"}).json()
     assert b.css("#ood-nfrd").text == f"{api['nfrd']:.4g}"
+
     def names():
         return [th.text for th in b.all("table.sortable tbody th")]
+
     by_score = [i["name"] for i in sorted(api["images"], key=lambda i: i["score"])]
     assert names() == by_score[::-1]  # the most suspicious first
     header = b.css("table.sortable thead th:nth-child(2)")
@@ -640,13 +724,25 @@ def test_every_control_is_reachable_by_keyboard(browser):
     seen = []
     for _ in range(45):
         ActionChains(b.driver).send_keys(Keys.TAB).perform()  # a key press, as a person types it
-        seen.append(b.js("const e = document.activeElement; return [e.tagName, e.type || '',"
-                         " e.textContent.trim().slice(0, 40),"
-                         " e.labels && e.labels[0] ? e.labels[0].textContent.trim() : '',"
-                         " getComputedStyle(e).outlineStyle]"))
+        seen.append(
+            b.js(
+                "const e = document.activeElement; return [e.tagName, e.type || '',"
+                " e.textContent.trim().slice(0, 40),"
+                " e.labels && e.labels[0] ? e.labels[0].textContent.trim() : '',"
+                " getComputedStyle(e).outlineStyle]"
+            )
+        )
     labels = [s[2] or s[3] for s in seen]
-    for wanted in ("New comparison", "Comparisons", "Image sets", "Out-of-domain check", "Choose a folder",
-                   "Choose files or a .zip", "Add a 95 % confidence interval", "Compare"):
+    for wanted in (
+        "New comparison",
+        "Comparisons",
+        "Image sets",
+        "Out-of-domain check",
+        "Choose a folder",
+        "Choose files or a .zip",
+        "Add a 95 % confidence interval",
+        "Compare",
+    ):
         assert wanted in labels, (wanted, labels)
     assert sum(1 for s in seen if s[3] == "Choose a folder") >= 2  # one per set (the loop may go round twice)
     # Where the keyboard is shows: every focused control draws an outline.
@@ -683,9 +779,14 @@ def test_no_serious_accessibility_violations_and_no_sideways_scrolling(browser, 
             pages[name] = b.js("return document.documentElement.scrollWidth - window.innerWidth")
             if width < 600 and name in ("compare", "result"):
                 b.screenshot(shots / f"web-{name}-narrow.png")
-        serious = {name: [(v["id"], v["impact"], v["help"], [n["target"] for n in v.get("nodes", [])][:3])
-                          for v in found if v["impact"] in ("serious", "critical")]
-                   for name, found in problems.items()}
+        serious = {
+            name: [
+                (v["id"], v["impact"], v["help"], [n["target"] for n in v.get("nodes", [])][:3])
+                for v in found
+                if v["impact"] in ("serious", "critical")
+            ]
+            for name, found in problems.items()
+        }
         assert all(not v for v in serious.values()), serious
         overflow = {name: px for name, px in pages.items() if px and px > 0}
         assert not overflow, f"pages wider than the {width}px window: {overflow}"

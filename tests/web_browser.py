@@ -14,9 +14,18 @@ from pathlib import Path
 from conftest import missing_tool
 
 AXE = Path(__file__).parent / "browser" / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage", "--lang=en-GB")
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--lang=en-GB",
+)
 
 # Installed in every document before its own scripts run: records what the page's CSP
 # blocked (an inline script or style that slipped in would show here).
@@ -84,8 +93,10 @@ class Browser:
             except Exception as exc:  # the element is not there yet
                 last_error = exc
             time.sleep(0.1)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error!r}); "
-                             f"page text: {self.text()[:1500]}")
+        raise AssertionError(
+            f"timed out after {timeout}s waiting for {what} (last error: {last_error!r}); "
+            f"page text: {self.text()[:1500]}"
+        )
 
     def css(self, selector: str):
         from selenium.webdriver.common.by import By
@@ -127,8 +138,9 @@ class Browser:
             metrics = self.cdp("Page.getLayoutMetrics")
             width = self.js("return window.innerWidth")
             height = int(min(metrics["cssContentSize"]["height"], 4000))
-            self.cdp("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
-                     mobile=False)
+            self.cdp(
+                "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False
+            )
             try:
                 time.sleep(0.3)  # the charts redraw at the new size
                 self.driver.save_screenshot(str(path))
@@ -146,8 +158,13 @@ class Browser:
     def reset_size(self) -> None:
         if getattr(self, "size", None):
             width, height = self.size
-            self.cdp("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
-                     mobile=width < 600)
+            self.cdp(
+                "Emulation.setDeviceMetricsOverride",
+                width=width,
+                height=height,
+                deviceScaleFactor=1,
+                mobile=width < 600,
+            )
         else:
             self.cdp("Emulation.clearDeviceMetricsOverride")
 
@@ -176,21 +193,29 @@ class Browser:
             "const done = arguments[arguments.length - 1];"
             "axe.run(" + context + ", {resultTypes: ['violations']}).then("
             "  r => done(JSON.stringify(r.violations)),"
-            "  e => done(JSON.stringify([{id: 'axe-error', impact: 'critical', help: String(e)}])));")
+            "  e => done(JSON.stringify([{id: 'axe-error', impact: 'critical', help: String(e)}])));"
+        )
         return json.loads(result)
 
     def throttle_upload(self, bytes_per_second: float | None) -> None:
         """Slow the browser's uploads down (to watch the progress), or back to full speed."""
         self.cdp("Network.enable")
         if bytes_per_second is None:
-            self.cdp("Network.emulateNetworkConditions", offline=False, latency=0, downloadThroughput=-1,
-                     uploadThroughput=-1)
+            self.cdp(
+                "Network.emulateNetworkConditions", offline=False, latency=0, downloadThroughput=-1, uploadThroughput=-1
+            )
         else:
-            self.cdp("Network.emulateNetworkConditions", offline=False, latency=0, downloadThroughput=-1,
-                     uploadThroughput=bytes_per_second)
+            self.cdp(
+                "Network.emulateNetworkConditions",
+                offline=False,
+                latency=0,
+                downloadThroughput=-1,
+                uploadThroughput=bytes_per_second,
+            )
 
     def wait_download(self, prefix: str, timeout: float = 30.0) -> Path:
         def done():
             files = [p for p in self.downloads.glob(prefix + "*") if not p.name.endswith(".crdownload")]
             return files[0] if files else None
+
         return self.wait(done, timeout, what=f"a download named {prefix}*")

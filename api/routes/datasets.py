@@ -37,37 +37,69 @@ def dataset_name(raw: str | None) -> str | None:
         raise ApiError(422, "invalid_name", f"the dataset name is longer than {MAX_NAME} characters")
     return name or None
 
+
 # The body is parsed by our streaming parser (limits counted on the stream), so FastAPI
 # does not see it: it is described here for the OpenAPI document.
-UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object",
-    "properties": {
-        "files": {"type": "array", "items": {"type": "string", "format": "binary"},
-                  "description": "image files (PNG, JPEG, BMP, TIFF, NIfTI, NRRD, MetaImage, DICOM); "
-                                 "names may hold folders, e.g. patient1/slice001.dcm"},
-        "masks": {"type": "array", "items": {"type": "string", "format": "binary"},
-                  "description": "masks, paired with images by name (case01.png ↔ case01[_mask].png)"},
-        "archive": {"type": "string", "format": "binary",
-                    "description": "one zip archive instead of files (masks in a top-level masks/ folder)"},
-        "existing": {"type": "string",
-                     "description": "files you uploaded before, by digest instead of bytes: a JSON list of "
-                                    "{\"name\", \"role\": \"image\"|\"mask\", \"sha256\"} (see POST "
-                                    "/v1/datasets/known-files)"},
-        "name": {"type": "string", "maxLength": MAX_NAME,
-                 "description": "optional label shown in listings, e.g. the folder's name"},
-    },
-}}}}}
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "image files (PNG, JPEG, BMP, TIFF, NIfTI, NRRD, MetaImage, DICOM); "
+                            "names may hold folders, e.g. patient1/slice001.dcm",
+                        },
+                        "masks": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "masks, paired with images by name (case01.png ↔ case01[_mask].png)",
+                        },
+                        "archive": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "one zip archive instead of files (masks in a top-level masks/ folder)",
+                        },
+                        "existing": {
+                            "type": "string",
+                            "description": "files you uploaded before, by digest instead of bytes: a JSON list of "
+                            '{"name", "role": "image"|"mask", "sha256"} (see POST '
+                            "/v1/datasets/known-files)",
+                        },
+                        "name": {
+                            "type": "string",
+                            "maxLength": MAX_NAME,
+                            "description": "optional label shown in listings, e.g. the folder's name",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
 
 
-async def receive_files(request: Request, file_fields: set[str], text_fields: frozenset[str] | set[str] = frozenset(),
-                        max_files: int | None = None):
+async def receive_files(
+    request: Request,
+    file_fields: set[str],
+    text_fields: frozenset[str] | set[str] = frozenset(),
+    max_files: int | None = None,
+):
     """Stream a multipart upload to temp files, mapping limit and format problems to 4xx."""
     db, store, runner, settings = services(request)
     try:
         return await parse_multipart(
-            request, store, file_fields=file_fields, text_fields=set(text_fields),
+            request,
+            store,
+            file_fields=file_fields,
+            text_fields=set(text_fields),
             text_limits={"existing": settings.max_files * 512},
-            max_request_bytes=settings.max_request_bytes, max_file_bytes=settings.max_file_bytes,
+            max_request_bytes=settings.max_request_bytes,
+            max_file_bytes=settings.max_file_bytes,
             max_files=max_files or settings.max_files,
         )
     except TooLarge as exc:
@@ -107,11 +139,19 @@ def _existing_entries(text: str | None, max_files: int) -> list[dict]:
     if not isinstance(entries, list) or len(entries) > max_files:
         raise ApiError(400, "bad_upload", f"the existing field must be a JSON list of at most {max_files} files")
     for entry in entries:
-        if not (isinstance(entry, dict) and set(entry) == {"name", "role", "sha256"}
-                and isinstance(entry["name"], str) and entry["role"] in ("image", "mask")
-                and isinstance(entry["sha256"], str) and SHA256.fullmatch(entry["sha256"])):
-            raise ApiError(400, "bad_upload", 'each existing file is {"name": ..., "role": "image" or "mask", '
-                                              '"sha256": 64 lower-case hex digits}')
+        if not (
+            isinstance(entry, dict)
+            and set(entry) == {"name", "role", "sha256"}
+            and isinstance(entry["name"], str)
+            and entry["role"] in ("image", "mask")
+            and isinstance(entry["sha256"], str)
+            and SHA256.fullmatch(entry["sha256"])
+        ):
+            raise ApiError(
+                400,
+                "bad_upload",
+                'each existing file is {"name": ..., "role": "image" or "mask", "sha256": 64 lower-case hex digits}',
+            )
     return entries
 
 
@@ -130,8 +170,12 @@ def known(body: KnownFilesRequest, request: Request, owner: str = Depends(requir
     return {"known": sorted(known_files(db.connect(), owner, body.sha256))}
 
 
-@router.post("", status_code=201, summary="Upload an image set (files, optional masks, or one zip archive)",
-             openapi_extra=UPLOAD_BODY)
+@router.post(
+    "",
+    status_code=201,
+    summary="Upload an image set (files, optional masks, or one zip archive)",
+    openapi_extra=UPLOAD_BODY,
+)
 async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
     db, store, runner, settings = services(request)
     form = await receive_files(request, {"files", "masks", "archive"}, {"existing", "name"})
@@ -153,6 +197,7 @@ async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
         await run_in_threadpool(db.execute, "UPDATE datasets SET name = ? WHERE id = ?", name, dataset_id)
     UPLOAD_BYTES.inc(report.uploaded_bytes)
     if settings.extract_on_upload:
+
         def queue_extraction():
             with db.transaction() as conn:
                 job_id = new_job(conn, owner, "extract", {"dataset": dataset_id})
@@ -163,8 +208,10 @@ async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
     body = {
         "id": dataset_id,
         "name": name,
-        "accepted": [{"name": a.name, "role": a.role, "size": a.size, "kind": a.kind, "reused": a.reused}
-                     for a in report.accepted],
+        "accepted": [
+            {"name": a.name, "role": a.role, "size": a.size, "kind": a.kind, "reused": a.reused}
+            for a in report.accepted
+        ],
         "uploaded_bytes": report.uploaded_bytes,
         "rejected": report.rejected,
         "links": {"self": f"/v1/datasets/{dataset_id}"},
@@ -176,8 +223,9 @@ async def upload_dataset(request: Request, owner: str = Depends(require_owner)):
 def get_dataset(dataset_id: str, request: Request, owner: str = Depends(require_owner)):
     db, *_ = services(request)
     row = owned(db, "datasets", dataset_id, owner, "dataset")
-    files = db.all("SELECT role, name, size, kind FROM dataset_files WHERE dataset_id = ? ORDER BY role, name",
-                   dataset_id)
+    files = db.all(
+        "SELECT role, name, size, kind FROM dataset_files WHERE dataset_id = ? ORDER BY role, name", dataset_id
+    )
     extraction = None
     if row["extraction_job"]:
         job = db.one("SELECT * FROM jobs WHERE id = ?", row["extraction_job"])
@@ -203,6 +251,7 @@ def delete_dataset(dataset_id: str, request: Request, owner: str = Depends(requi
     try:
         lifecycle.delete_dataset(db, store, dataset_id)
     except DatasetInUse as exc:
-        raise ApiError(409, "dataset_in_use", f"the dataset is {exc}; cancel them or wait for them to end",
-                       jobs=exc.jobs) from None
+        raise ApiError(
+            409, "dataset_in_use", f"the dataset is {exc}; cancel them or wait for them to end", jobs=exc.jobs
+        ) from None
     return None

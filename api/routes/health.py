@@ -34,11 +34,15 @@ async def readyz(request: Request):
     checks["data_dir"] = "ok" if os.access(store.root, os.W_OK) else "not writable"
     checks["job_runner"] = "ok" if runner.alive else "stopped"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
-@router.get("/metrics", summary="Prometheus metrics (FRD_METRICS_KEY, else loopback clients only)",
-            dependencies=[Depends(require_metrics_access)])
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (FRD_METRICS_KEY, else loopback clients only)",
+    dependencies=[Depends(require_metrics_access)],
+)
 def metrics():
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -36,11 +36,16 @@ def cancel_job(job_id: str, request: Request, owner: str = Depends(require_owner
     db, *_ = services(request)
     owned(db, "jobs", job_id, owner, "job")
     with db.transaction() as conn:
-        conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state IN ('queued', 'running')",
-                     (job_id,))
+        conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state IN ('queued', 'running')", (job_id,))
         # A queued job is cancelled at once; a running one stops at its next progress step.
-        conn.execute("UPDATE jobs SET state = 'cancelled', error = 'cancelled by request', finished = ? "
-                     "WHERE id = ? AND state = 'queued'", (now(), job_id))
+        conn.execute(
+            "UPDATE jobs SET state = 'cancelled', error = 'cancelled by request', finished = ? "
+            "WHERE id = ? AND state = 'queued'",
+            (now(), job_id),
+        )
     row = db.one("SELECT * FROM jobs WHERE id = ?", job_id)
-    return Response(status_code=202 if row["state"] == "running" else 200,
-                    content=json.dumps(job_view(row)), media_type="application/json")
+    return Response(
+        status_code=202 if row["state"] == "running" else 200,
+        content=json.dumps(job_view(row)),
+        media_type="application/json",
+    )

@@ -69,11 +69,21 @@ def names_of(db, owner: str, ids) -> dict[str, str | None]:
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
-    out = {r["id"]: r["name"] for r in db.all(
-        f"SELECT id, name FROM datasets WHERE owner = ? AND id IN ({marks})", owner, *ids)}
-    out.update({r["id"]: r["name"] for r in db.all(
-        f"SELECT s.id, d.name FROM reference_stats s LEFT JOIN datasets d ON d.id = s.dataset_id "
-        f"WHERE s.owner = ? AND s.id IN ({marks})", owner, *ids)})
+    out = {
+        r["id"]: r["name"]
+        for r in db.all(f"SELECT id, name FROM datasets WHERE owner = ? AND id IN ({marks})", owner, *ids)
+    }
+    out.update(
+        {
+            r["id"]: r["name"]
+            for r in db.all(
+                f"SELECT s.id, d.name FROM reference_stats s LEFT JOIN datasets d ON d.id = s.dataset_id "
+                f"WHERE s.owner = ? AND s.id IN ({marks})",
+                owner,
+                *ids,
+            )
+        }
+    )
     return out
 
 
@@ -109,17 +119,32 @@ def dataset_item(row) -> dict:
     ndim = row["ndim"] or (2 if kinds and set(kinds) <= PLANAR_KINDS else None)
     extraction = None
     if row["job_id"]:
-        view = job_view({"id": row["job_id"], "kind": row["job_kind"], "state": row["job_state"],
-                         "done": row["job_done"], "total": row["job_total"], "error": row["job_error"],
-                         "created": row["job_created"], "started": row["job_started"],
-                         "finished": row["job_finished"], "params": "{}"})
+        view = job_view(
+            {
+                "id": row["job_id"],
+                "kind": row["job_kind"],
+                "state": row["job_state"],
+                "done": row["job_done"],
+                "total": row["job_total"],
+                "error": row["job_error"],
+                "created": row["job_created"],
+                "started": row["job_started"],
+                "finished": row["job_finished"],
+                "params": "{}",
+            }
+        )
         extraction = {k: view[k] for k in ("id", "state", "progress", "error", "started", "finished")}
         if row["n_usable"] is not None:
             extraction["images"] = row["n_usable"]
             extraction["skipped"] = json.loads(row["skipped"] or "[]")
     return {
-        "id": row["id"], "name": row["name"], "created": row["created"],
-        "n_images": row["n_images"], "n_masks": row["n_masks"], "bytes": row["bytes"], "kinds": kinds,
+        "id": row["id"],
+        "name": row["name"],
+        "created": row["created"],
+        "n_images": row["n_images"],
+        "n_masks": row["n_masks"],
+        "bytes": row["bytes"],
+        "kinds": kinds,
         "dimensionality": f"{ndim}D" if ndim else None,
         "extraction": extraction,
         "links": {"self": f"/v1/datasets/{row['id']}"},
@@ -127,8 +152,9 @@ def dataset_item(row) -> dict:
 
 
 @router.get("/v1/datasets", tags=["datasets"], summary="Your datasets, newest first (paged)")
-def list_datasets(request: Request, owner: str = Depends(require_owner), limit: int = LIMIT,
-                  cursor: str | None = CURSOR):
+def list_datasets(
+    request: Request, owner: str = Depends(require_owner), limit: int = LIMIT, cursor: str | None = CURSOR
+):
     db, *_ = services(request)
     where, args = after("owner = ?", (owner,), cursor)
     rows, next_cursor = next_page(db.all(DATASET_PAGE.format(where=where), *args, limit + 1), limit)
@@ -136,24 +162,34 @@ def list_datasets(request: Request, owner: str = Depends(require_owner), limit: 
 
 
 # ----- reference statistics ---------------------------------------------------------------
-@router.get("/v1/reference-stats", tags=["reference statistics"],
-            summary="Your stored reference statistics, newest first (paged)")
-def list_reference_stats(request: Request, owner: str = Depends(require_owner), limit: int = LIMIT,
-                         cursor: str | None = CURSOR):
+@router.get(
+    "/v1/reference-stats",
+    tags=["reference statistics"],
+    summary="Your stored reference statistics, newest first (paged)",
+)
+def list_reference_stats(
+    request: Request, owner: str = Depends(require_owner), limit: int = LIMIT, cursor: str | None = CURSOR
+):
     db, *_ = services(request)
-    rows, next_cursor = page(db, "SELECT id, dataset_id, created, summary FROM reference_stats",
-                             "owner = ?", (owner,), limit, cursor)
+    rows, next_cursor = page(
+        db, "SELECT id, dataset_id, created, summary FROM reference_stats", "owner = ?", (owner,), limit, cursor
+    )
     names = names_of(db, owner, [r["dataset_id"] for r in rows])
     items = []
     for r in rows:
         summary = json.loads(r["summary"])
-        items.append({
-            "id": r["id"], "name": names.get(r["dataset_id"]), "created": r["created"],
-            "dataset": ref(r["dataset_id"], names), "n": summary.get("n"),
-            "n_features": summary.get("n_features"),
-            "version": (summary.get("options") or {}).get("version"),
-            "links": {"self": f"/v1/reference-stats/{r['id']}"},
-        })
+        items.append(
+            {
+                "id": r["id"],
+                "name": names.get(r["dataset_id"]),
+                "created": r["created"],
+                "dataset": ref(r["dataset_id"], names),
+                "n": summary.get("n"),
+                "n_features": summary.get("n_features"),
+                "version": (summary.get("options") or {}).get("version"),
+                "links": {"self": f"/v1/reference-stats/{r['id']}"},
+            }
+        )
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -171,24 +207,42 @@ FROM jobs
 
 def comparison_item(row, names: dict) -> dict:
     params = json.loads(row["params"])
-    item = {**job_view(row), "reference": ref(params.get("reference"), names),
-            "candidate": ref(params.get("candidate"), names),
-            "version": (params.get("options") or {}).get("version", "v1"),
-            "bootstrap": params.get("bootstrap", 0), "report": params.get("report", False)}
+    item = {
+        **job_view(row),
+        "reference": ref(params.get("reference"), names),
+        "candidate": ref(params.get("candidate"), names),
+        "version": (params.get("options") or {}).get("version", "v1"),
+        "bootstrap": params.get("bootstrap", 0),
+        "report": params.get("report", False),
+    }
     if row["state"] == "succeeded":
-        item["result"] = {"frd": row["frd"], "identical": bool(row["identical"]), "frd_version": row["frd_version"],
-                          "scale": row["scale"], "n_reference": row["n_reference"],
-                          "n_candidate": row["n_candidate"], "ci": json.loads(row["ci"]) if row["ci"] else None}
+        item["result"] = {
+            "frd": row["frd"],
+            "identical": bool(row["identical"]),
+            "frd_version": row["frd_version"],
+            "scale": row["scale"],
+            "n_reference": row["n_reference"],
+            "n_candidate": row["n_candidate"],
+            "ci": json.loads(row["ci"]) if row["ci"] else None,
+        }
     return item
 
 
 def ood_item(row, names: dict) -> dict:
     params = json.loads(row["params"])
-    item = {**job_view(row), "reference": ref(params.get("reference"), names), "test": ref(params.get("test"), names),
-            "assumption": params.get("assumption")}
+    item = {
+        **job_view(row),
+        "reference": ref(params.get("reference"), names),
+        "test": ref(params.get("test"), names),
+        "assumption": params.get("assumption"),
+    }
     if row["state"] == "succeeded":
-        item["result"] = {"nfrd": row["nfrd"], "frd": row["frd"], "n_test": row["n_test"],
-                          "n_flagged": row["n_flagged"]}
+        item["result"] = {
+            "nfrd": row["nfrd"],
+            "frd": row["frd"],
+            "n_test": row["n_test"],
+            "n_flagged": row["n_flagged"],
+        }
     return item
 
 
@@ -210,24 +264,30 @@ def job_summary(request: Request, owner: str, kind: str, make, job_id: str, what
 
 
 @router.get("/v1/comparisons", tags=["comparisons"], summary="Your comparisons, newest first (paged)")
-def list_comparisons(request: Request, owner: str = Depends(require_owner), limit: int = LIMIT,
-                     cursor: str | None = CURSOR):
+def list_comparisons(
+    request: Request, owner: str = Depends(require_owner), limit: int = LIMIT, cursor: str | None = CURSOR
+):
     return job_listing(request, owner, "compare", comparison_item, limit, cursor)
 
 
-@router.get("/v1/comparisons/{comparison_id}/summary", tags=["comparisons"],
-            summary="What a comparison compares, its state and progress, and its value once done")
+@router.get(
+    "/v1/comparisons/{comparison_id}/summary",
+    tags=["comparisons"],
+    summary="What a comparison compares, its state and progress, and its value once done",
+)
 def comparison_summary(comparison_id: str, request: Request, owner: str = Depends(require_owner)):
     return job_summary(request, owner, "compare", comparison_item, comparison_id, "comparison")
 
 
 @router.get("/v1/ood", tags=["out-of-domain detection"], summary="Your OOD screenings, newest first (paged)")
-def list_ood(request: Request, owner: str = Depends(require_owner), limit: int = LIMIT,
-             cursor: str | None = CURSOR):
+def list_ood(request: Request, owner: str = Depends(require_owner), limit: int = LIMIT, cursor: str | None = CURSOR):
     return job_listing(request, owner, "ood", ood_item, limit, cursor)
 
 
-@router.get("/v1/ood/{ood_id}/summary", tags=["out-of-domain detection"],
-            summary="What an OOD screening screens, its state and progress, and its nFRD once done")
+@router.get(
+    "/v1/ood/{ood_id}/summary",
+    tags=["out-of-domain detection"],
+    summary="What an OOD screening screens, its state and progress, and its nFRD once done",
+)
 def ood_summary(ood_id: str, request: Request, owner: str = Depends(require_owner)):
     return job_summary(request, owner, "ood", ood_item, ood_id, "OOD screening")

@@ -20,8 +20,12 @@ router = APIRouter(prefix="/v1/reference-stats", tags=["reference statistics"])
 
 
 @router.post("", status_code=202, summary="Compute reference statistics of a dataset (a job)")
-def create_stats(body: StatsRequest, request: Request, owner: str = Depends(require_owner),
-                 idempotency_key: str | None = Header(default=None, max_length=200)):
+def create_stats(
+    body: StatsRequest,
+    request: Request,
+    owner: str = Depends(require_owner),
+    idempotency_key: str | None = Header(default=None, max_length=200),
+):
     options = body.options.to_library()
     try:  # the library's rule, on the resolved options (v0 defaults to joint normalisation)
         check_stats_options(library_options(body.options))

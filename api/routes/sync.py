@@ -29,13 +29,26 @@ GROUPS = ("reference", "candidate")
 
 
 _files = {"type": "array", "items": {"type": "string", "format": "binary"}}
-SYNC_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object",
-    "properties": {"reference": _files, "candidate": _files, "reference_masks": _files,
-                   "candidate_masks": _files,
-                   "options": {"type": "string", "description": "FRD options as JSON, e.g. {\"version\": \"v0\"}"}},
-    "required": ["reference", "candidate"],
-}}}}}
+SYNC_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "reference": _files,
+                        "candidate": _files,
+                        "reference_masks": _files,
+                        "candidate_masks": _files,
+                        "options": {"type": "string", "description": 'FRD options as JSON, e.g. {"version": "v0"}'},
+                    },
+                    "required": ["reference", "candidate"],
+                }
+            }
+        },
+    }
+}
 
 
 class SyncSlots:
@@ -73,9 +86,13 @@ class SyncSlots:
 
     def admit(self) -> None:
         if self.admitted >= self.limit:
-            raise ApiError(429, "busy", f"{self.admitted} synchronous comparisons are running or waiting; "
-                           "retry later, or use POST /v1/comparisons (jobs queue without limit)",
-                           headers={"Retry-After": "5"})
+            raise ApiError(
+                429,
+                "busy",
+                f"{self.admitted} synchronous comparisons are running or waiting; "
+                "retry later, or use POST /v1/comparisons (jobs queue without limit)",
+                headers={"Retry-After": "5"},
+            )
         self.admitted += 1
 
     def leave(self) -> None:
@@ -92,12 +109,24 @@ def sync_slots(request: Request) -> SyncSlots:
 def _compare_in_child(paths: dict, options, cache_dir) -> dict:
     """In a worker of the shared pool: the comparison, extracting in this process."""
     (ref, ref_masks), (cand, cand_masks) = paths["reference"], paths["candidate"]
-    return frd.compare(ref, cand, reference_masks=ref_masks, candidate_masks=cand_masks, options=options,
-                       workers=1, cache_dir=cache_dir, progress=False).to_dict()
+    return frd.compare(
+        ref,
+        cand,
+        reference_masks=ref_masks,
+        candidate_masks=cand_masks,
+        options=options,
+        workers=1,
+        cache_dir=cache_dir,
+        progress=False,
+    ).to_dict()
 
 
-@router.post("/v1/frd", summary="FRD of two small uploaded sets, answered directly", openapi_extra=SYNC_BODY,
-             responses={429: {"description": "all synchronous slots are busy (Retry-After)"}})
+@router.post(
+    "/v1/frd",
+    summary="FRD of two small uploaded sets, answered directly",
+    openapi_extra=SYNC_BODY,
+    responses={429: {"description": "all synchronous slots are busy (Retry-After)"}},
+)
 async def frd_now(request: Request, owner: str = Depends(require_owner)):
     """The uploaded files are never stored: they are checked, read from temp files and
     deleted when the request ends, whatever its outcome."""
@@ -118,8 +147,10 @@ async def _compare_uploads(request: Request, owner: str):
         form = await receive_files(request, fields, {"options"}, max_files=settings.sync_max_files)
     except ApiError as exc:
         if exc.status == 413:
-            exc.message += (f" — POST /v1/frd is for small sets (at most {settings.sync_max_files} files); "
-                            "upload larger sets with POST /v1/datasets and start a job with POST /v1/comparisons")
+            exc.message += (
+                f" — POST /v1/frd is for small sets (at most {settings.sync_max_files} files); "
+                "upload larger sets with POST /v1/datasets and start a job with POST /v1/comparisons"
+            )
         raise
     reports, views = [], []
     try:
@@ -127,8 +158,9 @@ async def _compare_uploads(request: Request, owner: str):
             options = Options.model_validate_json(form.fields.get("options") or "{}")
         except ValidationError as exc:
             problem = exc.errors()[0] if exc.errors() else {"msg": str(exc)}
-            raise ApiError(422, "invalid_options",
-                           f"options must be a JSON object of FRD options: {problem['msg']}") from None
+            raise ApiError(
+                422, "invalid_options", f"options must be a JSON object of FRD options: {problem['msg']}"
+            ) from None
         library = library_options(options)
         paths = {}
         for group in GROUPS:
@@ -137,8 +169,9 @@ async def _compare_uploads(request: Request, owner: str):
                 p.field = "masks" if p.field.endswith("_masks") else "files"
             report = await check_files(request, ParsedForm(files=parts))
             reports.append(report)
-            view = await run_in_threadpool(store.dataset_view, f"sync-{uuid.uuid4().hex}", report.files(store),
-                                           where=store.tmp)
+            view = await run_in_threadpool(
+                store.dataset_view, f"sync-{uuid.uuid4().hex}", report.files(store), where=store.tmp
+            )
             views.append(view)
             paths[group] = (view / "images", view / "masks" if any(a.role == "mask" for a in report.accepted) else None)
 
@@ -146,8 +179,9 @@ async def _compare_uploads(request: Request, owner: str):
         try:
             # Submitting may start the pool's processes (through the fork server), which
             # blocks: never on the event loop.
-            future = await run_in_threadpool(lambda: slots.pool.submit(_compare_in_child, paths, library,
-                                                                       settings.cache_dir(owner)))
+            future = await run_in_threadpool(
+                lambda: slots.pool.submit(_compare_in_child, paths, library, settings.cache_dir(owner))
+            )
             result = await asyncio.wrap_future(future)
         except (InputError, ExtractionError, ValueError) as exc:
             raise ApiError(422, "cannot_compare", public_message(exc, settings.data_dir)) from None

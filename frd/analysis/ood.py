@@ -30,6 +30,7 @@ ASSUMPTIONS = ("gaussian", "t", "counting")
 @dataclass
 class OODResult:
     """Per-image out-of-domain scores, decisions and p-values, and the sets' AUC, nFRD and FRD."""
+
     names: list[str]
     scores: np.ndarray
     p_values: np.ndarray
@@ -50,19 +51,23 @@ class OODResult:
 
     def to_dict(self) -> dict:
         """The JSON form (non-finite numbers as null), as `frd ood --json` and the service give it."""
-        return json_safe({
-            "frd": self.frd,
-            "warnings": self.warnings,
-            "skipped": self.skipped,
-            "threshold": self.threshold,
-            "assumption": self.assumption,
-            "n_flagged": int(self.predictions.sum()),
-            "n_test": int(len(self.scores)),
-            "auc": self.auc,
-            "nfrd": self.nfrd,
-            "images": [{"name": n, "score": float(s), "ood": bool(o), "p_value": float(p)}
-                       for n, s, o, p in zip(self.names, self.scores, self.predictions, self.p_values)],
-        })
+        return json_safe(
+            {
+                "frd": self.frd,
+                "warnings": self.warnings,
+                "skipped": self.skipped,
+                "threshold": self.threshold,
+                "assumption": self.assumption,
+                "n_flagged": int(self.predictions.sum()),
+                "n_test": int(len(self.scores)),
+                "auc": self.auc,
+                "nfrd": self.nfrd,
+                "images": [
+                    {"name": n, "score": float(s), "ood": bool(o), "p_value": float(p)}
+                    for n, s, o, p in zip(self.names, self.scores, self.predictions, self.p_values)
+                ],
+            }
+        )
 
     def write_csv(self, folder: str | Path) -> Path:
         """Write ``ood_predictions.csv`` (the reference tool's columns) into ``folder``."""
@@ -78,8 +83,9 @@ def write_csv(payload: dict, folder: str | Path) -> Path:
         writer = csv.writer(fh)
         writer.writerow(["filename", "ood_score", "ood_prediction", "p_value"])
         for image in payload["images"]:
-            writer.writerow([image["name"], repr(float(image["score"])), bool(image["ood"]),
-                             repr(float(image["p_value"]))])
+            writer.writerow(
+                [image["name"], repr(float(image["score"])), bool(image["ood"]), repr(float(image["p_value"]))]
+            )
     return path
 
 
@@ -110,10 +116,26 @@ def check_ood_options(assumption: str, val_frac: float) -> None:
         raise OptionError("val_frac", f"must be a share between 0 and 1 (exclusive), not {val_frac!r}")
 
 
-def ood(reference, test, *, reference_masks=None, test_masks=None, options=None, assumption: str = "gaussian",
-        use_val_set: bool = False, val_frac: float = 0.1, seed: int | None = None, workers: int | None = None,
-        use_cache: bool = True, cache_dir=None, progress: bool = True, strict: bool = False, on_progress=None,
-        scheduler=None, **overrides) -> OODResult:
+def ood(
+    reference,
+    test,
+    *,
+    reference_masks=None,
+    test_masks=None,
+    options=None,
+    assumption: str = "gaussian",
+    use_val_set: bool = False,
+    val_frac: float = 0.1,
+    seed: int | None = None,
+    workers: int | None = None,
+    use_cache: bool = True,
+    cache_dir=None,
+    progress: bool = True,
+    strict: bool = False,
+    on_progress=None,
+    scheduler=None,
+    **overrides,
+) -> OODResult:
     """Screen every ``test`` image (folder, zip or files; one image is enough) against the
     ``reference`` images, and give the sets' FRD when the test set has two images or more.
 
@@ -125,18 +147,37 @@ def ood(reference, test, *, reference_masks=None, test_masks=None, options=None,
     check_ood_options(assumption, val_frac)
     if isinstance(reference, ReferenceStats) or is_stats_source(reference):
         raise InputError("out-of-domain screening needs the reference images' features, not reference statistics")
-    result = compare_sets(reference, test, reference_masks=reference_masks, candidate_masks=test_masks,
-                           options=make_options(options, overrides), workers=workers, use_cache=use_cache,
-                           cache_dir=cache_dir, progress=progress, strict=strict, on_progress=on_progress,
-                           scheduler=scheduler, chunk_rows=None, labels=("reference", "test"), min_candidate=1)
+    result = compare_sets(
+        reference,
+        test,
+        reference_masks=reference_masks,
+        candidate_masks=test_masks,
+        options=make_options(options, overrides),
+        workers=workers,
+        use_cache=use_cache,
+        cache_dir=cache_dir,
+        progress=progress,
+        strict=strict,
+        on_progress=on_progress,
+        scheduler=scheduler,
+        chunk_rows=None,
+        labels=("reference", "test"),
+        min_candidate=1,
+    )
     screening = detect(result.rows(), assumption=assumption, use_val_set=use_val_set, val_frac=val_frac, seed=seed)
     screening.frd = result.value if result.n_candidate >= 2 else None
     screening.warnings, screening.skipped, screening.result = result.warnings, result.skipped, result
     return screening
 
 
-def detect(analysis: Analysis, *, assumption: str = "gaussian", use_val_set: bool = False,
-           val_frac: float = 0.1, seed: int | None = None) -> OODResult:
+def detect(
+    analysis: Analysis,
+    *,
+    assumption: str = "gaussian",
+    use_val_set: bool = False,
+    val_frac: float = 0.1,
+    seed: int | None = None,
+) -> OODResult:
     """Scores, threshold, decisions and p-values of the candidate rows of ``analysis``."""
     check_ood_options(assumption, val_frac)
     z1, z2 = normalised_rows(analysis)
@@ -166,6 +207,13 @@ def detect(analysis: Analysis, *, assumption: str = "gaussian", use_val_set: boo
         threshold = float(np.percentile(ref_scores, 95))
         p_values = np.array([(ref_scores > s).sum() / len(ref_scores) for s in scores])
     names = [i.name for i in analysis.cand_items] if analysis.cand_items else [str(i) for i in range(len(z2))]
-    return OODResult(names=names, scores=scores, p_values=np.asarray(p_values, dtype=float),
-                     predictions=scores > threshold, threshold=float(threshold), assumption=assumption,
-                     reference_scores=ref_scores, auc=auc_score(ref_scores, scores))
+    return OODResult(
+        names=names,
+        scores=scores,
+        p_values=np.asarray(p_values, dtype=float),
+        predictions=scores > threshold,
+        threshold=float(threshold),
+        assumption=assumption,
+        reference_scores=ref_scores,
+        auc=auc_score(ref_scores, scores),
+    )

@@ -22,6 +22,7 @@ _HERE = Path(__file__).parent
 @dataclass(frozen=True)
 class PipelineRules:
     """A version's facts of the FRD pipeline around pyradiomics (see the preset files)."""
+
     zero_first_mask_voxel: bool
     expand_2d: bool
     numeric_diagnostics: bool
