@@ -93,13 +93,30 @@ class FRDOptions:
         help="LoG sigmas in mm (v1: 2 3 4 5)",
     )
     bin_width: float | None = option(
-        None, kind="number", minimum=0, exclusive_minimum=True, maximum=1e6, help="gray-level bin width (v1: 5)"
+        None,
+        kind="number",
+        minimum=0,
+        exclusive_minimum=True,
+        maximum=1e6,
+        setting="binWidth",
+        help="gray-level bin width (v1: 5)",
     )
     normalize_scale: float | None = option(
-        None, kind="number", minimum=0, exclusive_minimum=True, maximum=1e6, help="pyradiomics normalizeScale (v1: 100)"
+        None,
+        kind="number",
+        minimum=0,
+        exclusive_minimum=True,
+        maximum=1e6,
+        setting="normalizeScale",
+        help="pyradiomics normalizeScale (v1: 100)",
     )
     voxel_array_shift: float | None = option(
-        None, kind="number", minimum=-1e9, maximum=1e9, help="pyradiomics voxelArrayShift (v1: 300)"
+        None,
+        kind="number",
+        minimum=-1e9,
+        maximum=1e9,
+        setting="voxelArrayShift",
+        help="pyradiomics voxelArrayShift (v1: 300)",
     )
     params_file: str | None = option(
         None,
@@ -124,6 +141,7 @@ class FRDOptions:
         choices=ENGINES,
         nullable=False,
         group="running",
+        statistics=False,
         help="frd (the same values, faster) or plain pyradiomics",
     )
     # --- statistics ---
@@ -136,11 +154,16 @@ class FRDOptions:
         help="drop feature groups after extraction (the reference's rules)",
     )
     match_sample_count: bool = option(
-        False, kind="flag", nullable=False, help="subsample the larger set to the smaller one's size (seeded)"
+        False,
+        kind="flag",
+        nullable=False,
+        statistics=False,
+        help="subsample the larger set to the smaller one's size (seeded)",
     )
     seed: int | None = option(
         None,
         kind="integer",
+        statistics=False,
         minimum=0,
         maximum=2**63 - 1,
         help="seed of --match-sample-count and of the bootstrap (reported)",
@@ -157,17 +180,21 @@ class FRDOptions:
         choices=NORM_REFS,
         help="normalise against d1 (v1's default), joint D1∪D2 (v0's) or each set itself",
     )
-    means_only: bool = option(False, kind="flag", nullable=False, help="the mean term of the distance only")
+    means_only: bool = option(
+        False, kind="flag", nullable=False, statistics=False, help="the mean term of the distance only"
+    )
     paper_log: bool = option(
         False,
         kind="flag",
         nullable=False,
+        statistics=False,
         help="report ln(d) (the paper's Eq. 3) instead of the published tool's ln(d²)",
     )
     robust: bool = option(
         False,
         kind="flag",
         nullable=False,
+        statistics=False,
         help="drop features whose reference std is at round-off level (frd.degenerate)",
     )
     # --- guard ---
@@ -178,6 +205,7 @@ class FRDOptions:
         maximum=1,
         nullable=False,
         group="running",
+        statistics=False,
         metavar="SHARE",
         help="fail when more than this share of a set is skipped (0.1 = 10 %; 1 = never)",
     )
@@ -233,14 +261,10 @@ class FRDOptions:
                 params["imageType"]["LoG"] = {"sigma": sigma or [2.0, 3.0, 4.0, 5.0]}
         elif sigma is not None and "LoG" in params["imageType"]:
             params["imageType"]["LoG"] = {"sigma": sigma}
-        settings = params["setting"]
-        for key, value in (
-            ("binWidth", self.bin_width),
-            ("normalizeScale", self.normalize_scale),
-            ("voxelArrayShift", self.voxel_array_shift),
-        ):
-            if value is not None:
-                settings[key] = value
+        for name, spec in specs(FRDOptions).items():  # the options that are pyradiomics settings
+            value = getattr(self, name)
+            if spec.setting is not None and value is not None:
+                params["setting"][spec.setting] = list(value) if isinstance(value, tuple) else value
         return params
 
     def extraction_fingerprint(self, *, include_engine: bool = True) -> str:

@@ -48,6 +48,8 @@ class Spec:
     metavar: str | tuple[str, ...] | None = None
     group: str = "definition"  # command-line group: "definition" or "running"
     service: bool = True  # offered by the REST service
+    setting: str | None = None  # the pyradiomics setting it overrides (e.g. "binWidth")
+    statistics: bool = True  # shapes reference statistics (a .frdstats file must have been made with it)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -22,6 +22,7 @@ import numpy as np
 from .errors import InputError, OptionError, StatsMismatch
 from .normalize import Normalizer
 from .options import FRDOptions
+from .optionspec import specs
 
 FORMAT = "frdstats/1"
 
@@ -151,21 +152,7 @@ class ReferenceStats:
         if options.statistics_fingerprint() == self.fingerprint:
             return
         wanted = options.to_dict()
-        keys = (
-            "version",
-            "feature_classes",
-            "image_types",
-            "log_sigma",
-            "bin_width",
-            "normalize_scale",
-            "voxel_array_shift",
-            "params_file",
-            "resize",
-            "exclude",
-            "norm_type",
-            "norm_range",
-            "norm_ref",
-        )
+        keys = [name for name, spec in specs(FRDOptions).items() if spec.statistics]
         diffs = [
             f"{{option:{k}}}: file has {self.options.get(k)!r}, requested {wanted.get(k)!r}"
             for k in keys

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -144,3 +145,37 @@ def test_every_option_has_a_flag_with_help():
     assert compare.help.startswith("gray-level bin width") and "≤ 1000000" in compare.help
     dests = {a.dest for a in parser._subparsers._group_actions[0].choices["compare"]._actions}
     assert set(specs(FRDOptions)) <= dests
+
+
+def test_options_that_are_pyradiomics_settings_reach_pyradiomics_and_the_cache_key(tmp_path):
+    declared = specs(FRDOptions)
+    settings = {name: spec for name, spec in declared.items() if spec.setting is not None}
+    assert {"bin_width", "normalize_scale", "voxel_array_shift"} <= set(settings)
+    default = FRDOptions()
+    for name, spec in settings.items():
+        value = next(v for v in candidates(name, spec, tmp_path) if library_accepts(name, v))
+        options = FRDOptions(**{name: value})
+        for ndim in (2, 3):
+            passed = options.pyradiomics_params(ndim)["setting"][spec.setting]
+            assert passed == (list(value) if isinstance(value, (list, tuple)) else value), name
+        assert options.extraction_fingerprint() != default.extraction_fingerprint(), name
+
+
+def test_statistical_options_are_exactly_those_that_change_reference_statistics(tmp_path):
+    # Reference statistics hold what `statistics` options shape: each such option can
+    # change their fingerprint (and a file made otherwise is refused naming it); the others
+    # never do.
+    from frd.stats import ReferenceStats, StatsMismatch
+
+    rows = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    stats = ReferenceStats.fit(rows, ["a", "b", "c", "d"], FRDOptions(), ndim=2)
+    default = FRDOptions().statistics_fingerprint()
+    for name, spec in specs(FRDOptions).items():
+        accepted = [FRDOptions(**{name: v}) for v in candidates(name, spec, tmp_path) if library_accepts(name, v)]
+        changing = [o for o in accepted if o.statistics_fingerprint() != default]
+        if not spec.statistics:
+            assert not changing, name
+            continue
+        assert changing, f"{name} is declared statistical but no value changes the statistics"
+        with pytest.raises(StatsMismatch, match=name if name != "version" else "frd-version|version"):
+            stats.check_compatible(changing[0])
