@@ -118,6 +118,24 @@ class FRDOptions:
         setting="voxelArrayShift",
         help="pyradiomics voxelArrayShift (v1: 300)",
     )
+    interpolator: str | None = option(
+        None,
+        kind="choice",
+        choices=(
+            "sitkNearestNeighbor",
+            "sitkLinear",
+            "sitkBSpline",
+            "sitkGaussian",
+            "sitkLabelGaussian",
+            "sitkHammingWindowedSinc",
+            "sitkCosineWindowedSinc",
+            "sitkWelchWindowedSinc",
+            "sitkLanczosWindowedSinc",
+            "sitkBlackmanWindowedSinc",
+        ),
+        setting="interpolator",
+        help="the interpolator resampling uses (v1: sitkBSpline)",
+    )
     params_file: str | None = option(
         None,
         kind="path",
