@@ -39,7 +39,8 @@ from radiomics import base, featureextractor, getFeatureClasses, imageoperations
 
 from . import preparation
 from .errors import EngineUnavailable
-from .formulas import FirstOrderFormulas, GLCMFormulas, PyradiomicsMixin, with_fast_numpy
+from .formulas import FirstOrderFormulas, PyradiomicsMixin, with_fast_numpy
+from .glcm_formulas import GLCMFormulas
 from .matrices import MATRICES, digitize_masked, gray_level_zones, require_kernels
 from .options import ENGINES
 

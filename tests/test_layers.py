@@ -24,7 +24,15 @@ LAYERS = [
     {"frd.options", "frd.archive", "frd.provenance", "frd.normalize", "frd.distance", "frd.headers"},
     {"frd.inputs", "frd.sources", "frd.cache", "frd.imageio"},
     # one image's features
-    {"frd.preparation", "frd.formulas", "frd.matrices", "frd.engine", "frd.extract", "frd.executors"},
+    {
+        "frd.preparation",
+        "frd.formulas",
+        "frd.glcm_formulas",
+        "frd.matrices",
+        "frd.engine",
+        "frd.extract",
+        "frd.executors",
+    },
     # sets of images
     {"frd.featureset"},
     # rows and statistics objects
