@@ -66,6 +66,7 @@ LAYERS = [
         "api.uploads",
         "api.schemas",
         "api.ingest",
+        "api.work",
         "api.jobs",
         "api.deps",
         "api.routes",

@@ -19,9 +19,9 @@ from frd.inputs import InputError
 from ..auth import require_owner
 from ..deps import library_options, services
 from ..errors import ApiError
-from ..jobs import public_message, public_result
 from ..schemas import Options
 from ..uploads import ParsedForm
+from ..work import public_message, public_result
 from .datasets import check_files, receive_files
 
 router = APIRouter(tags=["synchronous"])
