@@ -95,7 +95,7 @@ CHILD_TIMEOUT_S = 900  # one aggregation of a few thousand cached rows takes sec
 CLUSTER_TIMEOUT_S = "60s"
 MAX_IMAGES = 5_000
 # Above this many images compare() streams even with chunk_rows=None, which would make the
-# "in-memory" contrast stream too (frd.compare.STREAM_ABOVE_ROWS).
+# "in-memory" contrast stream too (frd.pipeline.STREAM_ABOVE_ROWS).
 MAX_AGG_IMAGES = 20_000
 MB = 1024 * 1024
 # Runs argv[1:] as its own child and passes its exit status on (see run_aggregation_child).

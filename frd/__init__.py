@@ -35,10 +35,10 @@ _EXPORTS = {
     "Normalizer": "normalize",
     "OODResult": "analysis.ood",
     "ReferenceStats": "stats",
-    "compare": "compare",
-    "compare_features": "compare",
-    "compute_reference_stats": "compare",
-    "extract_features": "compare",
+    "compare": "pipeline",
+    "compare_features": "pipeline",
+    "compute_reference_stats": "pipeline",
+    "extract_features": "pipeline",
     "frd_value": "distance",
     "frechet_distance": "distance",
     "ood": "analysis.ood",
@@ -67,11 +67,11 @@ __all__ = [
 if TYPE_CHECKING:  # what type checkers and editors see
     from .analysis.ood import OODResult, ood
     from .client import Client
-    from .compare import compare, compare_features, compute_reference_stats, extract_features
     from .distance import frd_value, frechet_distance, trace_sqrt_product
     from .metric import FRDMetric
     from .normalize import Normalizer
     from .options import FRDOptions
+    from .pipeline import compare, compare_features, compute_reference_stats, extract_features
     from .results import FRDResult
     from .sources import ArraySet
     from .stats import ReferenceStats

@@ -97,7 +97,7 @@ def frd_value(d2: float, *, log: bool, paper_log: bool = False) -> float:
     """The reported number: ln(d²) for v1 (ln(d) with ``paper_log``), raw d² for v0.
 
     For identical statistics (d² = 0) the v1 value is −inf; results report it as
-    ``null`` with ``identical: true`` in JSON (see :class:`frd.compare.FRDResult`).
+    ``null`` with ``identical: true`` in JSON (see :class:`frd.results.FRDResult`).
     """
     if d2 < 0:
         raise ValueError(f"d² must not be negative, got {d2}")

@@ -21,10 +21,10 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from .cache import FeatureCache
-from .compare import as_stats, make_options
 from .errors import ExtractionError
 from .executors import LocalExecutor, make_executor
 from .featureset import FeatureSet, extract_sets, require_images
+from .pipeline import as_stats, make_options
 from .results import FRDResult
 from .scoring import score
 from .sources import ArraySet, load_source

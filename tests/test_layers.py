@@ -40,7 +40,7 @@ LAYERS = [
     {"frd.statistics"},
     {"frd.scoring"},
     # the pipeline's entry points
-    {"frd.compare"},
+    {"frd.pipeline"},
     # above the pipeline: understanding a value, exporting features, the streaming metric
     {
         "frd.analysis",
@@ -76,7 +76,7 @@ LAYERS = [
         "api.lifecycle",
     },
     # the command line: over the library and the service (`frd serve`)
-    {"frd.cli", "frd.__main__"},
+    {"frd.cli.parser", "frd.cli.commands", "frd.cli", "frd.__main__"},
 ]
 
 
@@ -158,3 +158,22 @@ def test_the_facade_exports_what_it_lists():
     assert set(frd.__all__) == {"__version__", *frd._EXPORTS}
     for name in frd.__all__:
         assert getattr(frd, name) is not None
+
+
+def test_no_public_name_is_shadowed_by_a_submodule():
+    # Importing frd.X sets the package's attribute X to the module: had a module the name
+    # of a public function (frd/compare.py once did), `frd.compare(...)` would call a module
+    # in any process that imported it first — a running service, a test session.
+    import frd
+
+    clashes = [name for name in frd._EXPORTS if f"frd.{name}" in MODULES]
+    assert not clashes, f"public names that are also submodules: {clashes}"
+    code = (
+        "import importlib, sys, frd\n"
+        "for m in sys.argv[1:]: importlib.import_module(m)\n"
+        "bad = [n for n in frd._EXPORTS if type(getattr(frd, n)).__name__ == 'module']\n"
+        "assert not bad, bad\n"
+    )
+    modules = sorted(m for m in MODULES if m.startswith("frd.") and m != "frd.__main__")
+    proc = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr

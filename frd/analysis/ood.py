@@ -141,7 +141,7 @@ def ood(
 
     Options and running arguments are :func:`frd.compare`'s.
     """
-    from ..compare import compare_sets, is_stats_source, make_options
+    from ..pipeline import compare_sets, is_stats_source, make_options
     from ..stats import ReferenceStats
 
     check_ood_options(assumption, val_frac)
