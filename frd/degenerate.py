@@ -33,14 +33,19 @@ def warnings_for(names, negligible: np.ndarray, used: list[str], shares: dict[st
     used_set = set(used)
     flagged = [n for n, bad in zip(names, negligible) if bad and n in used_set]
     if flagged:
+        # Say how much of this d² they carry: often nearly all of it, sometimes (a shape
+        # feature constant across the reference) nothing, and the user should know which.
+        share = sum(shares.get(n, 0.0) for n in flagged)
+        effect = "can dominate the value" if share >= 0.01 else "hardly move the value"
         out.append(
             {
                 "code": "negligible_reference_std",
                 "message": (
                     f"{len(flagged)} feature(s) have a reference standard deviation at round-off level "
                     f"(≤ {NEGLIGIBLE_STD:g} × their magnitude); their z-scores are numerical noise and "
-                    f"can dominate the value. Use --robust to drop them."
+                    f"{effect} here (together {max(share, 0.0):.1%} of d²); --robust drops them"
                 ),
+                "share_of_d2": share,
                 "features": [{"feature": n, "share_of_d2": shares.get(n, 0.0)} for n in flagged],
             }
         )

@@ -76,11 +76,28 @@ def test_degenerate_feature_is_flagged_and_robust_value_offered():
     codes = {w["code"]: w for w in result.warnings}
     assert codes["negligible_reference_std"]["features"][0]["feature"] == "wavelet-HL_firstorder_Mean"
     assert codes["dominant_feature"]["features"][0]["share_of_d2"] > 0.99
+    assert codes["negligible_reference_std"]["share_of_d2"] > 0.99
+    assert "can dominate the value here (together 100.0% of d²)" in codes["negligible_reference_std"]["message"]
     assert result.robust["dropped_features"] == ["wavelet-HL_firstorder_Mean"]
     assert result.robust["frd"] < 3
     robust = frd.compare_features(_fake_set(ref, names), _fake_set(cand, names), robust=True)
     assert robust.value == pytest.approx(result.robust["frd"])
     assert robust.features_used == ["firstorder_Mean", "glcm_Contrast"]
+
+
+def test_a_degenerate_feature_that_carries_nothing_is_said_to_hardly_matter():
+    # Flagged features may carry almost none of d² (a shape feature flat in both sets, with
+    # a covariance cross-term just below zero): the warning says so instead of "dominate".
+    from frd.degenerate import warnings_for
+
+    names = ["firstorder_Mean", "shape2D_Perimeter", "shape2D_Sphericity"]
+    shares = {"firstorder_Mean": 1.0004, "shape2D_Perimeter": 0.0001, "shape2D_Sphericity": -0.0005}
+    warning = warnings_for(names, np.array([False, True, True]), names, shares)[0]
+    assert [f["feature"] for f in warning["features"]] == ["shape2D_Perimeter", "shape2D_Sphericity"]
+    assert warning["share_of_d2"] == pytest.approx(-0.0004)
+    assert "hardly move the value here (together 0.0% of d²)" in warning["message"]
+    loud = warnings_for(names, np.array([True, True, False]), names, shares)[0]
+    assert "can dominate the value here (together 100.0% of d²)" in loud["message"]
 
 
 @pytest.fixture(scope="module")

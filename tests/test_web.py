@@ -408,6 +408,24 @@ def test_warnings_are_told_in_plain_words(browser, fixtures_2d, tmp_path):
     assert shown[0][1].endswith(f"Without it, the value is {result['robust']['frd']:.4g}.")
     assert shown[1][0] == "One measurement dominates"
     assert "(wavelet-HL_firstorder_Mean) makes up 100 % of the distance" in shown[1][1]
+    assert "Here it carries 100 % of the value." in shown[0][1]
+    # Flagged features that carry almost nothing of d² are not called a danger.
+    faint = {**result["warnings"][0], "share_of_d2": -0.0004}
+    title, text = json.loads(
+        b.driver.execute_async_script(
+            """
+        const [w, result, done] = arguments;
+        import('./static/result.js').then(m => {
+          const box = m.warningBox(w, result);
+          done(JSON.stringify([box.querySelector('h3').textContent, box.querySelector('p').textContent]));
+        });
+    """,
+            faint,
+            result,
+        )
+    )
+    assert title == "A few measurements are numerical noise"
+    assert "Here it carries only 0 % of the value, so the value rests on the other measurements." in text
     assert_clean(b)
 
 

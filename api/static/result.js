@@ -34,7 +34,14 @@ export function warningBox(w, result) {
   if (w.code === "negligible_reference_std") {
     const n = (w.features || []).length;
     title = "Part of this value may be numerical noise";
+    const share = typeof w.share_of_d2 === "number" ? w.share_of_d2 : null;
     text = `${count(n, "measurement")} hardly ${n === 1 ? "varies" : "vary"} at all across the reference images. Any difference in ${n === 1 ? "it" : "them"} is magnified enormously, so the value can reflect rounding noise more than a real difference between the images.`;
+    if (share !== null && share < 0.01) {
+      title = "A few measurements are numerical noise";
+      text += ` Here ${n === 1 ? "it carries" : "they carry"} only ${percent(Math.max(share, 0))} of the value, so the value rests on the other measurements.`;
+    } else if (share !== null) {
+      text += ` Here ${n === 1 ? "it carries" : "they carry"} ${percent(share)} of the value.`;
+    }
     if (result.robust && result.robust.frd !== undefined) text += ` Without ${n === 1 ? "it" : "them"}, the value is ${value(result.robust.frd)}.`;
   } else if (w.code === "dominant_feature") {
     const f = (w.features || [])[0] || {};

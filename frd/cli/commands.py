@@ -22,6 +22,11 @@ def _print_notes(skipped, notices, quiet: bool) -> None:
             print(f"note: {notice}", file=sys.stderr)
 
 
+def _percent(share: float) -> str:
+    text = f"{share:.1%}"
+    return "0.0%" if text == "-0.0%" else text  # a share of d² can be a round-off below zero
+
+
 def _dumps(payload: dict) -> str:
     # allow_nan=False: the library's results are JSON-safe; anything else is a bug to catch.
     return json.dumps(payload, indent=2, allow_nan=False)
@@ -77,7 +82,8 @@ def cmd_compare(args) -> int:
     else:
         _print_notes(payload["skipped"], payload["notices"], args.quiet)
         for warning in payload["warnings"]:
-            features = ", ".join(f"{f['feature']} ({f['share_of_d2']:.1%} of d²)" for f in warning["features"][:5])
+            top = warning["features"][:5]
+            features = ", ".join(f"{f['feature']} ({_percent(f['share_of_d2'])} of d²)" for f in top)
             print(f"warning: {warning['message']}" + (f": {features}" if features else ""), file=sys.stderr)
         from ..results import result_line
 
