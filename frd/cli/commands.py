@@ -82,7 +82,8 @@ def cmd_compare(args) -> int:
     else:
         _print_notes(payload["skipped"], payload["notices"], args.quiet)
         for warning in payload["warnings"]:
-            top = warning["features"][:5]
+            # the features and their shares, unless the message already names them all
+            top = [f for f in warning["features"][:5] if f["feature"] not in warning["message"]]
             features = ", ".join(f"{f['feature']} ({_percent(f['share_of_d2'])} of d²)" for f in top)
             print(f"warning: {warning['message']}" + (f": {features}" if features else ""), file=sys.stderr)
         from ..results import result_line
