@@ -291,7 +291,10 @@ class TempWriter:
 
     def discard(self) -> None:
         if not self._fh.closed:
-            self._fh.close()
+            try:
+                self._fh.close()  # flushes its buffer: fails again on a full disk
+            except OSError:
+                pass
         try:
             os.unlink(self.path)
         except FileNotFoundError:

@@ -120,7 +120,7 @@ async def parse_multipart(
                 raise TooLarge(f"request body exceeds the limit of {max_request_bytes} bytes")
             parser.write(chunk)
         parser.finalize()
-    except (TooLarge, BadUpload):
+    except (TooLarge, BadUpload, OSError):  # OSError: the disk (StorageFull is one: 507)
         form.discard()
         raise
     except Exception as exc:  # the parser's own errors: malformed body
@@ -129,6 +129,10 @@ async def parse_multipart(
     # fsync blocks: off the event loop, so other requests are not held up by disk flushes.
     from starlette.concurrency import run_in_threadpool
 
-    for part in form.files:
-        await run_in_threadpool(part.writer.finish)
+    try:
+        for part in form.files:
+            await run_in_threadpool(part.writer.finish)
+    except BaseException:
+        form.discard()
+        raise
     return form

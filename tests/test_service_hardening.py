@@ -588,3 +588,72 @@ def test_an_exception_in_the_runner_fails_the_job_and_the_runner_goes_on(tmp_pat
         assert runner.alive
     finally:
         runner.stop()
+
+
+# ----- a full disk ------------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 8 MB filesystem (tmpfs) for the data dir, so the disk fills for real."""
+    import shutil
+
+    from conftest import missing_tool
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        missing_tool("a tmpfs mount (root)", "run the test as root, as CI does")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True)
+    if proc.returncode:
+        missing_tool("a tmpfs mount", proc.stderr.decode(errors="replace").strip())
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(folder):
+    """Write a file until the filesystem is full; returns it."""
+    filler = folder / "filler"
+    with open(filler, "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError as exc:
+            assert exc.errno == 28  # ENOSPC: the disk is really full
+    return filler
+
+
+def test_a_full_disk_answers_507_and_keeps_what_was_accepted(small_disk, tmp_path):
+    data = small_disk / "data"
+    server = Server(data).start()
+    try:
+        with server.client() as c:
+            kept = upload(c, images(tmp_path / "a", 4, seed=21, size=64)).json()
+            wait_job(c, f"/v1/jobs/{c.get(kept['links']['self']).json()['extraction']['id']}")
+            filler = fill(small_disk)
+            before = {p: p.read_bytes() for p in (data / "blobs").rglob("*") if p.is_file()}
+            late = images(tmp_path / "b", 6, seed=22, size=256)
+            r = upload(c, late)
+            assert r.status_code == 507, r.text
+            assert r.json()["error"]["code"] == "storage_full" and r.headers["retry-after"]
+            assert "nothing of it was kept" in r.json()["error"]["message"]
+            files = [("reference", (p.name, p.read_bytes())) for p in late[:3]]
+            files += [("candidate", (p.name, p.read_bytes())) for p in late[3:]]
+            assert c.post("/v1/frd", files=files).status_code == 507  # a synchronous request too
+            # Nothing half-written is left, and what was accepted before is untouched.
+            assert temp_files(data) == []
+            after = {p: p.read_bytes() for p in (data / "blobs").rglob("*") if p.is_file()}
+            assert after == before
+            assert c.get("/healthz").status_code == 200
+            assert c.get(kept["links"]["self"]).json()["n_images"] == 4
+            # Space again: the service carries on where it was, no restart needed.
+            filler.unlink()
+            again = upload(c, late)
+            assert again.status_code == 201, again.text
+            wait_job(c, f"/v1/jobs/{c.get(again.json()['links']['self']).json()['extraction']['id']}")
+            loc = c.post("/v1/comparisons", json={"reference": kept["id"], "candidate": again.json()["id"]})
+            job = wait_job(c, loc.headers["location"])
+            assert job["state"] == "succeeded", job
+    finally:
+        server.stop()
