@@ -73,31 +73,26 @@ def score(
     pieces = stats.pieces_for(negligible if options.robust else None)
     names, mu1, sigma1, mu2, sigma2 = pieces
     if stats.n_candidate < 2:  # OOD screening of one image: no covariance, no distance
-        return _without_distance(stats, names, pieces, negligible, skipped, notices, options, cand_fs.ndim, t)
-    d2 = frechet_distance(mu1, sigma1, mu2, sigma2, means_only=options.means_only)
-    value = frd_value(d2, log=options.rules.log_output, paper_log=options.paper_log)
-    contributions = decompose(*pieces)
-    shares = dict(zip(names, (contributions.total / (contributions.d2 or 1.0)).tolist()))
-    warnings = degenerate_warnings(ref_stats.names, negligible, names, shares)
-    warnings += intensity_warnings(ref_stats.names, ref_stats.raw_mean, stats.cand_raw_mean, options, labels)
-    robust = None
-    flagged = [n for n, bad in zip(ref_stats.names, negligible) if bad and n in set(names)]
-    if options.robust or flagged:
-        r_names, *r_pieces = pieces if options.robust else stats.pieces_for(negligible)
-        r_d2 = frechet_distance(*r_pieces, means_only=options.means_only)
-        robust = {
-            "frd": frd_value(r_d2, log=options.rules.log_output, paper_log=options.paper_log),
-            "d2": float(r_d2),
-            "dropped_features": [n for n, bad in zip(ref_stats.names, negligible) if bad],
-            "rule": f"reference std ≤ {NEGLIGIBLE_STD:g} × max(|reference mean|, |candidate mean|, candidate std)",
+        d2 = value = float("nan")
+        contributions, d2_split, warnings, robust = None, {}, [], None
+    else:
+        d2 = float(frechet_distance(mu1, sigma1, mu2, sigma2, means_only=options.means_only))
+        value = frd_value(d2, log=options.rules.log_output, paper_log=options.paper_log)
+        contributions = decompose(*pieces)
+        d2_split = {
+            "mean_term": float(contributions.mean.sum()),
+            "covariance_term": float(contributions.covariance.sum()),
         }
-    timings = {"statistics_s": time.perf_counter() - t}
+        shares = dict(zip(names, (contributions.total / (contributions.d2 or 1.0)).tolist()))
+        warnings = degenerate_warnings(ref_stats.names, negligible, names, shares)
+        warnings += intensity_warnings(ref_stats.names, ref_stats.raw_mean, stats.cand_raw_mean, options, labels)
+        robust = _robust(stats, pieces, negligible, names, options)
 
     option_dict = options.to_dict()
     option_dict["seed"] = stats.seed
     return FRDResult(
         value=value,
-        d2=float(d2),
+        d2=d2,
         version=options.version,
         n_reference=ref_stats.n,
         n_candidate=stats.n_candidate,
@@ -105,14 +100,11 @@ def score(
         skipped=skipped,
         options=option_dict,
         versions=library_versions(),
-        timings=timings,
+        timings={"statistics_s": time.perf_counter() - t},
         cache={},
         notices=notices,
         ndim=cand_fs.ndim,
-        d2_split={
-            "mean_term": float(contributions.mean.sum()),
-            "covariance_term": float(contributions.covariance.sum()),
-        },
+        d2_split=d2_split,
         warnings=warnings,
         robust=robust,
         analysis=Analysis(
@@ -129,39 +121,21 @@ def score(
     )
 
 
-def _without_distance(
-    stats: SetStatistics, names, pieces, negligible, skipped, notices, options: FRDOptions, ndim: int, started: float
-) -> FRDResult:
-    """A result for a one-image candidate (OOD screening): its rows, but no distance."""
-    option_dict = options.to_dict()
-    option_dict["seed"] = stats.seed
-    nan = float("nan")
-    return FRDResult(
-        value=nan,
-        d2=nan,
-        version=options.version,
-        n_reference=stats.ref_stats.n,
-        n_candidate=stats.n_candidate,
-        features_used=names,
-        skipped=skipped,
-        options=option_dict,
-        versions=library_versions(),
-        timings={"statistics_s": time.perf_counter() - started},
-        cache={},
-        notices=notices,
-        ndim=ndim,
-        analysis=Analysis(
-            ref_stats=stats.ref_stats,
-            names=names,
-            pieces=pieces,
-            contributions=None,
-            negligible=negligible,
-            ref_rows=stats.ref_rows,
-            cand_rows=stats.cand_rows,
-            ref_items=stats.ref_items,
-            cand_items=stats.cand_items,
-        ),
-    )
+def _robust(stats: SetStatistics, pieces, negligible, names, options: FRDOptions) -> dict | None:
+    """The value without the features flagged as round-off noise: when asked for, or
+    offered whenever a used feature is flagged."""
+    ref_names = stats.ref_stats.names
+    flagged = [n for n, bad in zip(ref_names, negligible) if bad and n in set(names)]
+    if not (options.robust or flagged):
+        return None
+    _, *r_pieces = pieces if options.robust else stats.pieces_for(negligible)
+    r_d2 = frechet_distance(*r_pieces, means_only=options.means_only)
+    return {
+        "frd": frd_value(r_d2, log=options.rules.log_output, paper_log=options.paper_log),
+        "d2": float(r_d2),
+        "dropped_features": [n for n, bad in zip(ref_names, negligible) if bad],
+        "rule": f"reference std ≤ {NEGLIGIBLE_STD:g} × max(|reference mean|, |candidate mean|, candidate std)",
+    }
 
 
 def _check_dimensions(ref_ndim: int, cand_ndim: int, from_stats: bool) -> None:
