@@ -38,6 +38,18 @@ class ParsedForm:
             part.writer.discard()
 
 
+def openapi_multipart(properties: dict, required: list[str] | None = None) -> dict:
+    """A route's ``openapi_extra`` describing its multipart body: our streaming parser reads
+    the body (limits counted on the stream), so FastAPI cannot describe it itself."""
+    schema: dict = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+FILES = {"type": "array", "items": {"type": "string", "format": "binary"}}
+
+
 async def parse_multipart(
     request,
     store: BlobStore,

@@ -23,7 +23,7 @@ from ..jobs import new_job
 from ..lifecycle import DatasetInUse
 from ..metrics import UPLOAD_BYTES
 from ..store import TooLarge
-from ..uploads import BadUpload, parse_multipart
+from ..uploads import FILES, BadUpload, openapi_multipart, parse_multipart
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -38,49 +38,35 @@ def dataset_name(raw: str | None) -> str | None:
     return name or None
 
 
-# The body is parsed by our streaming parser (limits counted on the stream), so FastAPI
-# does not see it: it is described here for the OpenAPI document.
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "files": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "image files (PNG, JPEG, BMP, TIFF, NIfTI, NRRD, MetaImage, DICOM); "
-                            "names may hold folders, e.g. patient1/slice001.dcm",
-                        },
-                        "masks": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "masks, paired with images by name (case01.png ↔ case01[_mask].png)",
-                        },
-                        "archive": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "one zip archive instead of files (masks in a top-level masks/ folder)",
-                        },
-                        "existing": {
-                            "type": "string",
-                            "description": "files you uploaded before, by digest instead of bytes: a JSON list of "
-                            '{"name", "role": "image"|"mask", "sha256"} (see POST '
-                            "/v1/datasets/known-files)",
-                        },
-                        "name": {
-                            "type": "string",
-                            "maxLength": MAX_NAME,
-                            "description": "optional label shown in listings, e.g. the folder's name",
-                        },
-                    },
-                }
-            }
+UPLOAD_BODY = openapi_multipart(
+    {
+        "files": {
+            **FILES,
+            "description": "image files (PNG, JPEG, BMP, TIFF, NIfTI, NRRD, MetaImage, DICOM); "
+            "names may hold folders, e.g. patient1/slice001.dcm",
+        },
+        "masks": {
+            **FILES,
+            "description": "masks, paired with images by name (case01.png ↔ case01[_mask].png)",
+        },
+        "archive": {
+            "type": "string",
+            "format": "binary",
+            "description": "one zip archive instead of files (masks in a top-level masks/ folder)",
+        },
+        "existing": {
+            "type": "string",
+            "description": "files you uploaded before, by digest instead of bytes: a JSON list of "
+            '{"name", "role": "image"|"mask", "sha256"} (see POST '
+            "/v1/datasets/known-files)",
+        },
+        "name": {
+            "type": "string",
+            "maxLength": MAX_NAME,
+            "description": "optional label shown in listings, e.g. the folder's name",
         },
     }
-}
+)
 
 
 async def receive_files(

@@ -20,7 +20,7 @@ from ..auth import require_owner
 from ..deps import library_options, services
 from ..errors import ApiError
 from ..schemas import Options
-from ..uploads import ParsedForm
+from ..uploads import FILES, ParsedForm, openapi_multipart
 from ..work import public_message, public_result
 from .datasets import check_files, receive_files
 
@@ -28,27 +28,16 @@ router = APIRouter(tags=["synchronous"])
 GROUPS = ("reference", "candidate")
 
 
-_files = {"type": "array", "items": {"type": "string", "format": "binary"}}
-SYNC_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "reference": _files,
-                        "candidate": _files,
-                        "reference_masks": _files,
-                        "candidate_masks": _files,
-                        "options": {"type": "string", "description": 'FRD options as JSON, e.g. {"version": "v0"}'},
-                    },
-                    "required": ["reference", "candidate"],
-                }
-            }
-        },
-    }
-}
+SYNC_BODY = openapi_multipart(
+    {
+        "reference": FILES,
+        "candidate": FILES,
+        "reference_masks": FILES,
+        "candidate_masks": FILES,
+        "options": {"type": "string", "description": 'FRD options as JSON, e.g. {"version": "v0"}'},
+    },
+    required=["reference", "candidate"],
+)
 
 
 class SyncSlots:
