@@ -62,11 +62,13 @@ class _OptionsModel(BaseModel):
 
 
 # The FRD options of the service: made from FRDOptions' declarations (frd.optionspec), all
-# but what names a file of the server (params_file).
+# but what names a file of the server (params_file). Tuple defaults are given as the lists
+# the schema declares (a tuple would make pydantic warn when it writes the OpenAPI document).
+_DEFAULTS = {k: list(v) if isinstance(v, tuple) else v for k, v in defaults(FRDOptions).items()}
 _FIELDS: dict[str, Any] = {
     name: (
         (_field_type(spec) | None) if spec.nullable else _field_type(spec),
-        Field(default=defaults(FRDOptions)[name], description=f"{spec.help} ({describe(spec)})"),
+        Field(default=_DEFAULTS[name], description=f"{spec.help} ({describe(spec)})"),
     )
     for name, spec in specs(FRDOptions).items()
     if spec.service
