@@ -234,16 +234,19 @@ def test_report_renders_in_headless_chromium_with_every_image(fixtures_2d, tmp_p
             "</script></body>",
         )
     )
+    headless = [  # a quiet headless Chromium: no network of its own, no first-run screens
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
     proc = subprocess.run(
         [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *headless,
             f"--user-data-dir={tmp_path / 'profile'}",
             "--virtual-time-budget=5000",
             "--dump-dom",
@@ -258,14 +261,7 @@ def test_report_renders_in_headless_chromium_with_every_image(fixtures_2d, tmp_p
     shot = tmp_path / "shot.png"
     subprocess.run(
         [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *headless,
             f"--user-data-dir={tmp_path / 'profile2'}",
             f"--screenshot={shot}",
             "--window-size=1200,2400",
