@@ -8,7 +8,8 @@ input first so that a few slow volumes start early and do not leave a core idle 
 end.
 
 * :class:`InlineExecutor` — one image after the other, in this process.
-* :class:`LocalExecutor` — a process pool (loky), one pyradiomics extractor per worker.
+* :class:`LocalExecutor` — this process and a pool of worker processes (loky) taking
+  images from one queue; a service's or a streaming metric's pool works alone.
 * :class:`DaskExecutor` — a Dask ``distributed`` cluster (``tcp://host:port`` of a
   scheduler, e.g. started by dask-jobqueue on SLURM or the Dask Helm chart). Workers must
   see the image files at the same paths (a shared filesystem). A worker that dies
@@ -17,6 +18,7 @@ end.
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 import threading
@@ -94,6 +96,12 @@ def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None =
         if reason is not None:
             return "skip", reason
         return "error", f"{item.name}: feature extraction failed: {type(exc).__name__}: {exc}"
+
+
+def _itk_threads() -> int:
+    import SimpleITK as sitk
+
+    return sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
 
 
 def _limit_itk_threads(threads: int) -> None:
@@ -220,7 +228,8 @@ class InlineExecutor:
 
 
 class LocalExecutor:
-    """A pool of worker processes on this machine (all cores by default).
+    """``workers`` processes on this machine (all cores by default): this one and a pool of
+    ``workers - 1``, or a pool of ``workers`` with ``isolate`` or ``reuse``.
 
     A service uses ``isolate=True`` (never extract on the calling process's threads, which
     would hold its interpreter lock while requests wait) and ``nice`` (lower the workers'
@@ -255,6 +264,12 @@ class LocalExecutor:
             yield from InlineExecutor().run(items, options)
             return
         check_can_extract(options)
+        if self.isolate or self.reuse:
+            yield from self._run_in_pool(items, options)
+        else:
+            yield from self._run_alongside_pool(items, options)
+
+    def _run_in_pool(self, items, options):
         # loky starts each worker as a fresh interpreter (fork + exec: no inherited threads
         # or SQLite handles) that takes the parent's import path before it imports anything,
         # so it runs the same frd whatever the current folder; unlike multiprocessing's
@@ -285,6 +300,91 @@ class LocalExecutor:
             if not finished or not self.reuse:
                 pool.shutdown(wait=finished, kill_workers=not finished)
                 self._pool = None
+
+    def _run_alongside_pool(self, items, options):
+        """This process extracts too, beside ``workers - 1`` pool processes, all taking the
+        next image (largest first) from one queue.
+
+        A pool worker is a new interpreter that spends about as long importing numpy,
+        SimpleITK and pyradiomics as a few 2D images take to extract; this process starts
+        its own share at once, so the workers' start-up overlaps useful work instead of
+        delaying all of it, and one interpreter fewer is started. A dispatcher thread keeps
+        each worker supplied (two images in flight) while this thread is busy with an image;
+        the work itself runs in the calling thread, where warnings filters, the redirected
+        stderr of image reading and SimpleITK's settings are safe to touch. While the pool
+        runs, this process's ITK filters use one thread (the cores are all taken).
+        """
+        import queue
+
+        identity = worker_identity(with_path=True)
+        helpers = min(self.workers - 1, len(items) - 1)
+        order = collections.deque(_largest_first(items))
+        lock = threading.Lock()
+        results: queue.SimpleQueue = queue.SimpleQueue()
+        stop = threading.Event()
+        pools: list = []
+
+        def dispatch() -> None:
+            import concurrent.futures as cf
+
+            from loky.process_executor import BrokenProcessPool
+
+            inflight: dict = {}
+            try:
+                pools.append(self._start_pool(helpers))  # here, so that this thread starts work at once
+                while not stop.is_set():
+                    with lock:
+                        while order and len(inflight) < 2 * helpers:
+                            i = order.popleft()
+                            inflight[pools[0].submit(extract_task, items[i], options, None, identity)] = i
+                    if not inflight:
+                        return
+                    done, _ = cf.wait(inflight, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                    for future in done:
+                        i = inflight.pop(future)
+                        results.put((i, future.result()))
+            except BrokenProcessPool as exc:
+                results.put((None, _worker_died(exc, [items[i].name for i in sorted(left)])))
+            except BaseException as exc:
+                results.put((None, exc))
+
+        def handed_over(message):
+            i, outcome = message
+            if i is None:
+                raise outcome
+            left.discard(i)
+            return i, outcome
+
+        dispatcher = threading.Thread(target=dispatch, name="frd-pool-dispatch", daemon=True)
+        left = set(range(len(items)))
+        finished = False
+        itk_threads = _itk_threads()
+        _limit_itk_threads(1)
+        dispatcher.start()
+        try:
+            while left:
+                while True:  # what the pool has finished first
+                    try:
+                        message = results.get_nowait()
+                    except queue.Empty:
+                        break
+                    yield handed_over(message)
+                with lock:
+                    i = order.popleft() if order else None
+                if i is not None:
+                    outcome = extract_task(items[i], options)
+                    left.discard(i)
+                    yield i, outcome
+                elif left:
+                    yield handed_over(results.get())
+            finished = True
+        finally:
+            stop.set()
+            _limit_itk_threads(itk_threads)
+            dispatcher.join(timeout=None if finished else 1.0)
+            # After an error (or an interrupted caller) the workers are stopped, not awaited.
+            for pool in pools:
+                pool.shutdown(wait=finished, kill_workers=not finished)
 
     def close(self) -> None:
         """Stop a kept pool's workers."""

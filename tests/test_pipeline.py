@@ -14,6 +14,7 @@ from conftest import texture_sets, textured, write_png
 import frd
 from frd.cache import FeatureCache
 from frd.featureset import ExtractionError
+from frd.inputs import load_set
 from frd.stats import StatsMismatch
 
 
@@ -141,6 +142,37 @@ def test_results_keep_input_order_with_a_process_pool(small_sets, tmp_path):
     serial = frd.extract_features(a, use_cache=False, progress=False, workers=1)
     assert [i.name for i in pooled.items] == [f"i{i}.png" for i in range(5)]
     np.testing.assert_array_equal(pooled.values, serial.values)
+
+
+def test_the_calling_process_extracts_beside_the_pool(small_sets, monkeypatch):
+    # With -w N, this process takes images from the same queue as the N - 1 pool workers
+    # (so that their start-up overlaps work); every image is extracted exactly once and
+    # the results come back in input order with the inline values.
+    from frd import executors
+
+    a, b = small_sets
+    items = load_set(a) + load_set(b)
+    options = frd.FRDOptions()
+    here = []
+    original = executors.extract_task
+
+    def counted(item, *args):
+        here.append(item.name)
+        return original(item, *args)
+
+    # Pickled by name, so the pool's workers still run the original function.
+    counted.__module__, counted.__qualname__ = original.__module__, original.__qualname__
+    monkeypatch.setattr(executors, "extract_task", counted)
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    outcomes = dict(executors.LocalExecutor(2).run(items, options))
+    assert sorted(outcomes) == list(range(len(items)))
+    assert 0 < len(here) < len(items)  # both sides worked
+    assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == threads  # ITK's setting restored
+    monkeypatch.undo()
+    inline = dict(executors.InlineExecutor().run(items, options))
+    for i in range(len(items)):
+        assert outcomes[i][0] == "ok"
+        np.testing.assert_array_equal(outcomes[i][1].values, inline[i][1].values)
 
 
 def test_concurrent_runs_share_one_cache(small_sets, tmp_path):
