@@ -21,7 +21,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from . import deferred
 from ._version import __version__
+
+deferred.install()  # before anything imports pyradiomics
 
 # Where each public name lives. They are imported on first use (PEP 562), so that a
 # module of the package — an extraction worker importing frd.executors, the command line

@@ -67,7 +67,12 @@ class Extractor:
 
             quiet_libraries()
             cls = extractor_class(self.options.engine)
-            self._extractors[ndim] = cls(self.options.pyradiomics_params(ndim))
+            params = self.options.pyradiomics_params(ndim)
+            if self.options.params_file is None:  # a preset with checked options
+                from .preparation import CheckedParams
+
+                params = CheckedParams(params)
+            self._extractors[ndim] = cls(params)
         return self._extractors[ndim]
 
     def __call__(self, item: ImageItem) -> FeatureVector:

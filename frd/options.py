@@ -110,13 +110,13 @@ class FRDOptions:
         setting="normalizeScale",
         help="pyradiomics normalizeScale (v1: 100)",
     )
-    voxel_array_shift: float | None = option(
+    voxel_array_shift: int | None = option(
         None,
-        kind="number",
-        minimum=-1e9,
-        maximum=1e9,
+        kind="integer",  # pyradiomics' schema requires an int (300.0 is refused)
+        minimum=-(10**9),
+        maximum=10**9,
         setting="voxelArrayShift",
-        help="pyradiomics voxelArrayShift (v1: 300)",
+        help="pyradiomics voxelArrayShift, a whole number (v1: 300)",
     )
     interpolator: str | None = option(
         None,

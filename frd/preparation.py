@@ -15,7 +15,8 @@ run with three of the helpers they call answered here:
   ``numpy.unique``; anything unusual is left to pyradiomics, which raises its own errors.
 
 pyradiomics' parameter validation (``_applyParams``) runs pykwalify as usual, with its
-schema file parsed once per process instead of once per extractor.
+schema file parsed once per process instead of once per extractor, except for the
+parameters the engine built itself from a preset and checked options (``CheckedParams``).
 
 As for the feature classes (``frd.formulas.with_fast_numpy``), pyradiomics itself is not patched:
 these are new function objects whose global names point here.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import types
 
 import numpy as np
@@ -159,8 +161,25 @@ def _parsed_schema(schema_files: tuple) -> dict:
 _SCHEMAS: dict = {}
 
 
+class CheckedParams(dict):
+    """Parameters the engine built itself from a preset and checked options
+    (``FRDOptions.pyradiomics_params``): pyradiomics' schema validation is skipped for them
+    (``tests/test_engine.py`` validates every preset, in 2D and 3D, with options at their
+    limits), so that an extraction worker never loads pykwalify (``frd.deferred``)."""
+
+
+class _Checked:
+    def __init__(self, params: CheckedParams):
+        self.params = params
+
+    def validate(self):
+        return self.params
+
+
 def _validator(source_file=None, source_data=None, schema_files=None, extensions=None):
     """pykwalify's Core as pyradiomics builds it, with the schema already parsed."""
+    if isinstance(source_data, CheckedParams) and source_file is None:
+        return _Checked(source_data)
     import pykwalify.core
 
     if source_file is not None or not schema_files or not all(str(f).endswith((".yaml", ".yml")) for f in schema_files):
@@ -172,11 +191,8 @@ def _validator(source_file=None, source_data=None, schema_files=None, extensions
     )
 
 
-def _pykwalify():
-    import pykwalify.core
-
-    return types.SimpleNamespace(core=types.SimpleNamespace(Core=_validator, log=pykwalify.core.log))
-
-
-# pyradiomics' parameter validation (pykwalify), without parsing the schema every time.
-apply_params = _rebound(featureextractor.RadiomicsFeatureExtractor._applyParams, pykwalify=_pykwalify())
+# pyradiomics' parameter validation (pykwalify) without parsing the schema every time, and
+# without loading pykwalify for checked parameters. Its logger is looked up by name (the
+# logger pykwalify.core would create), which does not import the module.
+_PYKWALIFY = types.SimpleNamespace(core=types.SimpleNamespace(Core=_validator, log=logging.getLogger("pykwalify.core")))
+apply_params = _rebound(featureextractor.RadiomicsFeatureExtractor._applyParams, pykwalify=_PYKWALIFY)

@@ -9,7 +9,7 @@ from conftest import textured, write_png
 
 from frd.extract import Extractor
 from frd.inputs import load_set
-from frd.options import FRDOptions
+from frd.options import FEATURE_CLASSES, IMAGE_TYPES, FRDOptions
 
 
 def _vectors(items, **options):
@@ -389,6 +389,71 @@ def test_parameter_validation_unchanged():
     params["setting"]["binWidth"] = "wide"
     with pytest.raises(Exception, match="binWidth|wide"):
         FastExtractor(params)
+
+
+def _option_variants():
+    """FRDOptions at the limits of every option that reaches pyradiomics' parameters."""
+    from frd.optionspec import specs
+
+    yield FRDOptions()
+    yield FRDOptions(feature_classes=FEATURE_CLASSES, image_types=IMAGE_TYPES, log_sigma=(1e-3, 100.0))
+    for name, spec in specs(FRDOptions).items():
+        if spec.setting is None:
+            continue
+        if spec.kind == "choice":
+            values = list(spec.choices)
+        else:
+            low = spec.minimum + (1e-6 if spec.exclusive_minimum else 0)
+            values = [low, spec.maximum]
+            if spec.kind == "integer":
+                values = [int(v) for v in values]
+        for value in values:
+            yield FRDOptions(**{name: value})
+
+
+def test_checked_params_pass_pyradiomics_validation():
+    # The engine skips pykwalify for the parameters it builds (CheckedParams): every preset,
+    # in 2D and 3D, with each option at its limits, passes pyradiomics' own validation.
+    import pykwalify.core
+    from radiomics import getParameterValidationFiles
+
+    schema_file, schema_funcs = getParameterValidationFiles()
+    checked = 0
+    for version in ("v0", "v1"):
+        for options in _option_variants():
+            for ndim in (2, 3):
+                params = options.with_changes(version=version).pyradiomics_params(ndim)
+                core = pykwalify.core.Core(source_data=params, schema_files=[schema_file], extensions=[schema_funcs])
+                assert core.validate(raise_exception=True) == params
+                checked += 1
+    assert checked > 40
+
+
+def test_voxel_array_shift_is_a_whole_number_for_pyradiomics(fixtures_2d):
+    # pyradiomics' schema requires an int: --voxel-array-shift 300 used to reach it as 300.0
+    # and fail every image with a SchemaError.
+    item = load_set(fixtures_2d[0])[0]
+    for engine in ("pyradiomics", "frd"):
+        shifted = Extractor(FRDOptions(engine=engine, voxel_array_shift=200))(item)
+        default = Extractor(FRDOptions(engine=engine))(item)
+        energy = shifted.names.index("firstorder_Energy")
+        assert shifted.values[energy] != default.values[energy]
+
+
+def test_an_extraction_worker_never_loads_the_validator(fixtures_2d):
+    # pykwalify (imported at the top of pyradiomics' extractor module) stays a stand-in in a
+    # process that extracts with the built-in presets, and loads on first use elsewhere.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, frd.executors as e; from frd.inputs import load_set; from frd.options import FRDOptions\n"
+        f"status, _ = e.extract_task(load_set({str(fixtures_2d[0])!r})[0], FRDOptions())\n"
+        "print(status, type(sys.modules['pykwalify.core']).__name__)\n"
+        "import pykwalify.core; print(pykwalify.core.Core.__name__, type(sys.modules['pykwalify.core']).__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["ok", "_StandIn", "Core", "module"]
 
 
 def test_first_order_sums_follow_numpys_pairwise_order():

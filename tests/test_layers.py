@@ -18,8 +18,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 LAYERS = [
-    # the bottom: errors, quiet output, presets as data, option declarations, optional extras
-    {"frd._version", "frd.errors", "frd.quiet", "frd.presets", "frd.optionspec", "frd.extras", "frd.limits"},
+    # the bottom: errors, quiet output, presets as data, option declarations, optional extras,
+    # imports deferred to first use
+    {
+        "frd._version",
+        "frd.errors",
+        "frd.quiet",
+        "frd.presets",
+        "frd.optionspec",
+        "frd.extras",
+        "frd.limits",
+        "frd.deferred",
+    },
     # values and files that need nothing of the pipeline
     {"frd.options", "frd.archive", "frd.provenance", "frd.normalize", "frd.distance", "frd.headers"},
     {"frd.inputs", "frd.sources", "frd.cache", "frd.imageio"},
