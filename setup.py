@@ -1,5 +1,14 @@
-"""Build step for the engine's compiled kernel; everything else is in pyproject.toml."""
+"""Build step for the engine's compiled kernels; everything else is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("frd._kernels", ["frd/_kernels.c"], extra_compile_args=["-O3", "-ffp-contract=off"])])
+# No floating-point contraction: the kernels reproduce numpy's and ITK's arithmetic
+# operation for operation, and a fused multiply-add would round differently.
+FLAGS = ["-O3", "-ffp-contract=off"]
+
+setup(
+    ext_modules=[
+        Extension("frd._kernels", ["frd/_kernels.c"], extra_compile_args=FLAGS),
+        Extension("frd._resample", ["frd/_resample.c"], extra_compile_args=FLAGS),
+    ]
+)

@@ -1,7 +1,7 @@
 """pyradiomics' steps around the feature classes, with less work and the same results.
 
 ``execute``, ``computeShape`` and ``loadImage`` are pyradiomics' own code (``RadiomicsFeatureExtractor``),
-run with three of the helpers they call answered here:
+run with four of the helpers they call answered here:
 
 * the diagnostics (``GeneralInfo``): every entry that can be part of a feature vector
   (a number, or a string that might read as one), with pyradiomics' value, but the image
@@ -12,7 +12,9 @@ run with three of the helpers they call answered here:
 * ``cropToTumorMask``: when there is nothing to crop (a mask that reaches every border,
   as FRD's whole-image masks do) the inputs are returned instead of copies of them;
 * ``getMask``: the label is looked for directly instead of sorting every mask voxel for
-  ``numpy.unique``; anything unusual is left to pyradiomics, which raises its own errors.
+  ``numpy.unique``; anything unusual is left to pyradiomics, which raises its own errors;
+* ``resampleImage``: pyradiomics' own function, its cubic B-spline resampling of the image
+  computed by the engine's kernel (``frd.resample``: ITK's values, bit for bit).
 
 pyradiomics' parameter validation (``_applyParams``) runs pykwalify as usual, with its
 schema file parsed once per process instead of once per extractor, except for the
@@ -34,6 +36,7 @@ import SimpleITK as sitk
 from radiomics import featureextractor, generalinfo, imageoperations
 
 from .matrices import connected_parts
+from .resample import with_fast_resampling
 
 
 class Diagnostics(generalinfo.GeneralInfo):
@@ -124,7 +127,14 @@ def get_mask(mask, **kwargs):
     return imageoperations.getMask(mask, **kwargs)
 
 
-_OPERATIONS = types.SimpleNamespace(**{**vars(imageoperations), "cropToTumorMask": crop_to_mask, "getMask": get_mask})
+_OPERATIONS = types.SimpleNamespace(
+    **{
+        **vars(imageoperations),
+        "cropToTumorMask": crop_to_mask,
+        "getMask": get_mask,
+        "resampleImage": with_fast_resampling(imageoperations.resampleImage),
+    }
+)
 _GENERALINFO = types.SimpleNamespace(GeneralInfo=_FallbackDiagnostics)
 
 

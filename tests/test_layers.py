@@ -36,6 +36,7 @@ LAYERS = [
     # one image's features
     {
         "frd.preparation",
+        "frd.resample",
         "frd.formulas",
         "frd.glcm_formulas",
         "frd.matrices",
