@@ -1,6 +1,6 @@
 /* Compiled kernels of the frd extraction engine (frd/engine.py).
  *
- * glszm_zones: every gray-level zone of a 3D image, in two scans. A zone is a set of
+ * glszm_zones: every gray-level zone of a 3D image, labelled by runs along x. A zone is a set of
  * connected mask voxels with the same gray level, connected through the 26 neighbours of
  * a voxel (or the 8 in-plane ones when one dimension is excluded, pyradiomics' force2D),
  * exactly the zones pyradiomics' C code grows for its GLSZM. pyradiomics stores them in
@@ -90,12 +90,14 @@ static Py_ssize_t find_root(Py_ssize_t *parent, Py_ssize_t i)
     return i;
 }
 
-/* Labels all zones in two scans in memory order (union-find): each mask voxel joins the
- * zones of its already scanned neighbours of the same gray level; a zone's root is its
- * first voxel. Then every voxel is counted to its root's zone. Returns the number of
- * zones, or -1 when out of memory. */
-static Py_ssize_t label_zones(const int32_t *image, const uint8_t *mask, const Py_ssize_t *shape,
-                              int skip_dim, int32_t *levels, int64_t *sizes)
+/* Labels all zones voxel by voxel, in two scans in memory order (union-find): each mask
+ * voxel joins the zones of its already scanned neighbours of the same gray level; a zone's
+ * root is its first voxel. Then every voxel is counted to its root's zone. Returns the
+ * number of zones, or -1 when out of memory. The reference for label_zone_runs (below,
+ * about 2x faster on a 3D volume, 15-30x for a mask alone), used for boxes too large for
+ * its int32 run numbers. */
+static Py_ssize_t label_zones_voxels(const int32_t *image, const uint8_t *mask, const Py_ssize_t *shape,
+                                     int skip_dim, int32_t *levels, int64_t *sizes)
 {
     const Py_ssize_t nz = shape[0], ny = shape[1], nx = shape[2];
     const Py_ssize_t n = nz * ny * nx;
@@ -174,6 +176,185 @@ static Py_ssize_t label_zones(const int32_t *image, const uint8_t *mask, const P
     return zones;
 }
 
+/* The box of mask voxels: [lo[d], hi[d]) per dimension (z, y, x). Nothing outside it is in
+ * the mask, so zones and runs are the same within it. Returns 0 for an empty mask. */
+static int mask_box(const uint8_t *mask, const Py_ssize_t *shape, Py_ssize_t lo[3], Py_ssize_t hi[3])
+{
+    const Py_ssize_t nz = shape[0], ny = shape[1], nx = shape[2];
+    lo[0] = nz, lo[1] = ny, lo[2] = nx;
+    hi[0] = hi[1] = hi[2] = 0;
+    for (Py_ssize_t z = 0; z < nz; z++)
+        for (Py_ssize_t y = 0; y < ny; y++) {
+            const uint8_t *row = mask + (z * ny + y) * nx;
+            Py_ssize_t f = 0;
+            for (uint64_t word; f + 8 <= nx; f += 8) { /* empty stretches 8 bytes at a time */
+                memcpy(&word, row + f, 8);
+                if (word)
+                    break;
+            }
+            while (f < nx && !row[f])
+                f++;
+            if (f == nx)
+                continue;
+            Py_ssize_t l = nx - 1;
+            while (!row[l])
+                l--;
+            if (z < lo[0]) lo[0] = z;
+            hi[0] = z + 1;
+            if (y < lo[1]) lo[1] = y;
+            if (y + 1 > hi[1]) hi[1] = y + 1;
+            if (f < lo[2]) lo[2] = f;
+            if (l + 1 > hi[2]) hi[2] = l + 1;
+        }
+    return hi[0] > 0;
+}
+
+/* Root of a run's zone (path halving). */
+static inline int32_t run_root(int32_t *parent, int32_t i)
+{
+    while (parent[i] != i) {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    return i;
+}
+
+/* label_zones by runs: the mask voxels of one gray level that follow each other along x
+ * form a run (a single voxel when x does not connect); a run joins the runs of the same
+ * gray level in the already scanned neighbouring rows (y - 1 in its slice, y - 1, y, y + 1
+ * in the slice before) that touch it, diagonals included. Runs are numbered in memory
+ * order of their first voxel and a zone's root is its smallest run, the one holding its
+ * first voxel, so zones come out in the order of label_zones_voxels. Works within the mask's box,
+ * with int32 run numbers (the caller checks the box holds fewer than 2^31 voxels).
+ * Returns the number of zones, or -1 when out of memory. */
+static Py_ssize_t label_zone_runs(const int32_t *image, const uint8_t *mask, const Py_ssize_t *shape,
+                                  int skip_dim, const Py_ssize_t lo[3], const Py_ssize_t hi[3],
+                                  int32_t *levels, int64_t *sizes)
+{
+    const Py_ssize_t ny = shape[1], nx = shape[2];
+    const Py_ssize_t bz = hi[0] - lo[0], by = hi[1] - lo[1], bx = hi[2] - lo[2];
+    const Py_ssize_t rows = bz * by, cap = rows * bx;
+    int32_t *first = (int32_t *)malloc(sizeof(int32_t) * (size_t)(rows + 1));
+    int32_t *start = (int32_t *)malloc(sizeof(int32_t) * (size_t)cap);
+    int32_t *end = (int32_t *)malloc(sizeof(int32_t) * (size_t)cap); /* last voxel, inclusive */
+    int32_t *level = (int32_t *)malloc(sizeof(int32_t) * (size_t)cap);
+    int32_t *parent = (int32_t *)malloc(sizeof(int32_t) * (size_t)cap);
+    if (!first || !start || !end || !level || !parent) {
+        free(first), free(start), free(end), free(level), free(parent);
+        return -1;
+    }
+    const int split = skip_dim == 2;  /* x does not connect: every voxel its own run */
+    const int32_t reach = split ? 0 : 1; /* how far along x a touching run may lie */
+    /* The rows scanned before that touch a row: (dz, dy). */
+    int prev[4][2], np = 0;
+    static const int cand[4][2] = {{-1, -1}, {-1, 0}, {-1, 1}, {0, -1}};
+    for (int c = 0; c < 4; c++) {
+        if ((skip_dim == 0 && cand[c][0]) || (skip_dim == 1 && cand[c][1]))
+            continue;
+        prev[np][0] = cand[c][0], prev[np][1] = cand[c][1];
+        np++;
+    }
+    int32_t runs = 0;
+    for (Py_ssize_t z = 0; z < bz; z++)
+        for (Py_ssize_t y = 0; y < by; y++) {
+            const Py_ssize_t r = z * by + y, base = ((z + lo[0]) * ny + (y + lo[1])) * nx + lo[2];
+            const uint8_t *m = mask + base;
+            const int32_t *im = image ? image + base : NULL;
+            const int32_t row_first = runs;
+            first[r] = runs;
+            for (Py_ssize_t x = 0; x < bx;) {
+                if (!m[x]) {
+                    x++;
+                    continue;
+                }
+                const int32_t g = im ? im[x] : 0;
+                const Py_ssize_t x0 = x++;
+                if (!split) {
+                    if (im)
+                        while (x < bx && m[x] && im[x] == g)
+                            x++;
+                    else
+                        while (x < bx && m[x])
+                            x++;
+                }
+                start[runs] = (int32_t)x0;
+                end[runs] = (int32_t)(x - 1);
+                level[runs] = g;
+                parent[runs] = runs;
+                runs++;
+            }
+            if (runs == row_first)
+                continue;
+            for (int p = 0; p < np; p++) {
+                const Py_ssize_t pz = z + prev[p][0], py = y + prev[p][1];
+                if (pz < 0 || py < 0 || py >= by)
+                    continue;
+                const Py_ssize_t pr = pz * by + py;
+                int32_t j = first[pr];
+                const int32_t j_end = first[pr + 1];
+                for (int32_t i = row_first; i < runs && j < j_end; i++) {
+                    const int32_t a = start[i] - reach, b = end[i] + reach, g = level[i];
+                    while (j < j_end && end[j] < a)
+                        j++;
+                    int32_t rv = -1; /* the root of run i's zone, once looked up */
+                    for (int32_t k = j; k < j_end && start[k] <= b; k++) {
+                        if (level[k] != g)
+                            continue;
+                        if (rv < 0)
+                            rv = run_root(parent, i);
+                        if (parent[k] == rv)
+                            continue; /* (a parent that is the root: already in the zone) */
+                        const int32_t rk = run_root(parent, k);
+                        if (rk < rv) {
+                            parent[rv] = rk;
+                            rv = rk;
+                        } else if (rv < rk)
+                            parent[rk] = rv;
+                    }
+                }
+            }
+        }
+    first[rows] = runs;
+    Py_ssize_t zones = 0;
+    if (!levels) {
+        for (int32_t i = 0; i < runs; i++)
+            zones += parent[i] == i;
+    } else {
+        /* In run order, a run's parent is smaller and already points to its root; the
+         * zone number of a root is kept in `start` (no longer needed once it is passed). */
+        for (int32_t i = 0; i < runs; i++) {
+            const int32_t length = end[i] - start[i] + 1;
+            const int32_t p = parent[i];
+            if (p == i) {
+                levels[zones] = level[i];
+                sizes[zones] = length;
+                start[i] = (int32_t)zones;
+                zones++;
+            } else {
+                const int32_t root = parent[p];
+                parent[i] = root;
+                sizes[start[root]] += length;
+            }
+        }
+    }
+    free(first), free(start), free(end), free(level), free(parent);
+    return zones;
+}
+
+/* Labels all zones: by runs within the mask's box, or voxel by voxel for a box too large
+ * for int32 run numbers. Returns the number of zones, or -1 when out of memory. */
+static Py_ssize_t label_zones(const int32_t *image, const uint8_t *mask, const Py_ssize_t *shape,
+                              int skip_dim, int32_t *levels, int64_t *sizes)
+{
+    Py_ssize_t lo[3], hi[3];
+    if (!mask_box(mask, shape, lo, hi))
+        return 0;
+    const Py_ssize_t bz = hi[0] - lo[0], by = hi[1] - lo[1], bx = hi[2] - lo[2];
+    if (bx >= INT32_MAX || by >= INT32_MAX / bx || bz >= (INT32_MAX - 1) / (by * bx))
+        return label_zones_voxels(image, mask, shape, skip_dim, levels, sizes);
+    return label_zone_runs(image, mask, shape, skip_dim, lo, hi, levels, sizes);
+}
+
 static PyObject *glszm_zones(PyObject *self, PyObject *args)
 {
     PyObject *image_obj, *mask_obj, *levels_obj, *sizes_obj;
@@ -243,7 +424,12 @@ static int acquire(Inputs *in, PyObject *image, PyObject *mask, const Py_ssize_t
     }
     const int32_t *img = (const int32_t *)in->image.buf;
     const uint8_t *msk = (const uint8_t *)in->mask.buf;
+    /* Whether any mask voxel is outside 1..Ng (without branches, so it vectorises), then
+     * which is the first. */
+    int bad = 0;
     for (Py_ssize_t i = 0; i < n; i++)
+        bad |= (msk[i] != 0) & ((uint32_t)img[i] - 1u >= (uint32_t)Ng);
+    for (Py_ssize_t i = 0; bad && i < n; i++)
         if (msk[i] && (img[i] < 1 || img[i] > Ng)) {
             PyErr_Format(PyExc_IndexError, "gray level %d outside 1..%d inside the mask", (int)img[i], Ng);
             return -1;
@@ -389,75 +575,151 @@ static int line_with_two(const uint8_t *msk, Py_ssize_t nz, Py_ssize_t ny, Py_ss
     return found;
 }
 
+/* Further steps a line from coordinate c can take by d within 0..n-1 (d = 0: no limit). */
+static inline Py_ssize_t steps_left(Py_ssize_t c, int d, Py_ssize_t n)
+{
+    if (d == 1) return n - 1 - c;
+    if (d == -1) return c;
+    if (d > 0) return (n - 1 - c) / d;
+    if (d < 0) return c / -d;
+    return PY_SSIZE_T_MAX;
+}
+
+/* Runs of one angle over the gray levels `lab` of a box (0 outside the mask): every line
+ * along (dz, dy, dx) is walked from its first voxel, keeping the row of the counts for the
+ * current run's length, and each run is counted at its end into counts[length * W + level]
+ * (level 0: runs outside the mask, not wanted). The update is unconditional, adding 0
+ * inside a run, so the walk does not branch on the image (about 4x faster than a branch,
+ * or than indexing by a running length, on a 3D volume). Returns the longest run. */
+#define DEFINE_RUN_WALK(T, NAME)                                                                       \
+    static Py_ssize_t NAME(const T *lab, Py_ssize_t nz, Py_ssize_t ny, Py_ssize_t nx, int dz, int dy, \
+                           int dx, int64_t *counts, Py_ssize_t W)                                     \
+    {                                                                                                  \
+        const Py_ssize_t step = ((Py_ssize_t)dz * ny + dy) * nx + dx;                                  \
+        int64_t *top = counts; /* the row of the longest run */                                        \
+        for (Py_ssize_t z = 0; z < nz; z++)                                                            \
+            for (Py_ssize_t y = 0; y < ny; y++) {                                                      \
+                Py_ssize_t xa, xb; /* the x of the lines that start in this row */                     \
+                if (!(INSIDE(z, -dz, nz) && INSIDE(y, -dy, ny)))                                       \
+                    xa = 0, xb = nx;                                                                   \
+                else if (dx > 0)                                                                       \
+                    xa = 0, xb = dx < nx ? dx : nx;                                                    \
+                else if (dx < 0)                                                                       \
+                    xa = nx + dx > 0 ? nx + dx : 0, xb = nx;                                           \
+                else                                                                                   \
+                    continue;                                                                          \
+                Py_ssize_t lzy = steps_left(z, dz, nz), ly = steps_left(y, dy, ny);                    \
+                if (ly < lzy) lzy = ly;                                                                \
+                for (Py_ssize_t x = xa; x < xb; x++) {                                                 \
+                    Py_ssize_t last = steps_left(x, dx, nx);                                           \
+                    if (lzy < last) last = lzy;                                                        \
+                    const T *p = lab + (z * ny + y) * nx + x;                                          \
+                    int64_t *row = counts; /* the counts of runs as long as the current one */         \
+                    T prev = 0;                                                                        \
+                    for (Py_ssize_t k = 0; k <= last; k++, p += step) {                                \
+                        const T g = *p;                                                                \
+                        const int same = g == prev;                                                    \
+                        row[prev] += !same;                                                            \
+                        top = row > top ? row : top;                                                   \
+                        row = same ? row + W : counts + W;                                             \
+                        prev = g;                                                                      \
+                    }                                                                                  \
+                    row[prev]++;                                                                       \
+                    top = row > top ? row : top;                                                       \
+                }                                                                                      \
+            }                                                                                          \
+        return (top - counts) / W;                                                                     \
+    }
+
+DEFINE_RUN_WALK(uint8_t, run_walk_u8)
+DEFINE_RUN_WALK(uint16_t, run_walk_u16)
+DEFINE_RUN_WALK(int32_t, run_walk_i32)
+
 /* A run is the same set of voxels walked either way, so each angle is oriented to point to
- * higher indices and the volume is scanned once per angle in memory order: a voxel's run
- * length is its predecessor's plus one, and a run is counted at its last voxel. Counts go
- * to a compact integer table per angle (the double matrix of a volume is megabytes, and
- * scattered increments into it missed the cache), copied into the matrix afterwards.
+ * higher indices. Within the box of the mask (lines outside it hold no mask voxel), the
+ * gray levels are copied into one compact array, 0 outside the mask, and every line of
+ * each angle is walked from its start (run_walk). Counts go to a compact integer table
+ * per angle, length-major (the double matrix of a volume is megabytes, and scattered
+ * increments into it missed the cache), copied into the matrix afterwards.
  * Returns -1 when out of memory. */
 static int glrlm_fill(const Inputs *in, int Ng, Py_ssize_t Nr)
 {
     const int32_t *img = (const int32_t *)in->image.buf, *ang = (const int32_t *)in->angles.buf;
     const uint8_t *msk = (const uint8_t *)in->mask.buf;
     double *glrlm = (double *)in->out.buf;
-    const Py_ssize_t nz = in->nz, ny = in->ny, nx = in->nx, na = in->na, n = nz * ny * nx;
-    int32_t *run = (int32_t *)malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
-    int64_t *counts = (int64_t *)calloc((size_t)Ng * (size_t)Nr, sizeof(int64_t));
-    if (!run || !counts) {
-        free(run);
+    const Py_ssize_t nz = in->nz, ny = in->ny, nx = in->nx, na = in->na;
+    const Py_ssize_t shape[3] = {nz, ny, nx};
+    Py_ssize_t lo[3], hi[3];
+    if (!mask_box(msk, shape, lo, hi))
+        return 0; /* no runs: every angle dropped, the matrix stays 0 */
+    const Py_ssize_t bz = hi[0] - lo[0], by = hi[1] - lo[1], bx = hi[2] - lo[2], bn = bz * by * bx;
+    const int width = Ng < 256 ? 1 : Ng < 65536 ? 2 : 4;
+    void *lab = malloc((size_t)bn * (size_t)width);
+    const Py_ssize_t W = (Py_ssize_t)Ng + 1; /* levels 0..Ng, lengths 0..Nr */
+    int64_t *counts = (int64_t *)calloc((size_t)W * (size_t)(Nr + 1), sizeof(int64_t));
+    if (!lab || !counts) {
+        free(lab);
         free(counts);
         return -1;
     }
+    for (Py_ssize_t z = 0; z < bz; z++)
+        for (Py_ssize_t y = 0; y < by; y++) {
+            const Py_ssize_t src = ((z + lo[0]) * ny + (y + lo[1])) * nx + lo[2], dst = (z * by + y) * bx;
+            const int32_t *im = img + src;
+            const uint8_t *m = msk + src;
+            if (width == 1) {
+                uint8_t *l = (uint8_t *)lab + dst;
+                for (Py_ssize_t x = 0; x < bx; x++)
+                    l[x] = (uint8_t)((uint8_t)im[x] * (m[x] != 0));
+            } else if (width == 2) {
+                uint16_t *l = (uint16_t *)lab + dst;
+                for (Py_ssize_t x = 0; x < bx; x++)
+                    l[x] = (uint16_t)((uint16_t)im[x] * (m[x] != 0));
+            } else {
+                int32_t *l = (int32_t *)lab + dst;
+                for (Py_ssize_t x = 0; x < bx; x++)
+                    l[x] = im[x] * (m[x] != 0);
+            }
+        }
+    int status = 0;
     for (Py_ssize_t a = 0; a < na; a++) {
         int dz = ang[3 * a], dy = ang[3 * a + 1], dx = ang[3 * a + 2];
-        Py_ssize_t step = ((Py_ssize_t)dz * ny + dy) * nx + dx;
-        if (step < 0) {
+        if (dz < 0 || (dz == 0 && (dy < 0 || (dy == 0 && dx < 0))))
             dz = -dz, dy = -dy, dx = -dx;
-            step = -step;
-        }
-        int32_t longest = 0;
-        for (Py_ssize_t z = 0; z < nz; z++)
-            for (Py_ssize_t y = 0; y < ny; y++) {
-                const int back_zy = INSIDE(z, -dz, nz) && INSIDE(y, -dy, ny);
-                const int ahead_zy = INSIDE(z, dz, nz) && INSIDE(y, dy, ny);
-                const Py_ssize_t row = (z * ny + y) * nx;
-                for (Py_ssize_t x = 0; x < nx; x++) {
-                    const Py_ssize_t v = row + x;
-                    if (!msk[v])
-                        continue;
-                    const int32_t gl = img[v];
-                    int32_t length = 1;
-                    if (back_zy && INSIDE(x, -dx, nx)) {
-                        const Py_ssize_t p = v - step;
-                        if (msk[p] && img[p] == gl)
-                            length = run[p] + 1;
-                    }
-                    run[v] = length;
-                    const Py_ssize_t s = v + step;
-                    if (!(ahead_zy && INSIDE(x, dx, nx) && msk[s] && img[s] == gl)) {
-                        counts[(Py_ssize_t)(gl - 1) * Nr + length - 1]++;
-                        if (length > longest)
-                            longest = length;
-                    }
-                }
-            }
-        int keep = longest >= 2;
-        if (!keep && longest == 1) {
+        Py_ssize_t longest;
+        if (width == 1)
+            longest = run_walk_u8((const uint8_t *)lab, bz, by, bx, dz, dy, dx, counts, W);
+        else if (width == 2)
+            longest = run_walk_u16((const uint16_t *)lab, bz, by, bx, dz, dy, dx, counts, W);
+        else
+            longest = run_walk_i32((const int32_t *)lab, bz, by, bx, dz, dy, dx, counts, W);
+        /* pyradiomics keeps an angle only when some line holds two mask voxels: certainly
+         * when a run is longer than 1, else looked for when there is a run at all. */
+        int longer = 0, single = 0;
+        for (Py_ssize_t len = 2; len <= longest && !longer; len++)
+            for (Py_ssize_t gl = 1; gl <= Ng; gl++)
+                longer |= counts[len * W + gl] != 0;
+        for (Py_ssize_t gl = 1; gl <= Ng && !longer; gl++)
+            single |= counts[W + gl] != 0;
+        int keep = longer;
+        if (!keep && single) {
             keep = line_with_two(msk, nz, ny, nx, dz, dy, dx);
             if (keep < 0) {
-                free(run);
-                free(counts);
-                return -1;
+                status = -1;
+                break;
             }
         }
-        for (Py_ssize_t i = 0; i < (Py_ssize_t)Ng * Nr; i++) {
-            glrlm[i * na + a] = keep ? (double)counts[i] : 0.0;
-            counts[i] = 0;
-        }
+        for (Py_ssize_t len = 1; len <= longest; len++)
+            for (Py_ssize_t gl = 1; gl <= Ng && keep; gl++) {
+                const int64_t c = counts[len * W + gl];
+                if (c)
+                    glrlm[((gl - 1) * Nr + len - 1) * na + a] = (double)c;
+            }
+        memset(counts, 0, sizeof(int64_t) * (size_t)W * (size_t)(longest + 1));
     }
-    free(run);
+    free(lab);
     free(counts);
-    return 0;
+    return status;
 }
 
 /* glcm/glrlm/ngtdm(image, mask, shape, angles, Ng, [Nr,] out) -> None */
