@@ -155,8 +155,14 @@ class FirstOrderFormulas(PyradiomicsMixin):
             if self.voxelBased or self._has_nan() or x.shape[0] != 1 or x.shape[1] == 0:
                 return None
             ordered = np.sort(x[0])
-            p10, p25, p75, p90 = np.percentile(ordered, [10, 25, 75, 90])
-            median = np.median(ordered) if x.shape[1] >= self._NANMEDIAN_SMALL else np.nanmedian(x, 1)[0]
+            # numpy copies its input to partition it, unless told it may reorder it; any
+            # order gives the same order statistics, and this array is ours alone.
+            median = (
+                np.median(ordered, overwrite_input=True)
+                if x.shape[1] >= self._NANMEDIAN_SMALL
+                else np.nanmedian(x, 1)[0]
+            )
+            p10, p25, p75, p90 = np.percentile(ordered, [10, 25, 75, 90], overwrite_input=True)
             return {q: np.array([v]) for q, v in ((10, p10), (25, p25), (75, p75), (90, p90), (50, median))}
 
         return _shared(self, "_order", compute)
