@@ -74,11 +74,17 @@ def bin_edges(values: np.ndarray, bin_width: float) -> np.ndarray:
     return edges
 
 
-def bin_image(matrix: np.ndarray, mask: np.ndarray, settings: dict) -> np.ndarray:
-    """pyradiomics' binImage for a segmentation mask."""
+def masked_values(matrix: np.ndarray, mask: np.ndarray, full: bool) -> np.ndarray:
+    """``matrix[mask]``: the same values in the same (C) order; a view when every voxel is
+    in the mask (FRD's whole-image masks), instead of a copy of the volume."""
+    return matrix.reshape(-1) if full and matrix.flags.c_contiguous else matrix[mask]
+
+
+def bin_image(matrix: np.ndarray, mask: np.ndarray, settings: dict, full: bool = False) -> np.ndarray:
+    """pyradiomics' binImage for a segmentation mask (``full``: it holds every voxel)."""
     if settings.get("binCount") is not None:
         return imageoperations.binImage(matrix, mask, **settings)[0]
-    values = matrix[mask]
+    values = masked_values(matrix, mask, full)
     width = settings.get("binWidth", 25)
     edges = bin_edges(values, width)
     if np.issubdtype(matrix.dtype, np.floating) or np.issubdtype(matrix.dtype, np.integer):
@@ -102,8 +108,9 @@ class _SharedBinning(PyradiomicsMixin):
         if shared is None:  # used outside FastExtractor: pyradiomics' own behaviour
             return super()._applyBinning(matrix)
         if "binned" not in shared:
-            binned = bin_image(matrix, self.maskArray, self.settings)
-            inside = binned[self.maskArray]
+            full = shared.get("full", False)
+            binned = bin_image(matrix, self.maskArray, self.settings, full)
+            inside = masked_values(binned, self.maskArray, full)
             if inside.size and inside.min() >= 0:
                 # Voxels per bin, shared with the first-order class; the bins that occur,
                 # ascending, are what numpy.unique returns (same values, same int type).
@@ -213,14 +220,21 @@ class _SharedInputs(base.RadiomicsFeaturesBase):
         self.inputMask = inputMask
         arrays = shared.get("arrays")
         if arrays is None or arrays[0] is not inputImage or arrays[1] is not inputMask or arrays[2] != self.label:
-            arrays = shared["arrays"] = (
-                inputImage,
-                inputMask,
-                self.label,
-                sitk.GetArrayFromImage(inputImage),
-                sitk.GetArrayFromImage(inputMask) == self.label,
-            )
-        self.imageArray, self.maskArray = arrays[3], arrays[4]
+            arrays = share_arrays(shared, inputImage, inputMask, self.label)
+        self.imageArray, self.maskArray, self._mask_full = arrays[3], arrays[4], arrays[5]
+
+
+def share_arrays(shared: dict, image, mask, label) -> tuple:
+    """One filtered image's arrays for all classes: (image, mask, label, image array, mask
+    array, whether the mask holds every voxel). The mask's array is kept across the filtered
+    images of one input (pyradiomics passes them all the same mask object)."""
+    kept = getattr(_call, "mask", None)
+    if kept is None or kept[0] is not mask or kept[1] != label:
+        inside = sitk.GetArrayFromImage(mask) == label
+        kept = _call.mask = (mask, label, inside, bool(inside.all()))
+    arrays = shared["arrays"] = (image, mask, label, sitk.GetArrayFromImage(image), kept[2], kept[3])
+    shared["full"] = kept[3]
+    return arrays
 
 
 class _KnownFeatureNames(PyradiomicsMixin):
@@ -258,17 +272,19 @@ def _engine_class(name: str, cls):
 _CLASSES = {name: _engine_class(name, cls) for name, cls in getFeatureClasses().items()}
 
 
-def check_bins(image, mask, image_type: str, settings: dict) -> None:
+def check_bins(image, mask, image_type: str, settings: dict, arrays: tuple | None = None) -> None:
     """Before any texture matrix of one filtered image: its intensities inside the mask
     must not span more gray levels than :data:`frd.limits.MAX_GRAY_LEVELS` at the bin
-    width (the matrices grow with their square). Values are not changed."""
+    width (the matrices grow with their square). Values are not changed. ``arrays``: the
+    image's shared arrays (:func:`share_arrays`), else they are read here."""
     from .limits import check_gray_levels
 
     if settings.get("binCount") is not None:
         return
-    import SimpleITK as sitk
-
-    values = sitk.GetArrayViewFromImage(image)[sitk.GetArrayViewFromImage(mask) == settings.get("label", 1)]
+    if arrays is not None:
+        values = masked_values(arrays[3], arrays[4], arrays[5])
+    else:
+        values = sitk.GetArrayViewFromImage(image)[sitk.GetArrayViewFromImage(mask) == settings.get("label", 1)]
     if values.size:
         check_gray_levels(
             float(np.nanmin(values)), float(np.nanmax(values)), settings.get("binWidth", 25), f"its {image_type} image"
@@ -287,7 +303,6 @@ class FastExtractor(featureextractor.RadiomicsFeatureExtractor):
     """RadiomicsFeatureExtractor running the engine's feature classes."""
 
     _applyParams = preparation.apply_params
-    execute = preparation.execute
     computeShape = preparation.compute_shape
     loadImage = preparation.load_image
 
@@ -299,10 +314,14 @@ class FastExtractor(featureextractor.RadiomicsFeatureExtractor):
         super().__init__(*args, **kwargs)
 
     def computeFeatures(self, image, mask, imageTypeName, **kwargs):
-        check_bins(image, mask, imageTypeName, kwargs)
         vector = {}
         _call.shared = {}
         try:
+            if not kwargs.get("voxelBased", False):
+                arrays = share_arrays(_call.shared, image, mask, kwargs.get("label", 1))
+                check_bins(image, mask, imageTypeName, kwargs, arrays)
+            else:
+                check_bins(image, mask, imageTypeName, kwargs)
             for class_name, feature_names in self.enabledFeatures.items():
                 if class_name.startswith("shape") or class_name not in _CLASSES:
                     continue  # shape features are computed by execute(), as upstream
@@ -315,6 +334,12 @@ class FastExtractor(featureextractor.RadiomicsFeatureExtractor):
         finally:
             _call.shared = None
         return vector
+
+    def execute(self, *args, **kwargs):
+        try:
+            return preparation.execute(self, *args, **kwargs)
+        finally:
+            _call.mask = None  # the input's mask array is not kept past its extraction
 
 
 def extractor_class(engine: str):

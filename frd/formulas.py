@@ -129,7 +129,11 @@ class FirstOrderFormulas(PyradiomicsMixin):
             return super()._initCalculation(voxelCoordinates)
         # pyradiomics counts the voxels per gray level with numpy.unique; the engine's
         # binning has already counted them (the same integers, for the levels that occur).
-        self.targetVoxelArray = self.imageArray[self.maskArray].astype("float").reshape((1, -1))
+        # Every voxel in the mask (the engine's shared arrays say so): the image in C order
+        # is what boolean indexing gives, without its copy (astype copies either way).
+        full = getattr(self, "_mask_full", False) and self.imageArray.flags.c_contiguous
+        inside = self.imageArray.reshape(-1) if full else self.imageArray[self.maskArray]
+        self.targetVoxelArray = inside.astype("float").reshape((1, -1))
         p_i = counts[counts > 0].reshape((1, -1))
         sumBins = np.sum(p_i, 1, keepdims=True).astype("float")
         sumBins[sumBins == 0] = 1
