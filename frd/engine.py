@@ -41,7 +41,7 @@ from . import preparation
 from .errors import EngineUnavailable
 from .formulas import FirstOrderFormulas, PyradiomicsMixin, with_fast_numpy
 from .glcm_formulas import GLCMFormulas
-from .matrices import MATRICES, digitize_masked, gray_level_zones, require_kernels
+from .matrices import MATRICES, digitize_masked, forget_volume, gray_level_zones, require_kernels
 from .options import ENGINES
 
 # The pyradiomics release series whose binning, matrix calls and post-processing this
@@ -339,7 +339,8 @@ class FastExtractor(featureextractor.RadiomicsFeatureExtractor):
         try:
             return preparation.execute(self, *args, **kwargs)
         finally:
-            _call.mask = None  # the input's mask array is not kept past its extraction
+            _call.mask = None  # the input's arrays are not kept past its extraction
+            forget_volume()
 
 
 def extractor_class(engine: str):

@@ -16,6 +16,7 @@ layout they do not reproduce.
 from __future__ import annotations
 
 import functools
+import threading
 import types
 
 import numpy as np
@@ -35,14 +36,28 @@ def require_kernels() -> None:
         raise missing_kernel_error()
 
 
+_last = threading.local()  # the latest conversion, per thread
+
+
 def _volume(image: np.ndarray, mask: np.ndarray):
     """int32 image and uint8 mask as 3D C arrays (a plane becomes one slice), as the
-    pyradiomics C module casts them."""
+    pyradiomics C module casts them. The GLCM, GLRLM and NGTDM of one filtered image get
+    the same binned array and mask (the engine shares them, and no class modifies them):
+    the conversion of the latest pair is reused."""
+    kept = getattr(_last, "volume", None)
+    if kept is not None and kept[0] is image and kept[1] is mask:
+        return kept[2], kept[3]
     volume = np.ascontiguousarray(image, dtype=np.int32)
     inside = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
     if volume.ndim == 2:
         volume, inside = volume[None], inside[None]
+    _last.volume = (image, mask, volume, inside)
     return volume, inside
+
+
+def forget_volume() -> None:
+    """Drop the kept conversion (after one input's extraction)."""
+    _last.volume = None
 
 
 def _angles(image: np.ndarray, distances, bidirectional: bool, force2D: bool, force2Ddimension: int):
