@@ -2,7 +2,7 @@
 
 from setuptools import Extension, setup
 
-# No floating-point contraction: the kernels reproduce numpy's and ITK's arithmetic
+# No floating-point contraction: the kernels reproduce numpy's, ITK's and PyWavelets' arithmetic
 # operation for operation, and a fused multiply-add would round differently.
 FLAGS = ["-O3", "-ffp-contract=off"]
 
@@ -10,5 +10,7 @@ setup(
     ext_modules=[
         Extension("frd._kernels", ["frd/_kernels.c"], extra_compile_args=FLAGS),
         Extension("frd._resample", ["frd/_resample.c"], extra_compile_args=FLAGS),
+        Extension("frd._log", ["frd/_log.c"], extra_compile_args=FLAGS),
+        Extension("frd._wavelet", ["frd/_wavelet.c"], extra_compile_args=FLAGS),
     ]
 )

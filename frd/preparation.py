@@ -1,7 +1,7 @@
 """pyradiomics' steps around the feature classes, with less work and the same results.
 
 ``execute``, ``computeShape`` and ``loadImage`` are pyradiomics' own code (``RadiomicsFeatureExtractor``),
-run with four of the helpers they call answered here:
+run with some of the helpers they call answered here:
 
 * the diagnostics (``GeneralInfo``): every entry that can be part of a feature vector
   (a number, or a string that might read as one), with pyradiomics' value, but the image
@@ -13,8 +13,10 @@ run with four of the helpers they call answered here:
   as FRD's whole-image masks do) the inputs are returned instead of copies of them;
 * ``getMask``: the label is looked for directly instead of sorting every mask voxel for
   ``numpy.unique``; anything unusual is left to pyradiomics, which raises its own errors;
-* ``resampleImage``: pyradiomics' own function, its cubic B-spline resampling of the image
-  computed by the engine's kernel (``frd.resample``: ITK's values, bit for bit).
+* ``resampleImage``, ``getLoGImage`` and ``getWaveletImage``: pyradiomics' own functions,
+  the image's cubic B-spline resampling, its Laplacians of Gaussian and its stationary
+  wavelet transform computed by the engine's kernels (``frd.resample``,
+  ``frd.log_filter``, ``frd.wavelet``: SimpleITK's and PyWavelets' values, bit for bit).
 
 pyradiomics' parameter validation (``_applyParams``) runs pykwalify as usual, with its
 schema file parsed once per process instead of once per extractor, except for the
@@ -32,11 +34,12 @@ import logging
 import types
 
 import numpy as np
+import pywt
 import SimpleITK as sitk
 from radiomics import featureextractor, generalinfo, imageoperations
 
+from . import log_filter, resample, wavelet
 from .matrices import connected_parts
-from .resample import with_fast_resampling
 
 
 class Diagnostics(generalinfo.GeneralInfo):
@@ -127,22 +130,48 @@ def get_mask(mask, **kwargs):
     return imageoperations.getMask(mask, **kwargs)
 
 
-_OPERATIONS = types.SimpleNamespace(
-    **{
-        **vars(imageoperations),
-        "cropToTumorMask": crop_to_mask,
-        "getMask": get_mask,
-        "resampleImage": with_fast_resampling(imageoperations.resampleImage),
-    }
-)
-_GENERALINFO = types.SimpleNamespace(GeneralInfo=_FallbackDiagnostics)
-
-
 def _rebound(function, **names):
     namespace = dict(function.__globals__, **names)
     return types.FunctionType(
         function.__code__, namespace, function.__name__, function.__defaults__, function.__closure__
     )
+
+
+class _ModuleWith(types.ModuleType):
+    """A library module as pyradiomics' functions see it, with some of its names answered
+    by the engine's implementations (the same values, bit for bit)."""
+
+    def __init__(self, module: types.ModuleType, **replaced):
+        super().__init__(module.__name__)
+        self._module = module
+        self.__dict__.update(replaced)
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+
+# The filters pyradiomics builds, computed by the engine's kernels: the image's cubic
+# B-spline resampling (frd.resample), the Laplacian of Gaussian (frd.log_filter) and the
+# stationary wavelet transform (frd.wavelet). pyradiomics' own functions run around them.
+_SIMPLEITK = _ModuleWith(
+    sitk,
+    ResampleImageFilter=resample.ResampleFilter,
+    LaplacianRecursiveGaussianImageFilter=log_filter.LaplacianFilter,
+)
+_PYWAVELETS = _ModuleWith(pywt, swtn=wavelet.swtn)
+_swt3 = _rebound(imageoperations._swt3, pywt=_PYWAVELETS)
+
+_OPERATIONS = types.SimpleNamespace(
+    **{
+        **vars(imageoperations),
+        "cropToTumorMask": crop_to_mask,
+        "getMask": get_mask,
+        "resampleImage": _rebound(imageoperations.resampleImage, sitk=_SIMPLEITK),
+        "getLoGImage": _rebound(imageoperations.getLoGImage, sitk=_SIMPLEITK),
+        "getWaveletImage": _rebound(imageoperations.getWaveletImage, _swt3=_swt3),
+    }
+)
+_GENERALINFO = types.SimpleNamespace(GeneralInfo=_FallbackDiagnostics)
 
 
 # pyradiomics' execute, computeShape and loadImage with the helpers above.

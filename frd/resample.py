@@ -21,7 +21,6 @@ they are ITK's to the bit, including the inverse ITK computes by SVD.
 from __future__ import annotations
 
 import functools
-import types
 
 import numpy as np
 import SimpleITK as sitk
@@ -97,26 +96,3 @@ class ResampleFilter:
         result.SetSpacing(spacing)
         result.SetDirection(direction)
         return result
-
-
-class _SimpleITK(types.ModuleType):
-    """SimpleITK with :class:`ResampleFilter`: the name ``resample_image`` sees as ``sitk``."""
-
-    ResampleImageFilter = ResampleFilter
-
-    def __getattr__(self, name):
-        return getattr(sitk, name)
-
-
-def with_fast_resampling(function):
-    """pyradiomics' own function (same code) with its SimpleITK resampling filters replaced
-    by :class:`ResampleFilter`."""
-    rebound = types.FunctionType(
-        function.__code__,
-        dict(function.__globals__, sitk=_SimpleITK("SimpleITK")),
-        function.__name__,
-        function.__defaults__,
-        function.__closure__,
-    )
-    rebound.__doc__ = function.__doc__
-    return rebound

@@ -37,6 +37,8 @@ LAYERS = [
     {
         "frd.preparation",
         "frd.resample",
+        "frd.log_filter",
+        "frd.wavelet",
         "frd.formulas",
         "frd.glcm_formulas",
         "frd.matrices",

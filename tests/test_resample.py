@@ -7,7 +7,8 @@ import pytest
 import SimpleITK as sitk
 from radiomics import imageoperations
 
-from frd.resample import ResampleFilter, with_fast_resampling
+from frd.preparation import _OPERATIONS
+from frd.resample import ResampleFilter
 
 
 def _volume(rng, shape, spacing, origin=(0.0, 0.0, 0.0), direction=None, nan=False, inf=False, dtype=np.float64):
@@ -112,7 +113,7 @@ def test_pyradiomics_resampling_of_the_fixtures_is_unchanged(fixtures_2d, fixtur
     from frd.inputs import load_set
     from frd.options import FRDOptions
 
-    fast = with_fast_resampling(imageoperations.resampleImage)
+    fast = _OPERATIONS.resampleImage  # pyradiomics' function as the engine runs it
     options = FRDOptions()
     for folder in (*fixtures_2d, *fixtures_3d):
         for item in load_set(folder)[:2]:
