@@ -10,10 +10,11 @@
  * glcm, glrlm, ngtdm: pyradiomics' co-occurrence, run-length and neighbouring-gray-tone
  * matrices, entry for entry what its C builders (radiomics/src/cmatrices.c) return for a
  * whole image (not voxel-based), with the angles pyradiomics generates passed in. They
- * walk the volume by coordinates, with no bounds checks away from the border, instead of
- * recomputing every voxel's coordinates by division and checking every neighbour. Counts
- * are exact in any order; NGTDM's sums of absolute differences are added voxel by voxel
- * in ascending index order with the same double arithmetic, so they match to the bit.
+ * work within the box of the mask's voxels on compact copies (gray level, 0 outside the
+ * mask) padded so that no neighbour needs a bounds check, instead of recomputing every
+ * voxel's coordinates by division and checking every neighbour. Counts are exact in any
+ * order; NGTDM's sums of absolute differences are added voxel by voxel in ascending index
+ * order with the same double arithmetic, so they match to the bit.
  *
  * Arrays are passed through the buffer protocol (numpy arrays, C-contiguous), so the
  * module needs Python's headers only. The work runs without the GIL.
@@ -454,99 +455,462 @@ static int acquire(Inputs *in, PyObject *image, PyObject *mask, const Py_ssize_t
     return 0;
 }
 
-/* Largest offset per dimension: voxels at least that far from every border need no checks. */
-static void reach(const int32_t *ang, Py_ssize_t na, Py_ssize_t r[3])
-{
-    r[0] = r[1] = r[2] = 0;
-    for (Py_ssize_t a = 0; a < na; a++)
-        for (int d = 0; d < 3; d++) {
-            const Py_ssize_t v = ang[3 * a + d] < 0 ? -ang[3 * a + d] : ang[3 * a + d];
-            if (v > r[d]) r[d] = v;
-        }
-}
-
 #define MAX_ANGLES 1024
 
-/* Index offsets of the angles (at most MAX_ANGLES, checked by the callers). */
-static void offsets(const Inputs *in, Py_ssize_t *off)
+/* The mask's box padded by the reach of the angles, where GLCM and NGTDM look for
+ * neighbours without bounds checks: every neighbour of a box voxel along a used angle is
+ * inside the padded box, and 0 (not in the mask) when outside the image or the box. An
+ * angle that moves at least a box's extent in some dimension never joins two mask voxels
+ * and is not used (nothing to count); the others reach at most extent - 1 beyond the box. */
+typedef struct {
+    Py_ssize_t lo[3], b[3];  /* the box: first voxel and extents (z, y, x) */
+    Py_ssize_t pad[3], p[3]; /* padding per side and padded extents */
+    Py_ssize_t nu;           /* used angles: their indices and offsets in the padded box */
+    Py_ssize_t used[MAX_ANGLES], off[MAX_ANGLES];
+} Padded;
+
+/* Fills `pb` for the mask of `in`; returns 0 for an empty mask (or no usable angle). */
+static int padded_box(const Inputs *in, Padded *pb)
 {
+    const Py_ssize_t shape[3] = {in->nz, in->ny, in->nx};
     const int32_t *ang = (const int32_t *)in->angles.buf;
-    for (Py_ssize_t a = 0; a < in->na; a++)
-        off[a] = ((Py_ssize_t)ang[3 * a] * in->ny + ang[3 * a + 1]) * in->nx + ang[3 * a + 2];
+    Py_ssize_t hi[3];
+    if (!mask_box((const uint8_t *)in->mask.buf, shape, pb->lo, hi))
+        return 0;
+    for (int d = 0; d < 3; d++) {
+        pb->b[d] = hi[d] - pb->lo[d];
+        pb->pad[d] = 0;
+    }
+    pb->nu = 0;
+    for (Py_ssize_t a = 0; a < in->na; a++) {
+        int usable = 1;
+        for (int d = 0; d < 3; d++) {
+            const Py_ssize_t v = ang[3 * a + d] < 0 ? -(Py_ssize_t)ang[3 * a + d] : ang[3 * a + d];
+            usable &= v < pb->b[d];
+        }
+        if (!usable)
+            continue;
+        for (int d = 0; d < 3; d++) {
+            const Py_ssize_t v = ang[3 * a + d] < 0 ? -(Py_ssize_t)ang[3 * a + d] : ang[3 * a + d];
+            if (v > pb->pad[d]) pb->pad[d] = v;
+        }
+        pb->used[pb->nu++] = a;
+    }
+    for (int d = 0; d < 3; d++)
+        pb->p[d] = pb->b[d] + 2 * pb->pad[d];
+    for (Py_ssize_t u = 0; u < pb->nu; u++) {
+        const int32_t *o = ang + 3 * pb->used[u];
+        pb->off[u] = ((Py_ssize_t)o[0] * pb->p[1] + o[1]) * pb->p[2] + o[2];
+    }
+    return pb->nu > 0;
 }
+
+/* Index in the padded box of box voxel (z, y, 0). */
+static inline Py_ssize_t padded_row(const Padded *pb, Py_ssize_t z, Py_ssize_t y)
+{
+    return ((z + pb->pad[0]) * pb->p[1] + (y + pb->pad[1])) * pb->p[2] + pb->pad[2];
+}
+
+/* The padded box as one compact array: flag | gray level for mask voxels, 0 elsewhere.
+ * Returns NULL when out of memory. */
+#define DEFINE_PADDED_FILL(T, NAME)                                                                    \
+    static T *NAME(const Inputs *in, const Padded *pb, T flag)                                         \
+    {                                                                                                  \
+        const int32_t *img = (const int32_t *)in->image.buf;                                           \
+        const uint8_t *msk = (const uint8_t *)in->mask.buf;                                            \
+        T *lab = (T *)calloc((size_t)(pb->p[0] * pb->p[1] * pb->p[2]), sizeof(T));                     \
+        if (!lab)                                                                                      \
+            return NULL;                                                                               \
+        for (Py_ssize_t z = 0; z < pb->b[0]; z++)                                                      \
+            for (Py_ssize_t y = 0; y < pb->b[1]; y++) {                                                \
+                const Py_ssize_t src = ((z + pb->lo[0]) * in->ny + (y + pb->lo[1])) * in->nx + pb->lo[2]; \
+                const int32_t *im = img + src;                                                         \
+                const uint8_t *m = msk + src;                                                          \
+                T *l = lab + padded_row(pb, z, y);                                                     \
+                for (Py_ssize_t x = 0; x < pb->b[2]; x++)                                              \
+                    l[x] = (T)((T)(flag | (T)im[x]) * (T)(m[x] != 0));                                 \
+            }                                                                                          \
+        return lab;                                                                                    \
+    }
+
+DEFINE_PADDED_FILL(uint8_t, padded_u8)
+DEFINE_PADDED_FILL(uint16_t, padded_u16)
+DEFINE_PADDED_FILL(uint32_t, padded_u32)
+DEFINE_PADDED_FILL(uint64_t, padded_u64)
 
 /* ---- GLCM: glcm[i-1, j-1, a] counts voxel pairs (gray level i at v, j at v + angle a) -- */
 
-/* GLCM and NGTDM visit the same neighbours with the same loops; they are written out twice
- * on purpose: a shared visitor (callback, even forcibly inlined) measured 2-3x slower for
- * the GLCM on a 180x180x88 volume. */
+/* Counts of a group of G angles go to compact tables tab[g][i * W + j] (W = Ng + 1, level 0:
+ * not in the mask), incremented for every box voxel without branches or edge checks; a
+ * group's tables (at most about 1 MB, up to GROUP angles) stay in the cache, where the
+ * double matrix of a volume (megabytes, the angles of a pair interleaved) did not, and the
+ * G increments per voxel are independent. Each group walks the compact image once.
+ * Tables are added into the matrix before a count could pass 2^32 - 1. Gray levels that
+ * make a table larger than TABLE_MAX, or than the box (clearing and reading the tables
+ * would cost more than they save), are counted straight into the matrix. */
+#define TABLE_BYTES (1 << 20)
+#define TABLE_MAX ((size_t)1 << 26)
+#define SEGMENT ((Py_ssize_t)1 << 30)
 
-static void glcm_fill(const Inputs *in, int Ng)
+/* Adds the G tables of angles `used` into the matrix. */
+static void glcm_add(double *glcm, const uint32_t *tab, Py_ssize_t G, const Py_ssize_t *used, int Ng,
+                     Py_ssize_t na)
 {
-    const int32_t *img = (const int32_t *)in->image.buf, *ang = (const int32_t *)in->angles.buf;
-    const uint8_t *msk = (const uint8_t *)in->mask.buf;
-    double *glcm = (double *)in->out.buf;
-    const Py_ssize_t nz = in->nz, ny = in->ny, nx = in->nx, na = in->na;
-    Py_ssize_t r[3], off[MAX_ANGLES];
-    reach(ang, na, r);
-    offsets(in, off);
-    for (Py_ssize_t z = 0; z < nz; z++)
-        for (Py_ssize_t y = 0; y < ny; y++) {
-            const int inner_zy = z >= r[0] && z < nz - r[0] && y >= r[1] && y < ny - r[1];
-            for (Py_ssize_t x = 0; x < nx; x++) {
-                const Py_ssize_t i = (z * ny + y) * nx + x;
-                if (!msk[i]) continue;
-                double *row = glcm + (Py_ssize_t)(img[i] - 1) * Ng * na;
-                const int inner = inner_zy && x >= r[2] && x < nx - r[2];
-                for (Py_ssize_t a = 0; a < na; a++) {
-                    if (!inner && !(INSIDE(z, ang[3 * a], nz) && INSIDE(y, ang[3 * a + 1], ny) &&
-                                    INSIDE(x, ang[3 * a + 2], nx)))
-                        continue;
-                    const Py_ssize_t j = i + off[a];
-                    if (msk[j]) row[(Py_ssize_t)(img[j] - 1) * na + a] += 1;
-                }
+    const Py_ssize_t W = (Py_ssize_t)Ng + 1, WW = W * W;
+    for (Py_ssize_t i = 1; i < W; i++)
+        for (Py_ssize_t j = 1; j < W; j++) {
+            double *e = glcm + ((i - 1) * Ng + (j - 1)) * na;
+            for (Py_ssize_t g = 0; g < G; g++) {
+                const uint32_t k = tab[g * WW + i * W + j];
+                if (k) e[used[g]] += (double)k;
             }
         }
+}
+
+/* Counts one row's pairs for a group of G (1 to GROUP) angles, table g at tab + g * W * W;
+ * written out for each G, so that tables and neighbours stay in registers. */
+#define GROUP 4
+#define GLCM_CASE(K)                                                                                   \
+    case K:                                                                                            \
+        for (Py_ssize_t x = x0; x < x1; x++) {                                                         \
+            const Py_ssize_t i = (Py_ssize_t)c[x] * W;                                                 \
+            for (int g = 0; g < K; g++)                                                                \
+                t[g][i + n[g][x]]++;                                                                   \
+        }                                                                                              \
+        break;
+#define DEFINE_GLCM_ROW(T, NAME)                                                                       \
+    static inline void NAME(uint32_t *tab, const T *c, const Py_ssize_t *off, Py_ssize_t G,            \
+                            Py_ssize_t W, Py_ssize_t x0, Py_ssize_t x1)                                \
+    {                                                                                                  \
+        uint32_t *t[GROUP];                                                                            \
+        const T *n[GROUP];                                                                             \
+        for (Py_ssize_t g = 0; g < GROUP; g++) {                                                       \
+            t[g] = tab + (g < G ? g : 0) * W * W;                                                      \
+            n[g] = c + off[g < G ? g : 0];                                                             \
+        }                                                                                              \
+        switch (G) {                                                                                   \
+            GLCM_CASE(1)                                                                               \
+            GLCM_CASE(2)                                                                               \
+            GLCM_CASE(3)                                                                               \
+            GLCM_CASE(4)                                                                               \
+        }                                                                                              \
+    }
+
+DEFINE_GLCM_ROW(uint8_t, glcm_walk_u8_row)
+DEFINE_GLCM_ROW(uint16_t, glcm_walk_u16_row)
+DEFINE_GLCM_ROW(uint32_t, glcm_walk_u32_row)
+
+#define DEFINE_GLCM_WALK(T, NAME)                                                                      \
+    static int NAME(const Inputs *in, const Padded *pb, const T *lab, int Ng)                          \
+    {                                                                                                  \
+        double *glcm = (double *)in->out.buf;                                                          \
+        const Py_ssize_t na = in->na, W = (Py_ssize_t)Ng + 1, WW = W * W;                              \
+        const Py_ssize_t bz = pb->b[0], by = pb->b[1], bx = pb->b[2];                                  \
+        if ((size_t)WW * sizeof(uint32_t) > TABLE_MAX || WW > bz * by * bx) { /* into the matrix */   \
+            for (Py_ssize_t z = 0; z < bz; z++)                                                        \
+                for (Py_ssize_t y = 0; y < by; y++) {                                                  \
+                    const T *c = lab + padded_row(pb, z, y);                                           \
+                    for (Py_ssize_t x = 0; x < bx; x++) {                                              \
+                        if (!c[x]) continue;                                                           \
+                        double *row = glcm + (Py_ssize_t)(c[x] - 1) * Ng * na;                         \
+                        for (Py_ssize_t u = 0; u < pb->nu; u++) {                                      \
+                            const T j = c[x + pb->off[u]];                                             \
+                            if (j) row[(Py_ssize_t)(j - 1) * na + pb->used[u]] += 1;                   \
+                        }                                                                              \
+                    }                                                                                  \
+                }                                                                                      \
+            return 0;                                                                                  \
+        }                                                                                              \
+        Py_ssize_t gmax = TABLE_BYTES / (WW * (Py_ssize_t)sizeof(uint32_t));                           \
+        if (gmax < 1) gmax = 1;                                                                        \
+        if (gmax > GROUP) gmax = GROUP;                                                                \
+        if (gmax > pb->nu) gmax = pb->nu;                                                              \
+        uint32_t *tab = (uint32_t *)malloc((size_t)(gmax * WW) * sizeof(uint32_t));                    \
+        if (!tab)                                                                                      \
+            return -1;                                                                                 \
+        const Py_ssize_t groups = (pb->nu + gmax - 1) / gmax; /* of sizes differing by 1 at most */  \
+        for (Py_ssize_t k = 0, u0 = 0, G; k < groups; k++, u0 += G) {                                  \
+            G = (pb->nu - u0) / (groups - k);                                                          \
+            const Py_ssize_t *off = pb->off + u0;                                                      \
+            memset(tab, 0, (size_t)(G * WW) * sizeof(uint32_t));                                       \
+            Py_ssize_t pending = 0; /* voxels counted since the tables were added */                   \
+            for (Py_ssize_t z = 0; z < bz; z++)                                                        \
+                for (Py_ssize_t y = 0; y < by; y++)                                                    \
+                    for (Py_ssize_t x0 = 0; x0 < bx; x0 += SEGMENT) {                                  \
+                        const Py_ssize_t x1 = bx - x0 < SEGMENT ? bx : x0 + SEGMENT;                   \
+                        if (pending + (x1 - x0) > (Py_ssize_t)UINT32_MAX) { /* before a count wraps */ \
+                            glcm_add(glcm, tab, G, pb->used + u0, Ng, na);                             \
+                            memset(tab, 0, (size_t)(G * WW) * sizeof(uint32_t));                       \
+                            pending = 0;                                                               \
+                        }                                                                              \
+                        const T *c = lab + padded_row(pb, z, y);                                       \
+                        NAME##_row(tab, c, off, G, W, x0, x1);                                         \
+                        pending += x1 - x0;                                                            \
+                    }                                                                                  \
+            glcm_add(glcm, tab, G, pb->used + u0, Ng, na);                                             \
+        }                                                                                              \
+        free(tab);                                                                                     \
+        return 0;                                                                                      \
+    }
+
+DEFINE_GLCM_WALK(uint8_t, glcm_walk_u8)
+DEFINE_GLCM_WALK(uint16_t, glcm_walk_u16)
+DEFINE_GLCM_WALK(uint32_t, glcm_walk_u32)
+
+/* Within the mask's padded box, on a compact 1, 2 or 4 byte image (0 outside the mask).
+ * Counts are exact in any order. Returns -1 when out of memory. */
+static int glcm_fill(const Inputs *in, int Ng)
+{
+    Padded pb;
+    if (!padded_box(in, &pb))
+        return 0; /* no pairs: the matrix stays 0 */
+    int status = -1;
+    if (Ng < 256) {
+        uint8_t *lab = padded_u8(in, &pb, 0);
+        if (lab) status = glcm_walk_u8(in, &pb, lab, Ng);
+        free(lab);
+    } else if (Ng < 65536) {
+        uint16_t *lab = padded_u16(in, &pb, 0);
+        if (lab) status = glcm_walk_u16(in, &pb, lab, Ng);
+        free(lab);
+    } else {
+        uint32_t *lab = padded_u32(in, &pb, 0);
+        if (lab) status = glcm_walk_u32(in, &pb, lab, Ng);
+        free(lab);
+    }
+    return status;
 }
 
 /* ---- NGTDM: per gray level i: [voxels, sum of |i - mean of their neighbours|, i] ------- */
 
-static void ngtdm_fill(const Inputs *in, int Ng)
+/* Mask voxels hold (1 << K) | level, other voxels 0, so one integer sum over neighbours
+ * gives how many are in the mask (from bit K up) and the sum of their levels (below bit
+ * K), for a whole row at once. Integer sums are exact in any order, so they equal
+ * pyradiomics' running double sums; the quotients and absolute differences are
+ * pyradiomics' double arithmetic, computed for a row at once, then added to the gray
+ * levels' sums voxel by voxel in ascending index order, as pyradiomics adds them.
+ *
+ * When the angles are every offset of a box but 0 (distances 1..d: 26 neighbours in 3D,
+ * 8 in a plane), a voxel's neighbours are its box minus itself, and box sums are
+ * separable: sums along x of each row, of those along y for each plane (a ring of the
+ * planes a box spans), and of those planes along z, from the image and mask directly.
+ * Other angles add each angle's row of a padded compact copy of the mask's box. */
+
+/* The differences of a row, 4 voxels at a time (SSE2, part of x86-64), the same double
+ * operations as the scalar loop (ngtdm_row): exact conversions, correctly rounded
+ * quotients and differences, the sign cleared, 0 without neighbours. Returns how many
+ * voxels it did. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+static Py_ssize_t ngtdm_fast_u32(double *restrict diff, const uint32_t *restrict sum, const uint32_t *restrict c,
+                                 Py_ssize_t n, int K)
 {
-    const int32_t *img = (const int32_t *)in->image.buf, *ang = (const int32_t *)in->angles.buf;
-    const uint8_t *msk = (const uint8_t *)in->mask.buf;
+    const __m128i low = _mm_set1_epi32((int)((1u << K) - 1)), shift = _mm_cvtsi32_si128(K);
+    const __m128d sign = _mm_set1_pd(-0.0);
+    Py_ssize_t x = 0;
+    for (; x + 4 <= n; x += 4) {
+        const __m128i s = _mm_loadu_si128((const __m128i *)(sum + x));
+        const __m128i count = _mm_srl_epi32(s, shift), none = _mm_cmpeq_epi32(count, _mm_setzero_si128());
+        __m128i divisor = _mm_sub_epi32(count, none); /* count, or 1 when none */
+        __m128i total = _mm_and_si128(s, low);
+        __m128i level = _mm_and_si128(_mm_loadu_si128((const __m128i *)(c + x)), low);
+        __m128i zero64 = _mm_unpacklo_epi32(none, none);
+        for (int h = 0; h < 2; h++) {
+            const __m128d mean = _mm_div_pd(_mm_cvtepi32_pd(total), _mm_cvtepi32_pd(divisor));
+            const __m128d d = _mm_andnot_pd(sign, _mm_sub_pd(_mm_cvtepi32_pd(level), mean));
+            _mm_storeu_pd(diff + x + 2 * h, _mm_andnot_pd(_mm_castsi128_pd(zero64), d));
+            divisor = _mm_srli_si128(divisor, 8);
+            total = _mm_srli_si128(total, 8);
+            level = _mm_srli_si128(level, 8);
+            zero64 = _mm_unpackhi_epi32(none, none);
+        }
+    }
+    return x;
+}
+#else
+static Py_ssize_t ngtdm_fast_u32(double *diff, const uint32_t *sum, const uint32_t *c, Py_ssize_t n, int K)
+{
+    return 0;
+}
+#endif
+static Py_ssize_t ngtdm_fast_u64(double *diff, const uint64_t *sum, const uint64_t *c, Py_ssize_t n, int K)
+{
+    return 0; /* the scalar loop */
+}
+
+#define DEFINE_NGTDM(T, S, SUF)                                                                        \
+    static __attribute__((noinline)) void ngtdm_add_##SUF(T *restrict sum, const T *restrict a,        \
+                                                          Py_ssize_t n)                                \
+    {                                                                                                  \
+        for (Py_ssize_t x = 0; x < n; x++)                                                             \
+            sum[x] += a[x];                                                                            \
+    }                                                                                                  \
+    /* One row of the mask's box packed: (1 << K) | level in the mask, else 0. */                      \
+    static void ngtdm_pack_##SUF(T *restrict row, const int32_t *restrict im, const uint8_t *restrict m, \
+                                 Py_ssize_t n, T flag)                                                 \
+    {                                                                                                  \
+        for (Py_ssize_t x = 0; x < n; x++)                                                             \
+            row[x] = (T)((flag | (T)im[x]) * (T)(m[x] != 0));                                          \
+    }                                                                                                  \
+    /* Differences for a row from its neighbours' sums `sum` and its packed voxels `c`; then      \
+     * added, in order, for the voxels in the mask. */                                                 \
+    static void ngtdm_row_##SUF(double *ngtdm, double *restrict diff, const T *restrict sum,          \
+                                const T *restrict c, Py_ssize_t n, int K)                              \
+    {                                                                                                  \
+        const T low = ((T)1 << K) - 1;                                                                 \
+        for (Py_ssize_t x = ngtdm_fast_##SUF(diff, sum, c, n, K); x < n; x++) {                        \
+            const S count = (S)(sum[x] >> K), total = (S)(sum[x] & low), level = (S)(c[x] & low);     \
+            const double mean = (double)total / (double)(count + (count == 0));                        \
+            diff[x] = fabs((double)level - mean) * (double)(count != 0); /* times 1, or 0 */          \
+        }                                                                                              \
+        for (Py_ssize_t x = 0; x < n; x++) /* in order */                                              \
+            if (c[x]) {                                                                                \
+                double *e = ngtdm + (Py_ssize_t)((c[x] & low) - 1) * 3;                                \
+                e[0] += 1;                                                                             \
+                e[1] += diff[x];                                                                       \
+            }                                                                                          \
+    }                                                                                                  \
+    /* Any angles: on the padded box (lab). */                                                         \
+    static int ngtdm_angles_##SUF(const Inputs *in, const Padded *pb, int K)                           \
+    {                                                                                                  \
+        double *ngtdm = (double *)in->out.buf;                                                         \
+        const Py_ssize_t bz = pb->b[0], by = pb->b[1], bx = pb->b[2];                                  \
+        T *lab = padded_##SUF(in, pb, (T)1 << K);                                                      \
+        T *sum = (T *)malloc((size_t)bx * sizeof(T));                                                  \
+        double *diff = (double *)malloc((size_t)bx * sizeof(double));                                  \
+        int status = -1;                                                                               \
+        if (lab && sum && diff) {                                                                      \
+            for (Py_ssize_t z = 0; z < bz; z++)                                                        \
+                for (Py_ssize_t y = 0; y < by; y++) {                                                  \
+                    const T *c = lab + padded_row(pb, z, y);                                           \
+                    memcpy(sum, c + pb->off[0], (size_t)bx * sizeof(T));                               \
+                    for (Py_ssize_t u = 1; u < pb->nu; u++)                                            \
+                        ngtdm_add_##SUF(sum, c + pb->off[u], bx);                                      \
+                    ngtdm_row_##SUF(ngtdm, diff, sum, c, bx, K);                                       \
+                }                                                                                      \
+            status = 0;                                                                                \
+        }                                                                                              \
+        free(lab);                                                                                     \
+        free(sum);                                                                                     \
+        free(diff);                                                                                    \
+        return status;                                                                                 \
+    }                                                                                                  \
+    /* A box of offsets (the padding) but 0: box sums minus the voxel itself. */                       \
+    static int ngtdm_box_##SUF(const Inputs *in, const Padded *pb, int K)                              \
+    {                                                                                                  \
+        double *ngtdm = (double *)in->out.buf;                                                         \
+        const int32_t *img = (const int32_t *)in->image.buf;                                           \
+        const uint8_t *msk = (const uint8_t *)in->mask.buf;                                            \
+        const Py_ssize_t bz = pb->b[0], by = pb->b[1], bx = pb->b[2];                                  \
+        const Py_ssize_t pz = pb->pad[0], py = pb->pad[1], px = pb->pad[2];                            \
+        const Py_ssize_t R = 2 * pz + 1, plane = by * bx;                                              \
+        const T flag = (T)1 << K;                                                                      \
+        T *ring = (T *)malloc((size_t)(R * plane) * sizeof(T)); /* plane sums over x and y */          \
+        T *xs = (T *)malloc((size_t)((by + 2 * py) * bx) * sizeof(T)); /* row sums over x */           \
+        T *prow = (T *)calloc((size_t)(bx + 2 * px), sizeof(T));    /* a row, padded along x */        \
+        T *sum = (T *)malloc((size_t)bx * sizeof(T)), *c = (T *)malloc((size_t)bx * sizeof(T));       \
+        double *diff = (double *)malloc((size_t)bx * sizeof(double));                                  \
+        int status = -1;                                                                               \
+        if (!ring || !xs || !prow || !sum || !c || !diff)                                              \
+            goto done;                                                                                 \
+        for (Py_ssize_t zp = 0; zp < bz + 2 * pz; zp++) {                                              \
+            const Py_ssize_t zb = zp - pz; /* the plane's z in the box */                              \
+            T *q = ring + (zp % R) * plane;                                                            \
+            if (zb < 0 || zb >= bz)                                                                    \
+                memset(q, 0, (size_t)plane * sizeof(T));                                               \
+            else {                                                                                     \
+                for (Py_ssize_t yp = 0; yp < by + 2 * py; yp++) {                                      \
+                    T *xr = xs + yp * bx;                                                              \
+                    const Py_ssize_t yb = yp - py;                                                     \
+                    if (yb < 0 || yb >= by) {                                                          \
+                        memset(xr, 0, (size_t)bx * sizeof(T));                                         \
+                        continue;                                                                      \
+                    }                                                                                  \
+                    const Py_ssize_t src = ((zb + pb->lo[0]) * in->ny + (yb + pb->lo[1])) * in->nx + pb->lo[2]; \
+                    ngtdm_pack_##SUF(prow + px, img + src, msk + src, bx, flag);                       \
+                    memcpy(xr, prow, (size_t)bx * sizeof(T));                                          \
+                    for (Py_ssize_t k = 1; k <= 2 * px; k++)                                           \
+                        ngtdm_add_##SUF(xr, prow + k, bx);                                             \
+                }                                                                                      \
+                for (Py_ssize_t y = 0; y < by; y++) {                                                  \
+                    memcpy(q + y * bx, xs + y * bx, (size_t)bx * sizeof(T));                           \
+                    for (Py_ssize_t k = 1; k <= 2 * py; k++)                                           \
+                        ngtdm_add_##SUF(q + y * bx, xs + (y + k) * bx, bx);                            \
+                }                                                                                      \
+            }                                                                                          \
+            if (zp < 2 * pz)                                                                           \
+                continue;                                                                              \
+            /* the ring holds the planes around box plane zp - 2 pz */                                 \
+            const Py_ssize_t z = zp - 2 * pz;                                                          \
+            for (Py_ssize_t y = 0; y < by; y++) {                                                      \
+                memcpy(sum, ring + y * bx, (size_t)bx * sizeof(T));                                    \
+                for (Py_ssize_t k = 1; k < R; k++)                                                     \
+                    ngtdm_add_##SUF(sum, ring + k * plane + y * bx, bx);                               \
+                const Py_ssize_t src = ((z + pb->lo[0]) * in->ny + (y + pb->lo[1])) * in->nx + pb->lo[2]; \
+                ngtdm_pack_##SUF(c, img + src, msk + src, bx, flag);                                   \
+                for (Py_ssize_t x = 0; x < bx; x++) /* not the voxel itself */                         \
+                    sum[x] -= c[x];                                                                    \
+                ngtdm_row_##SUF(ngtdm, diff, sum, c, bx, K);                                           \
+            }                                                                                          \
+        }                                                                                              \
+        status = 0;                                                                                    \
+    done:                                                                                              \
+        free(ring);                                                                                    \
+        free(xs);                                                                                      \
+        free(prow);                                                                                    \
+        free(sum);                                                                                     \
+        free(c);                                                                                       \
+        free(diff);                                                                                    \
+        return status;                                                                                 \
+    }
+
+DEFINE_NGTDM(uint32_t, int32_t, u32)
+DEFINE_NGTDM(uint64_t, int64_t, u64)
+
+/* Whether the used angles are every offset of the padding's box but 0, each once. */
+static int box_of_offsets(const Inputs *in, const Padded *pb)
+{
+    const int32_t *ang = (const int32_t *)in->angles.buf;
+    const Py_ssize_t wz = 2 * pb->pad[0] + 1, wy = 2 * pb->pad[1] + 1, wx = 2 * pb->pad[2] + 1;
+    if (wz * wy * wx - 1 != pb->nu) /* nu <= MAX_ANGLES, so the box is small */
+        return 0;
+    uint8_t seen[MAX_ANGLES + 1] = {0};
+    for (Py_ssize_t u = 0; u < pb->nu; u++) {
+        const int32_t *o = ang + 3 * pb->used[u];
+        const Py_ssize_t k = ((o[0] + pb->pad[0]) * wy + (o[1] + pb->pad[1])) * wx + (o[2] + pb->pad[2]);
+        if (seen[k]++)
+            return 0;
+    }
+    return 1;
+}
+
+/* Returns -1 when out of memory. */
+static int ngtdm_fill(const Inputs *in, int Ng)
+{
     double *ngtdm = (double *)in->out.buf;
-    const Py_ssize_t nz = in->nz, ny = in->ny, nx = in->nx, na = in->na;
-    Py_ssize_t r[3], off[MAX_ANGLES];
-    reach(ang, na, r);
-    offsets(in, off);
     for (int gl = 0; gl < Ng; gl++)
         ngtdm[gl * 3 + 2] = gl + 1;
-    for (Py_ssize_t z = 0; z < nz; z++)
-        for (Py_ssize_t y = 0; y < ny; y++) {
-            const int inner_zy = z >= r[0] && z < nz - r[0] && y >= r[1] && y < ny - r[1];
-            for (Py_ssize_t x = 0; x < nx; x++) {
-                const Py_ssize_t i = (z * ny + y) * nx + x;
-                if (!msk[i]) continue;
-                const int inner = inner_zy && x >= r[2] && x < nx - r[2];
-                /* Integer sums are exact, so they equal pyradiomics' running double sums. */
-                int64_t count = 0, sum = 0;
-                for (Py_ssize_t a = 0; a < na; a++) {
-                    if (!inner && !(INSIDE(z, ang[3 * a], nz) && INSIDE(y, ang[3 * a + 1], ny) &&
-                                    INSIDE(x, ang[3 * a + 2], nx)))
-                        continue;
-                    const Py_ssize_t j = i + off[a];
-                    if (msk[j]) {
-                        count++;
-                        sum += img[j];
-                    }
-                }
-                double diff = count == 0 ? 0.0 : (double)img[i] - ((double)sum / (double)count);
-                if (diff < 0) diff *= -1;
+    Padded pb;
+    if (!padded_box(in, &pb)) {
+        /* no neighbours in the mask: each mask voxel adds 1 and a difference of 0 */
+        const uint8_t *msk = (const uint8_t *)in->mask.buf;
+        const int32_t *img = (const int32_t *)in->image.buf;
+        const Py_ssize_t n = in->nz * in->ny * in->nx;
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (msk[i])
                 ngtdm[(img[i] - 1) * 3] += 1;
-                ngtdm[(img[i] - 1) * 3 + 1] += diff;
-            }
-        }
+        return 0;
+    }
+    /* Bits for the count of voxels summed (at most nu + 1, with the voxel itself) above
+     * bits for the sum of their levels: 32 bits in all when enough, else 64. */
+    int cbits = 1;
+    while (((Py_ssize_t)1 << cbits) <= pb.nu + 1)
+        cbits++;
+    const int box = box_of_offsets(in, &pb);
+    if ((uint64_t)(pb.nu + 1) * (uint64_t)Ng < ((uint64_t)1 << (32 - cbits)))
+        return box ? ngtdm_box_u32(in, &pb, 32 - cbits) : ngtdm_angles_u32(in, &pb, 32 - cbits);
+    /* nu < 2^10, Ng < 2^31: the sum of levels needs at most 42 bits */
+    return box ? ngtdm_box_u64(in, &pb, 63 - cbits) : ngtdm_angles_u64(in, &pb, 63 - cbits);
 }
 
 /* ---- GLRLM: glrlm[i-1, length-1, a] counts runs of gray level i along angle a ---------- */
@@ -750,9 +1114,9 @@ static PyObject *matrix(PyObject *args, int kind)
         else {
             int status = 0;
             Py_BEGIN_ALLOW_THREADS
-            if (kind == 0) glcm_fill(&in, Ng);
+            if (kind == 0) status = glcm_fill(&in, Ng);
             else if (kind == 1) status = glrlm_fill(&in, Ng, Nr);
-            else ngtdm_fill(&in, Ng);
+            else status = ngtdm_fill(&in, Ng);
             Py_END_ALLOW_THREADS
             if (status < 0) PyErr_NoMemory();
             else ok = 1;
