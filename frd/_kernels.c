@@ -1688,6 +1688,131 @@ static PyObject *first_order_sums(PyObject *self, PyObject *args)
     return Py_BuildValue("ddddLd", sums[0], sums[1], sums[2], sums[3], (long long)kept, robust);
 }
 
+/* ---- GLRLM features: every sum over gray levels and run lengths, in numpy's order ------- */
+
+/* The sums pyradiomics' GLRLM features take over the gray level axis, the run length axis
+ * or both, per angle: numpy reduces a non-innermost axis of an array whose angle axis is
+ * innermost (Na > 1, dense, C order) by adding its rows in order, so each angle's sum is a
+ * running sum over the positions in memory order; each term is the element-wise expression
+ * pyradiomics writes, evaluated left to right (x ** 2 is x * x, numpy's square). Rows of
+ * out (each Na wide): 0 SRE, 1 LRE, 2 GLN, 3 RLN, 4 Np (for RP), 5 LGLRE, 6 HGLRE,
+ * 7 SRLGLE, 8 SRHGLE, 9 LRLGLE, 10 LRHGLE, 11 GLV, 12 RV (GLNN and RLNN divide the GLN and
+ * RLN sums). */
+enum { GLRLM_SUMS = 13 };
+
+static void glrlm_sums_fill(const double *P, int j_outer, const double *pr, const double *pg, const double *iv,
+                            const double *jv, const double *Nr, Py_ssize_t ng, Py_ssize_t nr, Py_ssize_t na,
+                            double *out)
+{
+    for (Py_ssize_t k = 0; k < GLRLM_SUMS * na; k++)
+        out[k] = 0.0;
+    double *sre = out, *lre = out + na, *gln = out + 2 * na, *rln = out + 3 * na, *np_ = out + 4 * na;
+    double *lglre = out + 5 * na, *hglre = out + 6 * na, *srlgle = out + 7 * na, *srhgle = out + 8 * na;
+    double *lrlgle = out + 9 * na, *lrhgle = out + 10 * na, *glv = out + 11 * na, *rv = out + 12 * na;
+    for (Py_ssize_t m = 0; m < nr; m++) {
+        const double j = jv[m], j2 = j * j;
+        for (Py_ssize_t a = 0; a < na; a++) {
+            const double x = pr[m * na + a];
+            sre[a] += x / j2;
+            lre[a] += x * j2;
+            rln[a] += x * x;
+            np_[a] += x * j;
+        }
+    }
+    for (Py_ssize_t n = 0; n < ng; n++) {
+        const double i2 = iv[n] * iv[n];
+        for (Py_ssize_t a = 0; a < na; a++) {
+            const double x = pg[n * na + a];
+            gln[a] += x * x;
+            lglre[a] += x / i2;
+            hglre[a] += x * i2;
+        }
+    }
+    /* SRHGLE and LRLGLE scale P by one broadcast vector at a time, so numpy's result keeps
+     * P's layout and the sum walks P's memory order (run lengths outermost when j_outer). */
+    const Py_ssize_t outer = j_outer ? nr : ng, inner = j_outer ? ng : nr;
+    for (Py_ssize_t o = 0; o < outer; o++)
+        for (Py_ssize_t k = 0; k < inner; k++) {
+            const Py_ssize_t n = j_outer ? k : o, m = j_outer ? o : k;
+            const double i2 = iv[n] * iv[n], j2 = jv[m] * jv[m];
+            const double *row = P + (o * inner + k) * na;
+            for (Py_ssize_t a = 0; a < na; a++) {
+                srhgle[a] += (row[a] * i2) / j2;
+                lrlgle[a] += (row[a] * j2) / i2;
+            }
+        }
+    /* SRLGLE and LRHGLE combine P with a (1, Ng, Nr, 1) product of the two weight vectors,
+     * laid out in C order: where P's layout differs numpy's result is in C order, and the
+     * sum walks gray levels outermost. */
+    for (Py_ssize_t n = 0; n < ng; n++)
+        for (Py_ssize_t m = 0; m < nr; m++) {
+            const double i2 = iv[n] * iv[n], j2 = jv[m] * jv[m];
+            const double *row = P + (j_outer ? m * ng + n : n * nr + m) * na;
+            for (Py_ssize_t a = 0; a < na; a++) {
+                srlgle[a] += row[a] / (i2 * j2);
+                lrhgle[a] += row[a] * (j2 * i2);
+            }
+        }
+    /* GLV and RV: the normalised marginals' means, then the variances about them. */
+    double mean[MAX_ANGLES];
+    for (Py_ssize_t a = 0; a < na; a++)
+        mean[a] = 0.0;
+    for (Py_ssize_t n = 0; n < ng; n++)
+        for (Py_ssize_t a = 0; a < na; a++)
+            mean[a] += (pg[n * na + a] / Nr[a]) * iv[n];
+    for (Py_ssize_t n = 0; n < ng; n++)
+        for (Py_ssize_t a = 0; a < na; a++) {
+            const double d = iv[n] - mean[a];
+            glv[a] += (pg[n * na + a] / Nr[a]) * (d * d);
+        }
+    for (Py_ssize_t a = 0; a < na; a++)
+        mean[a] = 0.0;
+    for (Py_ssize_t m = 0; m < nr; m++)
+        for (Py_ssize_t a = 0; a < na; a++)
+            mean[a] += (pr[m * na + a] / Nr[a]) * jv[m];
+    for (Py_ssize_t m = 0; m < nr; m++)
+        for (Py_ssize_t a = 0; a < na; a++) {
+            const double d = jv[m] - mean[a];
+            rv[a] += (pr[m * na + a] / Nr[a]) * (d * d);
+        }
+}
+
+/* glrlm_feature_sums(P, j_outer, pr, pg, ivector, jvector, Nr, out): P in memory order
+ * (Nr x Ng x Na when j_outer, else Ng x Nr x Na), pr (Nr x Na), pg (Ng x Na), ivector (Ng),
+ * jvector (Nr), Nr (Na) float64, C order; out (13 x Na). */
+static PyObject *glrlm_feature_sums(PyObject *self, PyObject *args)
+{
+    PyObject *objs[7];
+    Py_buffer views[7];
+    Held held = {{NULL}, 0};
+    int status = -3, j_outer;
+    if (!PyArg_ParseTuple(args, "OpOOOOOO:glrlm_feature_sums", &objs[0], &j_outer, &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &objs[6]))
+        return NULL;
+    const char *names[7] = {"P", "pr", "pg", "ivector", "jvector", "Nr", "out"};
+    int ok = 1;
+    for (int k = 0; k < 7 && ok; k++)
+        ok = hold(&held, &views[k], objs[k], 8, names[k], k == 6) == 0;
+    if (ok) {
+        const Py_ssize_t ng = views[3].len / 8, nr = views[4].len / 8, na = views[5].len / 8;
+        status = -2;
+        if (na >= 1 && na <= MAX_ANGLES && views[0].len / 8 == ng * nr * na && views[1].len / 8 == nr * na &&
+            views[2].len / 8 == ng * na && views[6].len / 8 == GLRLM_SUMS * na) {
+            Py_BEGIN_ALLOW_THREADS
+            glrlm_sums_fill((const double *)views[0].buf, j_outer, (const double *)views[1].buf,
+                            (const double *)views[2].buf, (const double *)views[3].buf,
+                            (const double *)views[4].buf, (const double *)views[5].buf, ng, nr, na,
+                            (double *)views[6].buf);
+            Py_END_ALLOW_THREADS
+            status = 0;
+        }
+    }
+    release_held(&held);
+    if (failed(status, "glrlm_feature_sums: arrays of mismatched sizes") < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"glszm_zones", glszm_zones, METH_VARARGS,
      "glszm_zones(image, mask, shape, skip_dim, levels, sizes) -> number of zones\n\n"
@@ -1724,6 +1849,9 @@ static PyMethodDef methods[] = {
      "angle_max(mem, out): out[a] = numpy's maximum of mem[k * na + a] over k"},
     {"angle_sums", angle_sums, METH_VARARGS,
      "angle_sums(mem, out): out[a] = sum of mem[k * na + a] over k, in memory order from 0"},
+    {"glrlm_feature_sums", glrlm_feature_sums, METH_VARARGS,
+     "glrlm_feature_sums(P, j_outer, pr, pg, ivector, jvector, Nr, out): the GLRLM features' sums per angle, "
+     "in numpy's order"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -41,6 +41,7 @@ from . import preparation
 from .errors import EngineUnavailable
 from .formulas import FirstOrderFormulas, PyradiomicsMixin, with_fast_numpy
 from .glcm_formulas import GLCMFormulas
+from .glrlm_formulas import GLRLMFormulas
 from .matrices import MATRICES, digitize_masked, forget_volume, gray_level_zones, require_kernels
 from .options import ENGINES
 
@@ -190,7 +191,12 @@ class _CompactGLSZM(PyradiomicsMixin):
         )
 
 
-_EXTRA_MIXINS = {"glcm": (GLCMFormulas,), "glszm": (_CompactGLSZM,), "firstorder": (FirstOrderFormulas,)}
+_EXTRA_MIXINS = {
+    "glcm": (GLCMFormulas,),
+    "glrlm": (GLRLMFormulas,),
+    "glszm": (_CompactGLSZM,),
+    "firstorder": (FirstOrderFormulas,),
+}
 
 
 # Classes whose matrices come from the compiled kernels, through pyradiomics' own method.

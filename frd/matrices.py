@@ -309,3 +309,34 @@ def first_order_sums(x: np.ndarray, mean: float, shift: float, p10: float, p90: 
         return None
     names = ("energy", "abs_dev", "sq_dev", "kept_sum", "kept", "robust_abs_dev")
     return dict(zip(names, _kernels.first_order_sums(x, float(mean), float(shift), float(p10), float(p90))))
+
+
+def glrlm_feature_sums(P, pr, pg, ivector, jvector, Nr) -> np.ndarray | None:
+    """The GLRLM features' sums per angle (13 rows, see ``_kernels.c``), in numpy's order:
+    numpy adds the positions of a dense block whose angle axis is innermost (Na > 1) in
+    memory order, one running sum per angle — for P (1, Ng, Nr, Na) whichever of its level
+    axes is outer, for the (1, Nr, Na) and (1, Ng, Na) marginals row after row. None for any
+    other layout (numpy's own sums then run)."""
+    if not (
+        _dense_angle_block(P)
+        and all(isinstance(x, np.ndarray) and x.dtype == np.float64 and x.flags.c_contiguous for x in (pr, pg))
+        and pr.shape == (1, P.shape[2], P.shape[3])
+        and pg.shape == (1, P.shape[1], P.shape[3])
+        and np.shape(Nr) == (1, P.shape[3])
+        and np.shape(ivector) == (P.shape[1],)
+        and np.shape(jvector) == (P.shape[2],)
+    ):
+        return None
+    j_outer = P.strides[2] > P.strides[1]
+    out = np.empty((13, P.shape[3]))
+    _kernels.glrlm_feature_sums(
+        P.transpose((0, 2, 1, 3)) if j_outer else P,
+        j_outer,
+        pr,
+        pg,
+        np.ascontiguousarray(ivector, dtype=np.float64),
+        np.ascontiguousarray(jvector, dtype=np.float64),
+        np.ascontiguousarray(Nr, dtype=np.float64),
+        out,
+    )
+    return out

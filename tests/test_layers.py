@@ -41,6 +41,7 @@ LAYERS = [
         "frd.wavelet",
         "frd.formulas",
         "frd.glcm_formulas",
+        "frd.glrlm_formulas",
         "frd.matrices",
         "frd.engine",
         "frd.extract",
