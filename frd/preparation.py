@@ -13,10 +13,11 @@ run with some of the helpers they call answered here:
   as FRD's whole-image masks do) the inputs are returned instead of copies of them;
 * ``getMask``: the label is looked for directly instead of sorting every mask voxel for
   ``numpy.unique``; anything unusual is left to pyradiomics, which raises its own errors;
-* ``resampleImage``, ``getLoGImage`` and ``getWaveletImage``: pyradiomics' own functions,
-  the image's cubic B-spline resampling, its Laplacians of Gaussian and its stationary
-  wavelet transform computed by the engine's kernels (``frd.resample``,
-  ``frd.log_filter``, ``frd.wavelet``: SimpleITK's and PyWavelets' values, bit for bit).
+* ``resampleImage``, ``getLoGImage``, ``getWaveletImage`` and ``checkMask``: pyradiomics'
+  own functions, the image's cubic B-spline resampling, its Laplacians of Gaussian and its
+  stationary wavelet transform computed by the engine's kernels (``frd.resample``,
+  ``frd.log_filter``, ``frd.wavelet``: SimpleITK's and PyWavelets' values, bit for bit),
+  the mask's label, bounding box and count read off its array (``frd.label_stats``).
 
 pyradiomics' parameter validation (``_applyParams``) runs pykwalify as usual, with its
 schema file parsed once per process instead of once per extractor, except for the
@@ -38,7 +39,7 @@ import pywt
 import SimpleITK as sitk
 from radiomics import featureextractor, generalinfo, imageoperations
 
-from . import log_filter, resample, wavelet
+from . import label_stats, log_filter, resample, wavelet
 from .matrices import connected_parts
 
 
@@ -150,13 +151,16 @@ class _ModuleWith(types.ModuleType):
         return getattr(self._module, name)
 
 
-# The filters pyradiomics builds, computed by the engine's kernels: the image's cubic
-# B-spline resampling (frd.resample), the Laplacian of Gaussian (frd.log_filter) and the
-# stationary wavelet transform (frd.wavelet). pyradiomics' own functions run around them.
+# The filters pyradiomics builds, computed by the engine: the image's cubic B-spline
+# resampling (frd.resample), the Laplacian of Gaussian (frd.log_filter), the stationary
+# wavelet transform (frd.wavelet) and the mask's label checks (frd.label_stats).
+# pyradiomics' own functions run around them.
 _SIMPLEITK = _ModuleWith(
     sitk,
     ResampleImageFilter=resample.ResampleFilter,
     LaplacianRecursiveGaussianImageFilter=log_filter.LaplacianFilter,
+    LabelStatisticsImageFilter=label_stats.LabelStatistics,
+    LabelShapeStatisticsImageFilter=label_stats.LabelShapeStatistics,
 )
 _PYWAVELETS = _ModuleWith(pywt, swtn=wavelet.swtn)
 _swt3 = _rebound(imageoperations._swt3, pywt=_PYWAVELETS)
@@ -166,7 +170,12 @@ _OPERATIONS = types.SimpleNamespace(
         **vars(imageoperations),
         "cropToTumorMask": crop_to_mask,
         "getMask": get_mask,
-        "resampleImage": _rebound(imageoperations.resampleImage, sitk=_SIMPLEITK),
+        "checkMask": _rebound(imageoperations.checkMask, sitk=_SIMPLEITK),
+        "resampleImage": _rebound(
+            imageoperations.resampleImage,
+            sitk=_SIMPLEITK,
+            _checkROI=_rebound(imageoperations._checkROI, sitk=_SIMPLEITK),
+        ),
         "getLoGImage": _rebound(imageoperations.getLoGImage, sitk=_SIMPLEITK),
         "getWaveletImage": _rebound(imageoperations.getWaveletImage, _swt3=_swt3),
     }
