@@ -382,9 +382,10 @@ class LocalExecutor:
             stop.set()
             _limit_itk_threads(itk_threads)
             dispatcher.join(timeout=None if finished else 1.0)
-            # After an error (or an interrupted caller) the workers are stopped, not awaited.
+            # The workers are not awaited: after the last result they exit while the caller
+            # goes on (computing statistics); after an error they are stopped.
             for pool in pools:
-                pool.shutdown(wait=finished, kill_workers=not finished)
+                pool.shutdown(wait=False, kill_workers=not finished)
 
     def close(self) -> None:
         """Stop a kept pool's workers."""
