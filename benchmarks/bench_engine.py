@@ -1,6 +1,7 @@
 """Extraction engines against the reference: images/second, peak memory, FRD, in one run.
 
-Every command is timed as a whole process on the same images, with empty caches:
+Every command is timed as a whole process on the same images, with empty caches, the
+repeats side by side (each repeat runs every configuration once, in turn):
 
   ref default         python -m frd_score REF CAND           (its default: cores − 2 workers, at least 1)
   ref -w 2            python -m frd_score REF CAND -w 2
@@ -51,9 +52,9 @@ import SimpleITK as sitk
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_compare import (  # noqa: E402 - shared timing and data helpers
     Result,
-    bench_reference,
     check_agreement,
     parse_our_frd,
+    parse_reference_frd,
     prepare_data,
     run_timed,
 )
@@ -115,8 +116,8 @@ def real_like_sets(root: Path, n: int, size: int, seed: int) -> tuple[Path, Path
     return sets[0], sets[1]
 
 
-def bench_ours(name: str, engine: str, workers: int, ref: Path, cand: Path, repeats: int, work: Path) -> Result:
-    cmd = [
+def our_command(engine: str, workers: int, ref: Path, cand: Path) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "frd",
@@ -130,11 +131,20 @@ def bench_ours(name: str, engine: str, workers: int, ref: Path, cand: Path, repe
         "-w",
         str(workers),
     ]
-    result = Result(name, cmd)
+
+
+def reference_command(extra: list[str], ref: Path, cand: Path) -> list[str]:
+    return [sys.executable, "-m", "frd_score", str(ref), str(cand), *extra]
+
+
+def side_by_side(configurations: list[tuple[Result, object]], repeats: int, work: Path) -> list[Result]:
+    """Each repeat runs every configuration once, in turn: a machine whose speed drifts
+    (other work, a noisy host) slows all of them alike instead of whichever ran then."""
     for _ in range(repeats):
-        run = run_timed(cmd, work)
-        result.add(run, parse_our_frd(run.stdout))
-    return result
+        for result, parse in configurations:
+            run = run_timed(result.command, work)
+            result.add(run, parse(run.stdout))
+    return [result for result, _ in configurations]
 
 
 def one_image_startup(folder: Path, work: Path, repeats: int = 5) -> dict:
@@ -166,14 +176,15 @@ def one_image_startup(folder: Path, work: Path, repeats: int = 5) -> dict:
 
 
 def run_case(label: str, ref: Path, cand: Path, n_images: int, args, work: Path) -> dict:
-    results = []
+    configurations = []
     if not args.skip_ref_default:
-        results.append(bench_reference("ref default", [], ref, cand, args.repeats, work))
-    results.append(bench_reference("ref -w 2", ["-w", "2"], ref, cand, args.repeats, work))
+        configurations.append((Result("ref default", reference_command([], ref, cand)), parse_reference_frd))
+    configurations.append((Result("ref -w 2", reference_command(["-w", "2"], ref, cand)), parse_reference_frd))
     if not args.skip_plain and (args.plain_3d or not label.startswith("3D")):
-        results.append(bench_ours("ours pyradiomics", "pyradiomics", 2, ref, cand, args.repeats, work))
-    results.append(bench_ours("ours frd -w 1", "frd", 1, ref, cand, args.repeats, work))
-    results.append(bench_ours("ours frd -w 2", "frd", 2, ref, cand, args.repeats, work))
+        configurations.append((Result("ours pyradiomics", our_command("pyradiomics", 2, ref, cand)), parse_our_frd))
+    configurations.append((Result("ours frd -w 1", our_command("frd", 1, ref, cand)), parse_our_frd))
+    configurations.append((Result("ours frd -w 2", our_command("frd", 2, ref, cand)), parse_our_frd))
+    results = side_by_side(configurations, args.repeats, work)
 
     by_name = {r.name: r for r in results}
     print(f"\n{n_images} images ({label})")
