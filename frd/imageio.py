@@ -142,6 +142,9 @@ def probe(item: ImageItem) -> ImageInfo:
     return ImageInfo(size=size, components=components, value_span=span)
 
 
+# SimpleITK's scalar integer pixel types (the engine's kernels and checks read them directly).
+INTEGER_PIXEL_TYPES = frozenset(getattr(sitk, f"sitk{sign}Int{bits}") for bits in (8, 16, 32, 64) for sign in ("U", ""))
+
 _INTEGER_SPANS = {
     pixel_id: float(2**bits - 1)
     for bits, names in (

@@ -16,19 +16,12 @@ is not of an integer pixel type, a vector image — the real filter runs instead
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import SimpleITK as sitk
 
-_INTEGER_MASKS = {
-    sitk.sitkUInt8,
-    sitk.sitkInt8,
-    sitk.sitkUInt16,
-    sitk.sitkInt16,
-    sitk.sitkUInt32,
-    sitk.sitkInt32,
-    sitk.sitkUInt64,
-    sitk.sitkInt64,
-}
+from .imageio import INTEGER_PIXEL_TYPES
 
 
 class _Labels:
@@ -66,7 +59,7 @@ def _box(array: np.ndarray, label) -> tuple[list[int], list[int]]:
 
 
 def _array_of(mask: sitk.Image) -> np.ndarray | None:
-    if mask.GetPixelID() not in _INTEGER_MASKS or mask.GetNumberOfComponentsPerPixel() != 1:
+    if mask.GetPixelID() not in INTEGER_PIXEL_TYPES or mask.GetNumberOfComponentsPerPixel() != 1:
         return None
     return sitk.GetArrayViewFromImage(mask)
 
@@ -76,16 +69,31 @@ class _FromArray:
     filter (``_itk``) when it had to run."""
 
     _background: int | None = None
+    _filter: Any = sitk.LabelStatisticsImageFilter  # the SimpleITK filter answered
 
     def __init__(self):
         self._itk = None
         self._array: np.ndarray = np.zeros(0, np.uint8)
 
+    def _answer(self, mask: sitk.Image, *images: sitk.Image, array_ok: bool = True) -> None:
+        array = _array_of(mask) if array_ok else None
+        if array is None:
+            self._itk = self._filter()
+            self._itk.Execute(*images, mask)
+        else:
+            self._array = array
+
     def GetLabels(self):
         return self._itk.GetLabels() if self._itk is not None else _Labels(self._array, self._background)
 
-    def _box(self, label):
-        return _box(self._array, label)
+    def GetBoundingBox(self, label):
+        if self._itk is not None:
+            return self._itk.GetBoundingBox(label)
+        return self._as_box(*_box(self._array, label))
+
+    @staticmethod
+    def _as_box(lows: list[int], highs: list[int]) -> tuple:
+        raise NotImplementedError
 
 
 class LabelStatistics(_FromArray):
@@ -100,17 +108,10 @@ class LabelStatistics(_FromArray):
             and image.GetDirection() == mask.GetDirection()
             and image.GetNumberOfComponentsPerPixel() == 1
         )
-        array = _array_of(mask) if same_grid else None
-        if array is None:
-            self._itk = sitk.LabelStatisticsImageFilter()
-            self._itk.Execute(image, mask)
-        else:
-            self._array = array
+        self._answer(mask, image, array_ok=same_grid)
 
-    def GetBoundingBox(self, label):
-        if self._itk is not None:
-            return self._itk.GetBoundingBox(label)
-        lows, highs = self._box(label)
+    @staticmethod
+    def _as_box(lows, highs):
         return tuple(v for pair in zip(lows, highs) for v in pair)  # (min x, max x, min y, ...)
 
     def GetCount(self, label):
@@ -124,17 +125,11 @@ class LabelShapeStatistics(_FromArray):
     ``resampleImage`` (the background value 0 is not a label, as in ITK)."""
 
     _background = 0
+    _filter = sitk.LabelShapeStatisticsImageFilter
 
     def Execute(self, mask: sitk.Image):
-        array = _array_of(mask)
-        if array is None:
-            self._itk = sitk.LabelShapeStatisticsImageFilter()
-            self._itk.Execute(mask)
-        else:
-            self._array = array
+        self._answer(mask)
 
-    def GetBoundingBox(self, label):
-        if self._itk is not None:
-            return self._itk.GetBoundingBox(label)
-        lows, highs = self._box(label)
+    @staticmethod
+    def _as_box(lows, highs):
         return (*lows, *(h - lo + 1 for lo, h in zip(lows, highs)))  # (index..., size...)

@@ -46,6 +46,8 @@ import math
 import numpy as np
 import SimpleITK as sitk
 
+from .imageio import INTEGER_PIXEL_TYPES
+
 try:
     from . import _log
 except ImportError:  # a source tree that was never built: SimpleITK computes
@@ -55,16 +57,7 @@ __all__ = ["LaplacianFilter", "laplacian_of_gaussian", "kernel_covers"]
 
 # scalar pixel types the kernel reads directly, or after an exact widening
 _DIRECT = {sitk.sitkFloat32, sitk.sitkFloat64}
-_WIDEN = {
-    sitk.sitkUInt8,
-    sitk.sitkInt8,
-    sitk.sitkUInt16,
-    sitk.sitkInt16,
-    sitk.sitkUInt32,
-    sitk.sitkInt32,
-    sitk.sitkUInt64,
-    sitk.sitkInt64,
-}
+_WIDEN = INTEGER_PIXEL_TYPES
 
 
 def kernel_covers(image: sitk.Image, sigma: float) -> bool:
