@@ -39,7 +39,7 @@ from radiomics import base, featureextractor, getFeatureClasses, imageoperations
 
 from . import preparation
 from .errors import EngineUnavailable
-from .formulas import FirstOrderFormulas, PyradiomicsMixin, with_fast_numpy
+from .formulas import FirstOrderFormulas, PyradiomicsMixin, masked_values, with_fast_numpy
 from .glcm_formulas import GLCMFormulas
 from .glrlm_formulas import GLRLMFormulas
 from .matrices import MATRICES, digitize_masked, forget_volume, gray_level_zones, require_kernels
@@ -75,12 +75,6 @@ def bin_edges(values: np.ndarray, bin_width: float) -> np.ndarray:
     return edges
 
 
-def masked_values(matrix: np.ndarray, mask: np.ndarray, full: bool) -> np.ndarray:
-    """``matrix[mask]``: the same values in the same (C) order; a view when every voxel is
-    in the mask (FRD's whole-image masks), instead of a copy of the volume."""
-    return matrix.reshape(-1) if full and matrix.flags.c_contiguous else matrix[mask]
-
-
 def bin_image(matrix: np.ndarray, mask: np.ndarray, settings: dict, full: bool = False) -> np.ndarray:
     """pyradiomics' binImage for a segmentation mask (``full``: it holds every voxel)."""
     if settings.get("binCount") is not None:
@@ -109,7 +103,7 @@ class _SharedBinning(PyradiomicsMixin):
         if shared is None:  # used outside FastExtractor: pyradiomics' own behaviour
             return super()._applyBinning(matrix)
         if "binned" not in shared:
-            full = shared.get("full", False)
+            full = getattr(self, "_mask_full", False)
             binned = bin_image(matrix, self.maskArray, self.settings, full)
             inside = masked_values(binned, self.maskArray, full)
             if inside.size and inside.min() >= 0:
@@ -239,7 +233,6 @@ def share_arrays(shared: dict, image, mask, label) -> tuple:
         inside = sitk.GetArrayFromImage(mask) == label
         kept = _call.mask = (mask, label, inside, bool(inside.all()))
     arrays = shared["arrays"] = (image, mask, label, sitk.GetArrayFromImage(image), kept[2], kept[3])
-    shared["full"] = kept[3]
     return arrays
 
 

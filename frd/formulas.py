@@ -51,6 +51,13 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
     return np.nanmean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
 
 
+def masked_values(matrix: np.ndarray, mask: np.ndarray, full: bool) -> np.ndarray:
+    """``matrix[mask]``: the same values in the same (C) order; a view when every voxel is
+    in the mask (``full``: FRD's whole-image masks, as the engine's shared arrays say),
+    instead of a copy of the volume."""
+    return matrix.reshape(-1) if full and matrix.flags.c_contiguous else matrix[mask]
+
+
 def level_sum(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
     """``numpy.sum``, with sums over the two gray level axes of a (1, n, m, Na) matrix done by
     ``sum_over_levels`` (numpy's order, checked there; any other call is numpy's)."""
@@ -129,10 +136,8 @@ class FirstOrderFormulas(PyradiomicsMixin):
             return super()._initCalculation(voxelCoordinates)
         # pyradiomics counts the voxels per gray level with numpy.unique; the engine's
         # binning has already counted them (the same integers, for the levels that occur).
-        # Every voxel in the mask (the engine's shared arrays say so): the image in C order
-        # is what boolean indexing gives, without its copy (astype copies either way).
-        full = getattr(self, "_mask_full", False) and self.imageArray.flags.c_contiguous
-        inside = self.imageArray.reshape(-1) if full else self.imageArray[self.maskArray]
+        # (astype copies either way: the view of a whole-image mask's voxels is enough)
+        inside = masked_values(self.imageArray, self.maskArray, getattr(self, "_mask_full", False))
         self.targetVoxelArray = inside.astype("float").reshape((1, -1))
         p_i = counts[counts > 0].reshape((1, -1))
         sumBins = np.sum(p_i, 1, keepdims=True).astype("float")

@@ -55,6 +55,7 @@ class ResampleFilter:
 
     def _fits_kernel(self, image: sitk.Image) -> bool:
         f = self._itk
+        transform = f.GetTransform()
         return (
             _resample is not None
             and f.GetInterpolator() == sitk.sitkBSpline
@@ -67,8 +68,8 @@ class ResampleFilter:
             and f.GetOutputPixelType() in (sitk.sitkFloat64, sitk.sitkUnknown)
             and f.GetDefaultPixelValue() == 0.0
             and not f.GetUseNearestNeighborExtrapolator()
-            and f.GetTransform().GetName() in ("IdentityTransform", "Transform")
-            and f.GetTransform().GetParameters() == ()
+            and transform.GetName() in ("IdentityTransform", "Transform")
+            and transform.GetParameters() == ()
         )
 
     def Execute(self, image: sitk.Image) -> sitk.Image:
