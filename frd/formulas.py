@@ -72,33 +72,42 @@ else:
     PyradiomicsMixin = object
 
 
-class _Numpy(types.ModuleType):
-    """numpy with ``nanmean`` and ``sum`` above: the name pyradiomics' methods see as ``numpy``."""
+class ModuleWith(types.ModuleType):
+    """A library module as pyradiomics' functions see it, with some of its names answered
+    by the engine's own implementations (the same values, bit for bit)."""
 
-    nanmean = staticmethod(nanmean)
-    sum = staticmethod(level_sum)
+    def __init__(self, module: types.ModuleType, **replaced):
+        super().__init__(module.__name__)
+        self._module = module
+        self.__dict__.update(replaced)
 
     def __getattr__(self, name):
-        return getattr(np, name)
+        return getattr(self._module, name)
 
 
-_NUMPY = _Numpy("numpy")
+def rebound(function, **names):
+    """pyradiomics' own function (same code) with some of its global names (a module, a
+    helper) pointing elsewhere; pyradiomics itself is left untouched (a new function)."""
+    copy = types.FunctionType(
+        function.__code__,
+        dict(function.__globals__, **names),
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    copy.__dict__.update(function.__dict__)  # e.g. pyradiomics' deprecation mark
+    copy.__doc__ = function.__doc__
+    return copy
+
+
+# numpy with ``nanmean`` and ``sum`` above: the name pyradiomics' methods see as ``numpy``.
+_NUMPY = ModuleWith(np, nanmean=nanmean, sum=level_sum)
 
 
 def with_fast_numpy(method, **names):
-    """pyradiomics' own method (same code), its ``numpy.nanmean`` and ``numpy.sum`` calls
-    answered above (and any other global ``names`` replaced); pyradiomics itself is left
-    untouched (a new function object)."""
-    function = types.FunctionType(
-        method.__code__,
-        dict(method.__globals__, numpy=_NUMPY, **names),
-        method.__name__,
-        method.__defaults__,
-        method.__closure__,
-    )
-    function.__dict__.update(method.__dict__)  # e.g. pyradiomics' deprecation mark
-    function.__doc__ = method.__doc__
-    return function
+    """pyradiomics' own method, its ``numpy.nanmean`` and ``numpy.sum`` calls answered above
+    (and any other global ``names`` replaced)."""
+    return rebound(method, numpy=_NUMPY, **names)
 
 
 def _shared(self, key: str, compute):

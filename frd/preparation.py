@@ -40,6 +40,7 @@ import SimpleITK as sitk
 from radiomics import featureextractor, generalinfo, imageoperations
 
 from . import label_stats, log_filter, resample, wavelet
+from .formulas import ModuleWith, rebound
 from .matrices import connected_parts
 
 
@@ -131,64 +132,44 @@ def get_mask(mask, **kwargs):
     return imageoperations.getMask(mask, **kwargs)
 
 
-def _rebound(function, **names):
-    namespace = dict(function.__globals__, **names)
-    return types.FunctionType(
-        function.__code__, namespace, function.__name__, function.__defaults__, function.__closure__
-    )
-
-
-class _ModuleWith(types.ModuleType):
-    """A library module as pyradiomics' functions see it, with some of its names answered
-    by the engine's implementations (the same values, bit for bit)."""
-
-    def __init__(self, module: types.ModuleType, **replaced):
-        super().__init__(module.__name__)
-        self._module = module
-        self.__dict__.update(replaced)
-
-    def __getattr__(self, name):
-        return getattr(self._module, name)
-
-
 # The filters pyradiomics builds, computed by the engine: the image's cubic B-spline
 # resampling (frd.resample), the Laplacian of Gaussian (frd.log_filter), the stationary
 # wavelet transform (frd.wavelet) and the mask's label checks (frd.label_stats).
 # pyradiomics' own functions run around them.
-_SIMPLEITK = _ModuleWith(
+_SIMPLEITK = ModuleWith(
     sitk,
     ResampleImageFilter=resample.ResampleFilter,
     LaplacianRecursiveGaussianImageFilter=log_filter.LaplacianFilter,
     LabelStatisticsImageFilter=label_stats.LabelStatistics,
     LabelShapeStatisticsImageFilter=label_stats.LabelShapeStatistics,
 )
-_PYWAVELETS = _ModuleWith(pywt, swtn=wavelet.swtn)
-_swt3 = _rebound(imageoperations._swt3, pywt=_PYWAVELETS)
+_PYWAVELETS = ModuleWith(pywt, swtn=wavelet.swtn)
+_swt3 = rebound(imageoperations._swt3, pywt=_PYWAVELETS)
 
 _OPERATIONS = types.SimpleNamespace(
     **{
         **vars(imageoperations),
         "cropToTumorMask": crop_to_mask,
         "getMask": get_mask,
-        "checkMask": _rebound(imageoperations.checkMask, sitk=_SIMPLEITK),
-        "resampleImage": _rebound(
+        "checkMask": rebound(imageoperations.checkMask, sitk=_SIMPLEITK),
+        "resampleImage": rebound(
             imageoperations.resampleImage,
             sitk=_SIMPLEITK,
-            _checkROI=_rebound(imageoperations._checkROI, sitk=_SIMPLEITK),
+            _checkROI=rebound(imageoperations._checkROI, sitk=_SIMPLEITK),
         ),
-        "getLoGImage": _rebound(imageoperations.getLoGImage, sitk=_SIMPLEITK),
-        "getWaveletImage": _rebound(imageoperations.getWaveletImage, _swt3=_swt3),
+        "getLoGImage": rebound(imageoperations.getLoGImage, sitk=_SIMPLEITK),
+        "getWaveletImage": rebound(imageoperations.getWaveletImage, _swt3=_swt3),
     }
 )
 _GENERALINFO = types.SimpleNamespace(GeneralInfo=_FallbackDiagnostics)
 
 
 # pyradiomics' execute, computeShape and loadImage with the helpers above.
-execute = _rebound(
+execute = rebound(
     featureextractor.RadiomicsFeatureExtractor.execute, imageoperations=_OPERATIONS, generalinfo=_GENERALINFO
 )
-compute_shape = _rebound(featureextractor.RadiomicsFeatureExtractor.computeShape, imageoperations=_OPERATIONS)
-load_image = staticmethod(_rebound(featureextractor.RadiomicsFeatureExtractor.loadImage, imageoperations=_OPERATIONS))
+compute_shape = rebound(featureextractor.RadiomicsFeatureExtractor.computeShape, imageoperations=_OPERATIONS)
+load_image = staticmethod(rebound(featureextractor.RadiomicsFeatureExtractor.loadImage, imageoperations=_OPERATIONS))
 
 
 def _parsed_schema(schema_files: tuple) -> dict:
@@ -243,4 +224,4 @@ def _validator(source_file=None, source_data=None, schema_files=None, extensions
 # without loading pykwalify for checked parameters. Its logger is looked up by name (the
 # logger pykwalify.core would create), which does not import the module.
 _PYKWALIFY = types.SimpleNamespace(core=types.SimpleNamespace(Core=_validator, log=logging.getLogger("pykwalify.core")))
-apply_params = _rebound(featureextractor.RadiomicsFeatureExtractor._applyParams, pykwalify=_PYKWALIFY)
+apply_params = rebound(featureextractor.RadiomicsFeatureExtractor._applyParams, pykwalify=_PYKWALIFY)
