@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
-import importlib.util
 import sys
 import types
 
@@ -42,32 +41,32 @@ def _load(name: str) -> types.ModuleType:
     return importlib.import_module(name)
 
 
-def _locate(name: str) -> list[str] | None:
-    """The folder of package ``name`` (found, not imported), or None when it is not installed."""
+def _find(name: str):
+    """The spec of module ``name`` — found, not executed (nor its packages) — or None when
+    it is not installed."""
     top, _, rest = name.partition(".")
-    spec = importlib.util.find_spec(top) if top not in sys.modules else sys.modules[top].__spec__
-    locations = list(spec.submodule_search_locations or []) if spec else []
+    module = sys.modules.get(top)
+    if module is not None and not isinstance(module, _StandIn):
+        spec = module.__spec__
+    else:
+        spec = importlib.machinery.PathFinder.find_spec(top)
     for part in rest.split(".") if rest else []:
-        found = importlib.machinery.PathFinder.find_spec(f"{top}.{part}", locations)
-        locations = list(found.submodule_search_locations or []) if found else []
-        top = f"{top}.{part}"
-    return locations or None
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(f"{spec.name}.{part}", list(spec.submodule_search_locations))
+    return spec
 
 
 def install() -> None:
     """Register the stand-ins (for modules not imported yet and installed here)."""
     for name in _DEFERRED:
-        if name in sys.modules:
+        spec = None if name in sys.modules else _find(name)
+        if spec is None:
             continue
         module = _StandIn(name)
-        parent, _, child = name.rpartition(".")
-        if name != "pykwalify.core":  # a package: its submodules import as usual
-            locations = _locate(name)
-            if locations is None:
-                continue
-            module.__path__ = locations
-        elif not isinstance(sys.modules.get(parent), _StandIn):
-            continue
+        if spec.submodule_search_locations:  # a package: its other submodules import as usual
+            module.__path__ = list(spec.submodule_search_locations)
         sys.modules[name] = module
+        parent, _, child = name.rpartition(".")
         if isinstance(sys.modules.get(parent), _StandIn):
             sys.modules[parent].__dict__[child] = module  # as the import system links a submodule
