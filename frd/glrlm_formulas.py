@@ -30,53 +30,40 @@ class GLRLMFormulas(PyradiomicsMixin):
             c["_glrlm_sums"] = None if sums is None else dict(zip(_ROWS, (row[None] for row in sums)))
         return c["_glrlm_sums"]
 
-    def _feature(self, name: str, method: str, value):
+
+def _from_sums(feature: str, row: str, value):
+    """pyradiomics' ``get<feature>FeatureValue``: ``value(sum, Nr)`` per angle from the sums'
+    ``row``, then numpy's mean over angles; pyradiomics' own method without the sums."""
+    method = f"get{feature}FeatureValue"
+
+    def get(self):
         sums = self._glrlm_sums()
         if sums is None:
-            return getattr(super(), method)()
-        return nanmean(value(sums[name], self.coefficients["Nr"]), 1)
+            return getattr(super(GLRLMFormulas, self), method)()
+        return nanmean(value(sums[row], self.coefficients["Nr"]), 1)
 
-    def getShortRunEmphasisFeatureValue(self):
-        return self._feature("sre", "getShortRunEmphasisFeatureValue", lambda s, Nr: s / Nr)
+    get.__name__ = get.__qualname__ = method
+    return get
 
-    def getLongRunEmphasisFeatureValue(self):
-        return self._feature("lre", "getLongRunEmphasisFeatureValue", lambda s, Nr: s / Nr)
 
-    def getGrayLevelNonUniformityFeatureValue(self):
-        return self._feature("gln", "getGrayLevelNonUniformityFeatureValue", lambda s, Nr: s / Nr)
-
-    def getGrayLevelNonUniformityNormalizedFeatureValue(self):
-        return self._feature("gln", "getGrayLevelNonUniformityNormalizedFeatureValue", lambda s, Nr: s / (Nr**2))
-
-    def getRunLengthNonUniformityFeatureValue(self):
-        return self._feature("rln", "getRunLengthNonUniformityFeatureValue", lambda s, Nr: s / Nr)
-
-    def getRunLengthNonUniformityNormalizedFeatureValue(self):
-        return self._feature("rln", "getRunLengthNonUniformityNormalizedFeatureValue", lambda s, Nr: s / Nr**2)
-
-    def getRunPercentageFeatureValue(self):
-        return self._feature("np", "getRunPercentageFeatureValue", lambda s, Nr: Nr / s)
-
-    def getGrayLevelVarianceFeatureValue(self):
-        return self._feature("glv", "getGrayLevelVarianceFeatureValue", lambda s, Nr: s)
-
-    def getRunVarianceFeatureValue(self):
-        return self._feature("rv", "getRunVarianceFeatureValue", lambda s, Nr: s)
-
-    def getLowGrayLevelRunEmphasisFeatureValue(self):
-        return self._feature("lglre", "getLowGrayLevelRunEmphasisFeatureValue", lambda s, Nr: s / Nr)
-
-    def getHighGrayLevelRunEmphasisFeatureValue(self):
-        return self._feature("hglre", "getHighGrayLevelRunEmphasisFeatureValue", lambda s, Nr: s / Nr)
-
-    def getShortRunLowGrayLevelEmphasisFeatureValue(self):
-        return self._feature("srlgle", "getShortRunLowGrayLevelEmphasisFeatureValue", lambda s, Nr: s / Nr)
-
-    def getShortRunHighGrayLevelEmphasisFeatureValue(self):
-        return self._feature("srhgle", "getShortRunHighGrayLevelEmphasisFeatureValue", lambda s, Nr: s / Nr)
-
-    def getLongRunLowGrayLevelEmphasisFeatureValue(self):
-        return self._feature("lrlgle", "getLongRunLowGrayLevelEmphasisFeatureValue", lambda s, Nr: s / Nr)
-
-    def getLongRunHighGrayLevelEmphasisFeatureValue(self):
-        return self._feature("lrhgle", "getLongRunHighGrayLevelEmphasisFeatureValue", lambda s, Nr: s / Nr)
+# Each feature: the row of its sum, and what pyradiomics does with the sum before the mean
+# over angles (the same numpy expression: divisions by Nr or Nr ** 2, RP's Nr / Np).
+_FEATURES = {
+    "ShortRunEmphasis": ("sre", lambda s, Nr: s / Nr),
+    "LongRunEmphasis": ("lre", lambda s, Nr: s / Nr),
+    "GrayLevelNonUniformity": ("gln", lambda s, Nr: s / Nr),
+    "GrayLevelNonUniformityNormalized": ("gln", lambda s, Nr: s / (Nr**2)),
+    "RunLengthNonUniformity": ("rln", lambda s, Nr: s / Nr),
+    "RunLengthNonUniformityNormalized": ("rln", lambda s, Nr: s / Nr**2),
+    "RunPercentage": ("np", lambda s, Nr: Nr / s),
+    "GrayLevelVariance": ("glv", lambda s, Nr: s),
+    "RunVariance": ("rv", lambda s, Nr: s),
+    "LowGrayLevelRunEmphasis": ("lglre", lambda s, Nr: s / Nr),
+    "HighGrayLevelRunEmphasis": ("hglre", lambda s, Nr: s / Nr),
+    "ShortRunLowGrayLevelEmphasis": ("srlgle", lambda s, Nr: s / Nr),
+    "ShortRunHighGrayLevelEmphasis": ("srhgle", lambda s, Nr: s / Nr),
+    "LongRunLowGrayLevelEmphasis": ("lrlgle", lambda s, Nr: s / Nr),
+    "LongRunHighGrayLevelEmphasis": ("lrhgle", lambda s, Nr: s / Nr),
+}
+for _feature, (_row, _value) in _FEATURES.items():
+    setattr(GLRLMFormulas, f"get{_feature}FeatureValue", _from_sums(_feature, _row, _value))
