@@ -19,8 +19,8 @@ import numpy as np
 from .distance import sqrt_product
 
 
-def _root_product_diagonal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    u, s = sqrt_product(a, b)
+def _root_product_diagonal(a: np.ndarray, b: np.ndarray, root=None) -> np.ndarray:
+    u, s = root if root is not None else sqrt_product(a, b)
     return (u * u) @ s  # the diagonal of U·diag(s)·Uᵀ
 
 
@@ -84,11 +84,12 @@ class Contributions:
         }
 
 
-def decompose(names, mu1, sigma1, mu2, sigma2) -> Contributions:
-    """The per-feature split of d² for the pieces (names, mu1, sigma1, mu2, sigma2)."""
+def decompose(names, mu1, sigma1, mu2, sigma2, *, root=None) -> Contributions:
+    """The per-feature split of d² for the pieces (names, mu1, sigma1, mu2, sigma2);
+    ``root`` is ``sqrt_product(sigma1, sigma2)`` if the caller has it already."""
     mu1, mu2 = np.asarray(mu1, dtype=np.float64), np.asarray(mu2, dtype=np.float64)
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
-    r = _root_product_diagonal(s1, s2)
+    r = _root_product_diagonal(s1, s2, root)
     return Contributions(
         names=list(names), mean=(mu1 - mu2) ** 2, covariance=np.diag(s1) + np.diag(s2) - 2 * r, smd=mu2 - mu1
     )

@@ -69,11 +69,13 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     return float(np.sum(sqrt_product(sigma1, sigma2)[1]))
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2, *, means_only: bool = False) -> float:
+def frechet_distance(mu1, sigma1, mu2, sigma2, *, means_only: bool = False, root=None) -> float:
     """Squared Fréchet distance d² ≥ 0 between N(mu1, sigma1) and N(mu2, sigma2).
 
     With ``means_only`` only the mean term |mu1 − mu2|² is returned. A d² within
-    round-off of zero is returned as exactly 0.0 (see the module docstring).
+    round-off of zero is returned as exactly 0.0 (see the module docstring). ``root`` is
+    ``sqrt_product(sigma1, sigma2)`` when the caller has it already (the per-feature split
+    needs it too); it is computed otherwise.
     """
     mu1 = np.atleast_1d(np.asarray(mu1, dtype=np.float64))
     mu2 = np.atleast_1d(np.asarray(mu2, dtype=np.float64))
@@ -86,7 +88,8 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, *, means_only: bool = False) -> f
     if sigma1.shape != sigma2.shape or sigma1.shape[0] != diff.shape[0]:
         raise ValueError(f"shape mismatch: mu {diff.shape}, sigma1 {sigma1.shape}, sigma2 {sigma2.shape}")
     traces = float(np.trace(sigma1) + np.trace(sigma2))
-    d2 = mean_term + traces - 2.0 * trace_sqrt_product(sigma1, sigma2)
+    trace_root = float(np.sum(root[1])) if root is not None else trace_sqrt_product(sigma1, sigma2)
+    d2 = mean_term + traces - 2.0 * trace_root
     scale = abs(traces) + float(mu1 @ mu1 + mu2 @ mu2)
     if d2 <= ZERO_TOLERANCE * len(diff) * _EPS * scale:
         return 0.0

@@ -8,8 +8,9 @@ input first so that a few slow volumes start early and do not leave a core idle 
 end.
 
 * :class:`InlineExecutor` — one image after the other, in this process.
-* :class:`LocalExecutor` — this process and a pool of worker processes (loky) taking
-  images from one queue; a service's or a streaming metric's pool works alone.
+* :class:`LocalExecutor` — this process and a pool of worker processes taking images
+  from one queue (forks of this process where that is safe, else loky's fresh
+  interpreters); a service's or a streaming metric's loky pool works alone.
 * :class:`DaskExecutor` — a Dask ``distributed`` cluster (``tcp://host:port`` of a
   scheduler, e.g. started by dask-jobqueue on SLURM or the Dask Helm chart). Workers must
   see the image files at the same paths (a shared filesystem). A worker that dies
@@ -21,8 +22,9 @@ from __future__ import annotations
 import collections
 import os
 import re
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from .errors import EngineUnavailable, ExtractionError, OptionError
 from .inputs import ImageItem
@@ -123,6 +125,34 @@ def _init_pool_worker(nice: int, parent: int | None = None) -> None:
 # For other pools of worker processes (the service's synchronous comparisons): the same
 # set-up, ending with ``parent``.
 init_worker = _init_pool_worker
+
+
+def _init_forked_worker(nice: int, parent: int) -> None:
+    # A forked worker shares the terminal's process group: Ctrl-C is the parent's to handle
+    # (it stops the workers), not a traceback from each worker.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_pool_worker(nice, parent)
+
+
+def _fork_is_safe() -> bool:
+    """Whether workers may be forked from this process.
+
+    A forked worker starts with this process's imports and extractor, so it works at once
+    instead of spending a few 2D images' time importing numpy, SimpleITK and pyradiomics.
+    But fork copies only the forking thread: a lock that another Python thread held at that
+    moment (a stream's, a logging handler's) stays locked in the child forever. So fork only
+    from the main thread of a process that has no other Python thread (the command line, a
+    plain script) — the C libraries' own threads (OpenBLAS', ITK's pool) reset themselves
+    on fork — and only on Linux (macOS's system libraries are not fork-safe). Elsewhere
+    (Jupyter, a service, a caller's threads) the workers are loky's fresh interpreters.
+    """
+    return (
+        sys.platform.startswith("linux")
+        and threading.current_thread() is threading.main_thread()
+        and threading.active_count() == 1
+    )
 
 
 def _die_with(parent: int) -> None:
@@ -305,16 +335,20 @@ class LocalExecutor:
         """This process extracts too, beside ``workers - 1`` pool processes, all taking the
         next image (largest first) from one queue.
 
-        A pool worker is a new interpreter that spends about as long importing numpy,
-        SimpleITK and pyradiomics as a few 2D images take to extract; this process starts
-        its own share at once, so the workers' start-up overlaps useful work instead of
-        delaying all of it, and one interpreter fewer is started. A dispatcher thread keeps
-        each worker supplied (two images in flight) while this thread is busy with an image;
-        the work itself runs in the calling thread, where warnings filters, the redirected
-        stderr of image reading and SimpleITK's settings are safe to touch. While the pool
-        runs, this process's ITK filters use one thread (the cores are all taken).
+        The workers are forked from this process where that is safe (:func:`_fork_is_safe`):
+        they inherit its imports and its extractor and start work at once. Otherwise each is
+        a new interpreter that spends about as long importing numpy, SimpleITK and
+        pyradiomics as a few 2D images take to extract; this process starts its own share at
+        once, so that start-up overlaps useful work instead of delaying all of it. Either
+        way one interpreter fewer is started. A dispatcher thread keeps each worker supplied
+        (two images in flight) while this thread is busy with an image; the work itself runs
+        in the calling thread, where warnings filters, the redirected stderr of image reading
+        and SimpleITK's settings are safe to touch. While the pool runs, this process's ITK
+        filters use one thread (the cores are all taken).
         """
+        import concurrent.futures as cf
         import queue
+        from concurrent.futures.process import BrokenProcessPool  # loky's is a subclass
 
         identity = worker_identity(with_path=True)
         helpers = min(self.workers - 1, len(items) - 1)
@@ -323,20 +357,23 @@ class LocalExecutor:
         results: queue.SimpleQueue = queue.SimpleQueue()
         stop = threading.Event()
         pools: list = []
+        workers: list = []  # the forked workers, whose exit statuses explain a broken pool
+        inflight: dict = {}
+
+        def supply() -> None:
+            # Two images per worker in flight keep it busy while a result travels back; near
+            # the end, one, so that no worker holds a queued image while this process idles.
+            with lock:
+                while order and len(inflight) < (2 if len(order) > 2 * helpers + 2 else 1) * helpers:
+                    i = order.popleft()
+                    inflight[pools[0].submit(extract_task, items[i], options, None, identity)] = i
 
         def dispatch() -> None:
-            import concurrent.futures as cf
-
-            from loky.process_executor import BrokenProcessPool
-
-            inflight: dict = {}
             try:
-                pools.append(self._start_pool(helpers))  # here, so that this thread starts work at once
+                if not pools:
+                    pools.append(self._start_pool(helpers))  # here, so that this thread starts work at once
                 while not stop.is_set():
-                    with lock:
-                        while order and len(inflight) < 2 * helpers:
-                            i = order.popleft()
-                            inflight[pools[0].submit(extract_task, items[i], options, None, identity)] = i
+                    supply()
                     if not inflight:
                         return
                     done, _ = cf.wait(inflight, timeout=0.5, return_when=cf.FIRST_COMPLETED)
@@ -344,7 +381,7 @@ class LocalExecutor:
                         i = inflight.pop(future)
                         results.put((i, future.result()))
             except BrokenProcessPool as exc:
-                results.put((None, _worker_died(exc, [items[i].name for i in sorted(left)])))
+                results.put((None, _worker_died(exc, [items[i].name for i in sorted(left)], workers)))
             except BaseException as exc:
                 results.put((None, exc))
 
@@ -355,11 +392,16 @@ class LocalExecutor:
             left.discard(i)
             return i, outcome
 
-        dispatcher = threading.Thread(target=dispatch, name="frd-pool-dispatch", daemon=True)
         left = set(range(len(items)))
         finished = False
         itk_threads = _itk_threads()
         _limit_itk_threads(1)
+        if _fork_is_safe():
+            _extractor(options).warm()  # loaded here once; the forked workers inherit it
+            pools.append(self._fork_pool(helpers))
+            supply()  # forks the workers now, before the dispatcher thread exists
+            workers.extend(getattr(pools[0], "_processes", {}).values())
+        dispatcher = threading.Thread(target=dispatch, name="frd-pool-dispatch", daemon=True)
         dispatcher.start()
         try:
             while left:
@@ -385,7 +427,24 @@ class LocalExecutor:
             # The workers are not awaited: after the last result they exit while the caller
             # goes on (computing statistics); after an error they are stopped.
             for pool in pools:
-                pool.shutdown(wait=False, kill_workers=not finished)
+                if workers:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    if not finished:
+                        for process in workers:
+                            process.kill()
+                else:
+                    pool.shutdown(wait=False, kill_workers=not finished)
+
+    def _fork_pool(self, n: int):
+        import concurrent.futures as cf
+        import multiprocessing
+
+        return cf.ProcessPoolExecutor(
+            max_workers=n,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_init_forked_worker,
+            initargs=(self.nice, os.getpid()),
+        )
 
     def close(self) -> None:
         """Stop a kept pool's workers."""
@@ -394,14 +453,34 @@ class LocalExecutor:
             self._pool = None
 
 
-def _worker_died(exc: Exception, left: list[str]) -> ExtractionError:
+def _worker_died(exc: Exception, left: list[str], workers: Sequence = ()) -> ExtractionError:
+    """The error for a pool that lost a worker; its exit statuses come from loky's message
+    or from the forked ``workers`` (multiprocessing processes)."""
     codes = re.search(r"exit codes of the workers are (\{[^}]*\})", str(exc))
-    how = f" (exit status {codes.group(1)})" if codes else ""
+    statuses = sorted({p.exitcode for p in workers if p.exitcode})
+    if codes:
+        how = f" (exit status {codes.group(1)})"
+    elif statuses:
+        how = f" (exit status {{{', '.join(_status_name(c) for c in statuses)}}})"
+    else:
+        how = ""
     return ExtractionError(
         f"an extraction worker process died{how} — most often the system killed it for lack of "
         f"memory — with {len(left)} image(s) left, among them {', '.join(left[:5])}; fewer workers "
         "(--workers) need less memory"
     )
+
+
+def _status_name(code: int) -> str:
+    """An exit status as loky words it: a signal by name (``SIGKILL(-9)``), else the number."""
+    import signal
+
+    if code < 0:
+        try:
+            return f"{signal.Signals(-code).name}({code})"
+        except ValueError:
+            pass
+    return str(code)
 
 
 class DaskExecutor:

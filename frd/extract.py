@@ -75,6 +75,14 @@ class Extractor:
             self._extractors[ndim] = cls(params)
         return self._extractors[ndim]
 
+    def warm(self) -> None:
+        """Load now what the first image would load: pyradiomics' extractors and numpy.ma
+        (numpy's median imports it on first use). Workers forked afterwards inherit it all."""
+        import numpy.ma  # noqa: F401
+
+        for ndim in (2, 3):
+            self._pyradiomics(ndim)
+
     def __call__(self, item: ImageItem) -> FeatureVector:
         """The features of one image (and its mask), prepared as the reference prepares them."""
         image, notice = read_image(item)

@@ -14,7 +14,7 @@ import numpy as np
 from .contributions import decompose
 from .degenerate import NEGLIGIBLE_STD, negligible_std_mask
 from .degenerate import warnings_for as degenerate_warnings
-from .distance import frd_value, frechet_distance
+from .distance import frd_value, frechet_distance, sqrt_product
 from .errors import ExtractionError
 from .featureset import check_skipped, require_images
 from .intensity import intensity_warnings
@@ -76,9 +76,10 @@ def score(
         d2 = value = float("nan")
         contributions, d2_split, warnings, robust = None, {}, [], None
     else:
-        d2 = float(frechet_distance(mu1, sigma1, mu2, sigma2, means_only=options.means_only))
+        root = sqrt_product(sigma1, sigma2)  # once, for the value and for its split per feature
+        d2 = float(frechet_distance(mu1, sigma1, mu2, sigma2, means_only=options.means_only, root=root))
         value = frd_value(d2, log=options.rules.log_output, paper_log=options.paper_log)
-        contributions = decompose(*pieces)
+        contributions = decompose(*pieces, root=root)
         d2_split = {
             "mean_term": float(contributions.mean.sum()),
             "covariance_term": float(contributions.covariance.sum()),

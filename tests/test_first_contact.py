@@ -293,9 +293,9 @@ def test_a_worker_killed_mid_run_is_an_error_not_a_subset(tmp_path):
         deadline = time.monotonic() + 180
         victim = None
         while victim is None and time.monotonic() < deadline and proc.poll() is None:
-            # loky's workers (not its resource tracker); a kill at any moment of their work,
-            # imports included, is the same loss to the run
-            workers = [p for p in parent.children(recursive=True) if "popen_loky" in " ".join(_cmdline(p))]
+            # the command line forks its workers (copies of itself: the same command line);
+            # a kill at any moment of their work is the same loss to the run
+            workers = [p for p in parent.children() if _cmdline(p) == _cmdline(parent)]
             if workers:
                 victim = workers[0]
             time.sleep(0.05)

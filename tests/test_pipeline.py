@@ -175,6 +175,44 @@ def test_the_calling_process_extracts_beside_the_pool(small_sets, monkeypatch):
         np.testing.assert_array_equal(outcomes[i][1].values, inline[i][1].values)
 
 
+_FORK_PROBE = """
+import multiprocessing, sys, threading
+import numpy as np
+from frd import FRDOptions, executors
+from frd.inputs import load_set
+
+if sys.argv[3] == "thread":  # another Python thread could hold a lock when fork copies one
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+items = load_set(sys.argv[1]) + load_set(sys.argv[2])
+kinds = set()
+outcomes = {}
+for i, outcome in executors.LocalExecutor(2).run(items, FRDOptions()):
+    outcomes[i] = outcome
+    kinds |= {type(p).__name__ for p in multiprocessing.active_children()}
+inline = dict(executors.InlineExecutor().run(items, FRDOptions()))
+assert sorted(outcomes) == list(range(len(items)))
+assert all(np.array_equal(outcomes[i][1].values, inline[i][1].values) for i in outcomes)
+print(executors._fork_is_safe(), sorted(kinds))
+"""
+
+
+@pytest.mark.parametrize("threads", ["alone", "thread"])
+def test_workers_are_forked_only_where_that_is_safe(small_sets, threads):
+    # From a process with no other Python thread (the command line), the workers are forks
+    # that inherit its imports; beside another thread they are loky's fresh interpreters
+    # (the fork would copy a lock that thread might hold). The values are the same.
+    a, b = small_sets
+    proc = subprocess.run(
+        [sys.executable, "-c", _FORK_PROBE, str(a), str(b), threads], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    safe, kinds = proc.stdout.strip().split(" ", 1)
+    if threads == "alone":
+        assert safe == "True" and kinds == "['ForkProcess']"
+    else:
+        assert safe == "False" and "ForkProcess" not in kinds
+
+
 def test_concurrent_runs_share_one_cache(small_sets, tmp_path):
     a, b = small_sets
     code = (
