@@ -39,7 +39,7 @@ from radiomics import base, featureextractor, getFeatureClasses, imageoperations
 
 from . import preparation
 from .errors import EngineUnavailable
-from .formulas import FirstOrderFormulas, PyradiomicsMixin, masked_values, with_fast_numpy
+from .formulas import FirstOrderFormulas, PyradiomicsMixin, mask_tail, masked_values, with_fast_numpy
 from .glcm_formulas import GLCMFormulas
 from .glrlm_formulas import GLRLMFormulas
 from .matrices import MATRICES, digitize_masked, forget_volume, gray_level_zones, require_kernels
@@ -75,11 +75,13 @@ def bin_edges(values: np.ndarray, bin_width: float) -> np.ndarray:
     return edges
 
 
-def bin_image(matrix: np.ndarray, mask: np.ndarray, settings: dict, full: bool = False) -> np.ndarray:
-    """pyradiomics' binImage for a segmentation mask (``full``: it holds every voxel)."""
+def bin_image(matrix: np.ndarray, mask: np.ndarray, settings: dict, values: np.ndarray | None = None) -> np.ndarray:
+    """pyradiomics' binImage for a segmentation mask (``values``: ``matrix[mask]`` if the
+    caller has it)."""
     if settings.get("binCount") is not None:
         return imageoperations.binImage(matrix, mask, **settings)[0]
-    values = masked_values(matrix, mask, full)
+    if values is None:
+        values = matrix[mask]
     width = settings.get("binWidth", 25)
     edges = bin_edges(values, width)
     if np.issubdtype(matrix.dtype, np.floating) or np.issubdtype(matrix.dtype, np.integer):
@@ -103,9 +105,10 @@ class _SharedBinning(PyradiomicsMixin):
         if shared is None:  # used outside FastExtractor: pyradiomics' own behaviour
             return super()._applyBinning(matrix)
         if "binned" not in shared:
-            full = getattr(self, "_mask_full", False)
-            binned = bin_image(matrix, self.maskArray, self.settings, full)
-            inside = masked_values(binned, self.maskArray, full)
+            tail = getattr(self, "_mask_tail", None)
+            values = self._inside if matrix is self.imageArray and hasattr(self, "_inside") else None
+            binned = bin_image(matrix, self.maskArray, self.settings, values)
+            inside = masked_values(binned, self.maskArray, tail)
             if inside.size and inside.min() >= 0:
                 # Voxels per bin, shared with the first-order class; the bins that occur,
                 # ascending, are what numpy.unique returns (same values, same int type).
@@ -221,18 +224,23 @@ class _SharedInputs(base.RadiomicsFeaturesBase):
         arrays = shared.get("arrays")
         if arrays is None or arrays[0] is not inputImage or arrays[1] is not inputMask or arrays[2] != self.label:
             arrays = share_arrays(shared, inputImage, inputMask, self.label)
-        self.imageArray, self.maskArray, self._mask_full = arrays[3], arrays[4], arrays[5]
+        self.imageArray, self.maskArray, self._mask_tail, self._inside = arrays[3], arrays[4], arrays[5], arrays[6]
 
 
 def share_arrays(shared: dict, image, mask, label) -> tuple:
     """One filtered image's arrays for all classes: (image, mask, label, image array, mask
-    array, whether the mask holds every voxel). The mask's array is kept across the filtered
-    images of one input (pyradiomics passes them all the same mask object)."""
+    array, its ``mask_tail``, the image's voxels inside the mask). The mask's array is kept
+    across the filtered images of one input (pyradiomics passes them all the same mask
+    object)."""
     kept = getattr(_call, "mask", None)
     if kept is None or kept[0] is not mask or kept[1] != label:
         inside = sitk.GetArrayFromImage(mask) == label
-        kept = _call.mask = (mask, label, inside, bool(inside.all()))
-    arrays = shared["arrays"] = (image, mask, label, sitk.GetArrayFromImage(image), kept[2], kept[3])
+        kept = _call.mask = (mask, label, inside, mask_tail(inside))
+    image_array = sitk.GetArrayFromImage(image)
+    # The image's voxels inside the mask, read once for the gray-level check, the binning
+    # and the first-order class.
+    inside = masked_values(image_array, kept[2], kept[3])
+    arrays = shared["arrays"] = (image, mask, label, image_array, kept[2], kept[3], inside)
     return arrays
 
 
@@ -281,7 +289,7 @@ def check_bins(image, mask, image_type: str, settings: dict, arrays: tuple | Non
     if settings.get("binCount") is not None:
         return
     if arrays is not None:
-        values = masked_values(arrays[3], arrays[4], arrays[5])
+        values = arrays[6]
     else:
         values = sitk.GetArrayViewFromImage(image)[sitk.GetArrayViewFromImage(mask) == settings.get("label", 1)]
     if values.size:

@@ -51,11 +51,35 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
     return np.nanmean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
 
 
-def masked_values(matrix: np.ndarray, mask: np.ndarray, full: bool) -> np.ndarray:
-    """``matrix[mask]``: the same values in the same (C) order; a view when every voxel is
-    in the mask (``full``: FRD's whole-image masks, as the engine's shared arrays say),
-    instead of a copy of the volume."""
-    return matrix.reshape(-1) if full and matrix.flags.c_contiguous else matrix[mask]
+class _Sorted(np.ndarray):
+    """Values in ascending order, which numpy's median and percentiles need not partition:
+    every partition of a sorted array leaves each element where it is. (Their own code
+    runs otherwise: the same order statistics, the same interpolation.)"""
+
+    def partition(self, *args, **kwargs) -> None:
+        pass
+
+
+def mask_tail(mask: np.ndarray) -> int | None:
+    """k when the mask holds exactly the voxels from flat (C order) index k on, else None.
+
+    FRD's masks are whole images, but v1 leaves the first voxel out and resampling then
+    leaves out a whole first row of a volume: the voxels inside are still one tail of the
+    array. 0 for a mask holding every voxel."""
+    flat = mask.reshape(-1)
+    if not flat.size:
+        return None
+    first = int(flat.argmax())  # the first voxel inside (0 when there is none)
+    return first if flat[first] and flat[first:].all() else None
+
+
+def masked_values(matrix: np.ndarray, mask: np.ndarray, tail: int | None) -> np.ndarray:
+    """``matrix[mask]``: the same values in the same (C) order; a view when the mask is the
+    tail of the array from voxel ``tail`` on (:func:`mask_tail`, as the engine's shared
+    arrays say), instead of a copy of the volume."""
+    if tail is not None and matrix.flags.c_contiguous:
+        return matrix.reshape(-1)[tail:]
+    return matrix[mask]
 
 
 def level_sum(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
@@ -146,7 +170,9 @@ class FirstOrderFormulas(PyradiomicsMixin):
         # pyradiomics counts the voxels per gray level with numpy.unique; the engine's
         # binning has already counted them (the same integers, for the levels that occur).
         # (astype copies either way: the view of a whole-image mask's voxels is enough)
-        inside = masked_values(self.imageArray, self.maskArray, getattr(self, "_mask_full", False))
+        inside = getattr(self, "_inside", None)
+        if inside is None:
+            inside = masked_values(self.imageArray, self.maskArray, getattr(self, "_mask_tail", None))
         self.targetVoxelArray = inside.astype("float").reshape((1, -1))
         p_i = counts[counts > 0].reshape((1, -1))
         sumBins = np.sum(p_i, 1, keepdims=True).astype("float")
@@ -172,9 +198,9 @@ class FirstOrderFormulas(PyradiomicsMixin):
             x = self.targetVoxelArray
             if self.voxelBased or self._has_nan() or x.shape[0] != 1 or x.shape[1] == 0:
                 return None
-            ordered = np.sort(x[0])
-            # numpy copies its input to partition it, unless told it may reorder it; any
-            # order gives the same order statistics, and this array is ours alone.
+            ordered = np.sort(x[0]).view(_Sorted)
+            # numpy copies its input to partition it, unless told it may reorder it (this
+            # array is ours alone); a sorted array is partitioned already (_Sorted).
             median = (
                 np.median(ordered, overwrite_input=True)
                 if x.shape[1] >= self._NANMEDIAN_SMALL

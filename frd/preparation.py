@@ -17,7 +17,8 @@ run with some of the helpers they call answered here:
   own functions, the image's cubic B-spline resampling, its Laplacians of Gaussian and its
   stationary wavelet transform computed by the engine's kernels (``frd.resample``,
   ``frd.log_filter``, ``frd.wavelet``: SimpleITK's and PyWavelets' values, bit for bit),
-  the mask's label, bounding box and count read off its array (``frd.label_stats``).
+  the mask's label, bounding box and count read off its array (``frd.label_stats``);
+  the wavelet bands are made into images without pyradiomics' copies (``_swt3``).
 
 pyradiomics' parameter validation (``_applyParams``) runs pykwalify as usual, with its
 schema file parsed once per process instead of once per extractor, except for the
@@ -55,7 +56,11 @@ class Diagnostics(generalinfo.GeneralInfo):
             info[p + "Image-original_Dimensionality"] = f"{image.GetDimension()}D"
         info[p + "Image-" + prefix + "_Spacing"] = image.GetSpacing()
         info[p + "Image-" + prefix + "_Size"] = image.GetSize()
-        im_arr = sitk.GetArrayFromImage(image).astype("float")
+        # pyradiomics reads a copy of the pixels as float64; a float64 image's own buffer
+        # holds the same values in the same layout (the same sums).
+        im_arr = sitk.GetArrayViewFromImage(image)
+        if im_arr.dtype != np.float64:
+            im_arr = im_arr.astype("float")
         info[p + "Image-" + prefix + "_Mean"] = np.mean(im_arr)
         info[p + "Image-" + prefix + "_Minimum"] = np.min(im_arr)
         info[p + "Image-" + prefix + "_Maximum"] = np.max(im_arr)
@@ -143,8 +148,42 @@ _SIMPLEITK = ModuleWith(
     LabelStatisticsImageFilter=label_stats.LabelStatistics,
     LabelShapeStatisticsImageFilter=label_stats.LabelShapeStatistics,
 )
-_PYWAVELETS = ModuleWith(pywt, swtn=wavelet.swtn)
-_swt3 = rebound(imageoperations._swt3, pywt=_PYWAVELETS)
+
+
+def _swt3(inputImage, axes, **kwargs):
+    """pyradiomics' ``_swt3``: the same images, with the same names in the same order, from
+    the engine's ``swtn``, without pyradiomics' copies. It copies the volume twice before
+    the transform (and pads it even by nothing) and each band once more before cropping
+    it; the transform only reads its input, and a cropped band is copied into its image
+    anyway. Nine copies of a volume per image fewer in 3D."""
+    family = kwargs.get("wavelet", "coif1")
+    level = kwargs.get("level", 1)
+    start_level = kwargs.get("start_level", 0)
+    data = sitk.GetArrayFromImage(inputImage)
+    shape = data.shape
+    if any(dim % 2 for dim in shape):  # swtn needs even lengths: wrap one more voxel
+        data = np.pad(data, tuple((0, dim % 2) for dim in shape), "wrap")
+    if not isinstance(family, pywt.Wavelet):
+        family = pywt.Wavelet(family)
+    approx = "a" * len(axes)
+    for _ in range(start_level):
+        data = wavelet.swtn(data, family, level=1, start_level=0, axes=axes)[0][approx]
+    crop = tuple(slice(None, -1 if dim % 2 else None) for dim in shape)
+
+    def image(band):
+        out = sitk.GetImageFromArray(band[crop])
+        out.CopyInformation(inputImage)
+        return out
+
+    ret = []
+    for _ in range(start_level, start_level + level):
+        bands = wavelet.swtn(data, family, level=1, start_level=0, axes=axes)[0]
+        data = bands[approx]
+        ret.append(
+            {name.replace("a", "L").replace("d", "H"): image(band) for name, band in bands.items() if name != approx}
+        )
+    return image(data), ret
+
 
 _OPERATIONS = types.SimpleNamespace(
     **{

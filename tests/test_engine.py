@@ -43,6 +43,32 @@ def test_2d_v0_and_masks_identical(tmp_path):
     _assert_identical(_vectors(items, version="v0", bin_width=3))
 
 
+def test_masks_that_are_a_tail_of_the_image_identical(tmp_path):
+    # A mask holding every voxel from some voxel on (v1's whole-image mask without its
+    # first voxel, or without a volume's first row once resampled) is read as a view of the
+    # image; a mask holding the voxels up to some voxel is not a tail and is copied. Both
+    # give pyradiomics' values.
+    from frd.formulas import mask_tail
+
+    rng = np.random.default_rng(12)
+    masks = {}
+    tail = np.zeros((64, 64), np.uint8)
+    tail.reshape(-1)[64 * 20 + 7 :] = 1  # from the middle of row 20 on
+    masks["tail"] = tail
+    masks["head"] = 1 - tail
+    masks["all"] = np.ones((64, 64), np.uint8)
+    for name, mask in masks.items():
+        write_png(tmp_path / "img" / f"{name}.png", textured(rng, size=64))
+        write_png(tmp_path / "msk" / f"{name}.png", mask)
+    assert mask_tail(tail.astype(bool)) == 64 * 20 + 7
+    assert mask_tail(masks["head"].astype(bool)) is None
+    assert mask_tail(masks["all"].astype(bool)) == 0
+    assert mask_tail(np.zeros((4, 4), bool)) is None and mask_tail(np.zeros((0,), bool)) is None
+    items = load_set(tmp_path / "img", tmp_path / "msk")
+    _assert_identical(_vectors(items))
+    _assert_identical(_vectors(items, version="v0", bin_width=3))
+
+
 def test_3d_identical(tmp_path):
     rng = np.random.default_rng(6)
     noise = sitk.GetImageFromArray(rng.normal(0, 1, (10, 14, 14)))
@@ -51,6 +77,26 @@ def test_3d_identical(tmp_path):
     volume.SetSpacing((2.0, 2.0, 2.0))
     sitk.WriteImage(volume, str(tmp_path / "v.nii.gz"))
     _assert_identical(_vectors(load_set(tmp_path)))
+
+
+@pytest.mark.parametrize("shape", [(33, 47), (7, 15, 21)])
+def test_wavelet_levels_and_odd_sizes_identical(tmp_path, shape):
+    # The engine makes pyradiomics' wavelet images itself (frd.preparation._swt3): an odd
+    # size is wrapped by one voxel and cropped back; a start level and several levels
+    # (a parameter file can set them) name and chain the bands as pyradiomics does.
+    rng = np.random.default_rng(13)
+    volume = sitk.GetImageFromArray(rng.normal(300, 60, shape).astype(np.int16))
+    sitk.WriteImage(volume, str(tmp_path / "v.nrrd"))
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "imageType:\n  Original: {}\n  Wavelet: {wavelet: haar, start_level: 1, level: 2}\n"
+        "featureClass:\n  firstorder: []\n  glcm: []\n"
+        "setting:\n  binWidth: 10\n  label: 1\n"
+    )
+    pairs = _vectors(load_set(tmp_path / "v.nrrd"), params_file=str(params))
+    names = pairs[0][0].names
+    assert any(n.startswith("wavelet2-") for n in names) and any(n.startswith("wavelet-") for n in names)
+    _assert_identical(pairs)
 
 
 def test_engine_is_validated_and_part_of_the_cache_key_only():
@@ -285,7 +331,8 @@ def test_order_statistics_and_moments_match_numpy():
 
     rng = np.random.default_rng(3)
     for n in (2, 3, 599, 600, 601, 5000):
-        for values in (rng.normal(0, 40, n), rng.integers(-5, 5, n).astype(float)):
+        signed_zeros = np.where(rng.random(n) < 0.4, rng.choice([0.0, -0.0], n), rng.normal(0, 1, n))
+        for values in (rng.normal(0, 40, n), rng.integers(-5, 5, n).astype(float), signed_zeros):
             x = values.reshape(1, -1)
             v = Voxels(values)
             for q in (10, 25, 75, 90):
