@@ -62,12 +62,34 @@ def check_pyradiomics_version(version: str) -> None:
 _call = threading.local()  # the binning shared within one computeFeatures call
 
 
-def bin_edges(values: np.ndarray, bin_width: float) -> np.ndarray:
-    """pyradiomics' fixed-bin-width edges (imageoperations.getBinEdges), with numpy min/max."""
-    if np.isnan(values).any():  # built-in min/max order NaNs differently: keep theirs
+def value_range(values: np.ndarray) -> tuple | None:
+    """numpy's (min, max) of the values, or None when they hold a NaN (numpy's min is then
+    NaN) or none at all."""
+    if not values.size:
+        return None
+    minimum = values.min()
+    return None if np.isnan(minimum) else (minimum, values.max())
+
+
+def _shared_range(values: np.ndarray) -> tuple | None:
+    """``value_range`` of the image's voxels inside the mask, once per filtered image for
+    the gray-level check and the bin edges."""
+    shared = getattr(_call, "shared", None)
+    if shared is None:
+        return value_range(values)
+    if "range" not in shared:
+        shared["range"] = value_range(values)
+    return shared["range"]
+
+
+def bin_edges(values: np.ndarray, bin_width: float, known: tuple | None = None) -> np.ndarray:
+    """pyradiomics' fixed-bin-width edges (imageoperations.getBinEdges), with numpy min/max
+    (``known``: the values' ``value_range``, if the caller has it)."""
+    known = known or value_range(values)
+    if known is None:  # built-in min/max order NaNs differently: keep theirs
         minimum, maximum = min(values), max(values)
     else:
-        minimum, maximum = values.min(), values.max()
+        minimum, maximum = known
     low = minimum - (minimum % bin_width)
     edges = np.arange(low, maximum + 2 * bin_width, bin_width)
     if len(edges) == 1:  # a flat region: one bin, as numpy.histogram would give
@@ -80,10 +102,13 @@ def bin_image(matrix: np.ndarray, mask: np.ndarray, settings: dict, values: np.n
     caller has it)."""
     if settings.get("binCount") is not None:
         return imageoperations.binImage(matrix, mask, **settings)[0]
+    known = None
     if values is None:
         values = matrix[mask]
+    else:
+        known = _shared_range(values)
     width = settings.get("binWidth", 25)
-    edges = bin_edges(values, width)
+    edges = bin_edges(values, width, known)
     if np.issubdtype(matrix.dtype, np.floating) or np.issubdtype(matrix.dtype, np.integer):
         binned = digitize_masked(matrix, mask, edges, width)  # the same counts, compiled
         if binned is not None:
@@ -290,12 +315,13 @@ def check_bins(image, mask, image_type: str, settings: dict, arrays: tuple | Non
         return
     if arrays is not None:
         values = arrays[6]
+        known = _shared_range(values)
     else:
         values = sitk.GetArrayViewFromImage(image)[sitk.GetArrayViewFromImage(mask) == settings.get("label", 1)]
+        known = None
     if values.size:
-        check_gray_levels(
-            float(np.nanmin(values)), float(np.nanmax(values)), settings.get("binWidth", 25), f"its {image_type} image"
-        )
+        low, high = known if known is not None else (np.nanmin(values), np.nanmax(values))
+        check_gray_levels(float(low), float(high), settings.get("binWidth", 25), f"its {image_type} image")
 
 
 class CheckedExtractor(featureextractor.RadiomicsFeatureExtractor):

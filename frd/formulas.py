@@ -169,11 +169,12 @@ class FirstOrderFormulas(PyradiomicsMixin):
             return super()._initCalculation(voxelCoordinates)
         # pyradiomics counts the voxels per gray level with numpy.unique; the engine's
         # binning has already counted them (the same integers, for the levels that occur).
-        # (astype copies either way: the view of a whole-image mask's voxels is enough)
         inside = getattr(self, "_inside", None)
         if inside is None:
             inside = masked_values(self.imageArray, self.maskArray, getattr(self, "_mask_tail", None))
-        self.targetVoxelArray = inside.astype("float").reshape((1, -1))
+        # pyradiomics' astype copies; no formula writes into the voxels, so float64 voxels
+        # are used as they are.
+        self.targetVoxelArray = inside.astype("float", copy=False).reshape((1, -1))
         p_i = counts[counts > 0].reshape((1, -1))
         sumBins = np.sum(p_i, 1, keepdims=True).astype("float")
         sumBins[sumBins == 0] = 1
