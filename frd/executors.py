@@ -457,7 +457,7 @@ def _worker_died(exc: Exception, left: list[str], workers: Sequence = ()) -> Ext
     """The error for a pool that lost a worker; its exit statuses come from loky's message
     or from the forked ``workers`` (multiprocessing processes)."""
     codes = re.search(r"exit codes of the workers are (\{[^}]*\})", str(exc))
-    statuses = sorted({p.exitcode for p in workers if p.exitcode})
+    statuses = _exit_statuses(workers)
     if codes:
         how = f" (exit status {codes.group(1)})"
     elif statuses:
@@ -469,6 +469,19 @@ def _worker_died(exc: Exception, left: list[str], workers: Sequence = ()) -> Ext
         f"memory — with {len(left)} image(s) left, among them {', '.join(left[:5])}; fewer workers "
         "(--workers) need less memory"
     )
+
+
+def _exit_statuses(workers: Sequence) -> list[int]:
+    """The non-zero exit statuses of the forked workers that ended. A killed worker's pipe
+    closes a moment before the kernel can report its status: those whose pipe is closed
+    are waited for (briefly), the others are left running."""
+    from multiprocessing.connection import wait
+
+    ended = set(wait([p.sentinel for p in workers], timeout=0)) if workers else set()
+    for p in workers:
+        if p.sentinel in ended:
+            p.join(timeout=2.0)
+    return sorted({p.exitcode for p in workers if p.exitcode})
 
 
 def _status_name(code: int) -> str:

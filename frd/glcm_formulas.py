@@ -19,6 +19,7 @@ from .matrices import (
     normalised_glcm,
     sum_over_levels,
 )
+from .power import power
 
 
 class GLCMFormulas(PyradiomicsMixin):
@@ -86,10 +87,13 @@ class GLCMFormulas(PyradiomicsMixin):
             c["_cluster_base"] = np.ascontiguousarray(((k[None, :, None, None] - c["ux"]) - c["uy"])[0, :, 0, :])
         return c["_cluster_base"]
 
-    def _cluster_term(self, power: int) -> np.ndarray:
-        """``((i + j) - ux - uy) ** power`` for every (i, j, angle), as pyradiomics evaluates it."""
+    def _cluster_term(self, exponent: int) -> np.ndarray:
+        """``((i + j) - ux - uy) ** exponent`` for every (i, j, angle), as pyradiomics evaluates it
+        (``**`` is numpy's power, except that it squares a square)."""
         grey = self.coefficients["grayLevels"]
-        return (self._cluster_base() ** power)[grey[:, None] + grey[None, :] - 2][None]
+        base = self._cluster_base()
+        powers = base**exponent if exponent == 2 else power(base, exponent)
+        return powers[grey[:, None] + grey[None, :] - 2][None]
 
     def _joint_marginals(self):
         """``px * py`` and ``log2(px * py + eps)``, shared by Imc1 and Imc2."""
@@ -108,7 +112,7 @@ class GLCMFormulas(PyradiomicsMixin):
             base = self._cluster_base()
             pxpy, log_pxpy = self._joint_marginals()
             c["_sums"] = glcm_feature_sums(
-                self.P_glcm, c["grayLevels"], base**2, base**3, base**4, pxpy, log_pxpy, c["ux"], c["uy"]
+                self.P_glcm, c["grayLevels"], base**2, power(base, 3), power(base, 4), pxpy, log_pxpy, c["ux"], c["uy"]
             )
         return c["_sums"]
 

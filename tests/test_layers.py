@@ -39,6 +39,7 @@ LAYERS = [
         "frd.resample",
         "frd.log_filter",
         "frd.wavelet",
+        "frd.power",
         "frd.label_stats",
         "frd.formulas",
         "frd.glcm_formulas",
