@@ -76,12 +76,16 @@ class Extractor:
         return self._extractors[ndim]
 
     def warm(self) -> None:
-        """Load now what the first image would load: pyradiomics' extractors and numpy.ma
-        (numpy's median imports it on first use). Workers forked afterwards inherit it all."""
+        """Load now what the first image would load: pyradiomics' extractors, numpy.ma
+        (numpy's median imports it on first use) and the check of the power kernel against
+        numpy. Workers forked afterwards inherit it all."""
         import numpy.ma  # noqa: F401
+
+        from .power import kernel_matches_numpy
 
         for ndim in (2, 3):
             self._pyradiomics(ndim)
+        kernel_matches_numpy()
 
     def __call__(self, item: ImageItem) -> FeatureVector:
         """The features of one image (and its mask), prepared as the reference prepares them."""
