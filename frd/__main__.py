@@ -1,5 +1,5 @@
 """`python -m frd`: the same command as `frd`."""
 
-from .cli import main
+from .cli import run
 
-raise SystemExit(main())
+raise SystemExit(run())
