@@ -155,6 +155,88 @@ def _fork_is_safe() -> bool:
     )
 
 
+class _ForkedWorkers:
+    """Worker processes forked from this one (see :func:`_fork_is_safe`), one pipe each.
+
+    A worker inherits the images' list and the options, so a task is an image's index and
+    a result its outcome. Each worker's pipe is its own and this process keeps only its end
+    of it, so a worker that dies, even halfway through sending a result, is an end of file
+    on that pipe and an error naming its exit status. (A concurrent.futures pool shares one
+    result pipe whose writing end the pool's process holds too: a result cut off by a
+    killed worker leaves the reader waiting for the rest forever.)
+    """
+
+    def __init__(self, n: int, nice: int, items: list, options: FRDOptions):
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self.items = items
+        self.processes: list = []
+        self.pipes: list = []
+        for _ in range(n):
+            here, there = context.Pipe()
+            process = context.Process(
+                target=_forked_worker, args=(there, nice, os.getpid(), items, options), name="frd-worker", daemon=True
+            )
+            process.start()
+            there.close()  # the worker's end is the worker's alone
+            self.processes.append(process)
+            self.pipes.append(here)
+
+    def dispatch(self, take, results, stop: threading.Event, left: set) -> None:
+        """Keep every worker supplied with images from ``take`` and pass their outcomes to
+        ``results`` until none is left in flight (or ``stop``); an error goes to
+        ``results`` as ``(None, exception)``."""
+        from multiprocessing.connection import wait
+
+        sent: list[collections.deque] = [collections.deque() for _ in self.pipes]
+        try:
+            while not stop.is_set():
+                for pipe, queued in zip(self.pipes, sent):
+                    for i in take(len(queued)):
+                        queued.append(i)
+                        pipe.send(i)
+                busy = [pipe for pipe, queued in zip(self.pipes, sent) if queued]
+                if not busy:
+                    return
+                ready = wait(busy, timeout=0.5)
+                for pipe in busy:
+                    if pipe in ready:
+                        i, outcome = pipe.recv()
+                        sent[self.pipes.index(pipe)].remove(i)
+                        results.put((i, outcome))
+        except (EOFError, OSError) as exc:  # a worker ended: its pipe is closed at its end
+            names = [self.items[j].name for j in sorted(left)]
+            results.put((None, _worker_died(exc, names, self.processes)))
+        except BaseException as exc:
+            results.put((None, exc))
+
+    def stop(self, kill: bool) -> None:
+        """Tell the workers to end (they finish on their own), or kill them."""
+        for pipe in self.pipes:
+            try:
+                if not kill:
+                    pipe.send(None)
+            except OSError:
+                pass
+            pipe.close()
+        if kill:
+            for process in self.processes:
+                process.kill()
+
+
+def _forked_worker(pipe, nice: int, parent: int, items: list, options: FRDOptions) -> None:
+    _init_forked_worker(nice, parent)
+    while True:
+        try:
+            i = pipe.recv()
+        except (EOFError, OSError):  # this process's parent is gone
+            return
+        if i is None:
+            return
+        pipe.send((i, extract_task(items[i], options)))
+
+
 def _die_with(parent: int) -> None:
     """End this worker when ``parent`` (the process that made the pool) ends, even by
     kill -9, which leaves nobody to stop the pool. A watcher thread checks the parent
@@ -274,6 +356,7 @@ class LocalExecutor:
         self.workers = default_workers() if workers is None else max(1, int(workers))
         self.nice, self.isolate, self.reuse = nice, isolate, reuse
         self._pool = None  # the kept pool (reuse)
+        self._alongside = None  # the loky pool of a run beside this process
 
     def _start_pool(self, n_items: int):
         from loky import ProcessPoolExecutor
@@ -335,55 +418,33 @@ class LocalExecutor:
         """This process extracts too, beside ``workers - 1`` pool processes, all taking the
         next image (largest first) from one queue.
 
-        The workers are forked from this process where that is safe (:func:`_fork_is_safe`):
-        they inherit its imports and its extractor and start work at once. Otherwise each is
-        a new interpreter that spends about as long importing numpy, SimpleITK and
-        pyradiomics as a few 2D images take to extract; this process starts its own share at
-        once, so that start-up overlaps useful work instead of delaying all of it. Either
-        way one interpreter fewer is started. A dispatcher thread keeps each worker supplied
-        (two images in flight) while this thread is busy with an image; the work itself runs
-        in the calling thread, where warnings filters, the redirected stderr of image reading
-        and SimpleITK's settings are safe to touch. While the pool runs, this process's ITK
-        filters use one thread (the cores are all taken).
+        The workers are forked from this process where that is safe (:func:`_fork_is_safe`,
+        :class:`_ForkedWorkers`): they inherit its imports, its extractor and the images'
+        list, and start work at once. Otherwise each is a new interpreter (loky) that spends
+        about as long importing numpy, SimpleITK and pyradiomics as a few 2D images take to
+        extract; this process starts its own share at once, so that start-up overlaps useful
+        work instead of delaying all of it. Either way one interpreter fewer is started. A
+        dispatcher thread keeps each worker supplied (two images in flight, one near the end,
+        so that no worker holds a queued image while this process idles) while this thread
+        is busy with an image; the work itself runs in the calling thread, where warnings
+        filters, the redirected stderr of image reading and SimpleITK's settings are safe to
+        touch. While the pool runs, this process's ITK filters use one thread (the cores are
+        all taken).
         """
-        import concurrent.futures as cf
         import queue
-        from concurrent.futures.process import BrokenProcessPool  # loky's is a subclass
 
-        identity = worker_identity(with_path=True)
         helpers = min(self.workers - 1, len(items) - 1)
         order = collections.deque(_largest_first(items))
         lock = threading.Lock()
         results: queue.SimpleQueue = queue.SimpleQueue()
         stop = threading.Event()
-        pools: list = []
-        workers: list = []  # the forked workers, whose exit statuses explain a broken pool
-        inflight: dict = {}
 
-        def supply() -> None:
-            # Two images per worker in flight keep it busy while a result travels back; near
-            # the end, one, so that no worker holds a queued image while this process idles.
+        def take(held: int, workers: int = 1) -> list[int]:
+            """The next images for ``workers`` workers that hold ``held`` images: two each in
+            flight, one near the end."""
             with lock:
-                while order and len(inflight) < (2 if len(order) > 2 * helpers + 2 else 1) * helpers:
-                    i = order.popleft()
-                    inflight[pools[0].submit(extract_task, items[i], options, None, identity)] = i
-
-        def dispatch() -> None:
-            try:
-                if not pools:
-                    pools.append(self._start_pool(helpers))  # here, so that this thread starts work at once
-                while not stop.is_set():
-                    supply()
-                    if not inflight:
-                        return
-                    done, _ = cf.wait(inflight, timeout=0.5, return_when=cf.FIRST_COMPLETED)
-                    for future in done:
-                        i = inflight.pop(future)
-                        results.put((i, future.result()))
-            except BrokenProcessPool as exc:
-                results.put((None, _worker_died(exc, [items[i].name for i in sorted(left)], workers)))
-            except BaseException as exc:
-                results.put((None, exc))
+                share = 2 if len(order) > 2 * helpers + 2 else 1
+                return [order.popleft() for _ in range(min(max(share * workers - held, 0), len(order)))]
 
         def handed_over(message):
             i, outcome = message
@@ -396,12 +457,14 @@ class LocalExecutor:
         finished = False
         itk_threads = _itk_threads()
         _limit_itk_threads(1)
+        forked = None
         if _fork_is_safe():
             _extractor(options).warm()  # loaded here once; the forked workers inherit it
-            pools.append(self._fork_pool(helpers))
-            supply()  # forks the workers now, before the dispatcher thread exists
-            workers.extend(getattr(pools[0], "_processes", {}).values())
-        dispatcher = threading.Thread(target=dispatch, name="frd-pool-dispatch", daemon=True)
+            forked = _ForkedWorkers(helpers, self.nice, items, options)  # before any other thread
+            target = lambda: forked.dispatch(take, results, stop, left)  # noqa: E731
+        else:
+            target = lambda: self._dispatch_to_pool(helpers, items, options, take, results, stop, left)  # noqa: E731
+        dispatcher = threading.Thread(target=target, name="frd-pool-dispatch", daemon=True)
         dispatcher.start()
         try:
             while left:
@@ -426,25 +489,35 @@ class LocalExecutor:
             dispatcher.join(timeout=None if finished else 1.0)
             # The workers are not awaited: after the last result they exit while the caller
             # goes on (computing statistics); after an error they are stopped.
-            for pool in pools:
-                if workers:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    if not finished:
-                        for process in workers:
-                            process.kill()
-                else:
-                    pool.shutdown(wait=False, kill_workers=not finished)
+            if forked is not None:
+                forked.stop(kill=not finished)
+            elif self._alongside is not None:
+                self._alongside.shutdown(wait=False, kill_workers=not finished)
+            self._alongside = None
 
-    def _fork_pool(self, n: int):
+    def _dispatch_to_pool(self, helpers, items, options, take, results, stop, left) -> None:
+        """The dispatcher of a loky pool (the workers are fresh interpreters)."""
         import concurrent.futures as cf
-        import multiprocessing
+        from concurrent.futures.process import BrokenProcessPool  # loky's is a subclass
 
-        return cf.ProcessPoolExecutor(
-            max_workers=n,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_init_forked_worker,
-            initargs=(self.nice, os.getpid()),
-        )
+        identity = worker_identity(with_path=True)
+        inflight: dict = {}
+        try:
+            # here, so that the calling thread starts work at once
+            pool = self._alongside = self._start_pool(helpers)
+            while not stop.is_set():
+                for i in take(len(inflight), helpers):
+                    inflight[pool.submit(extract_task, items[i], options, None, identity)] = i
+                if not inflight:
+                    return
+                done, _ = cf.wait(inflight, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    i = inflight.pop(future)
+                    results.put((i, future.result()))
+        except BrokenProcessPool as exc:
+            results.put((None, _worker_died(exc, [items[i].name for i in sorted(left)])))
+        except BaseException as exc:
+            results.put((None, exc))
 
     def close(self) -> None:
         """Stop a kept pool's workers."""
@@ -473,14 +546,18 @@ def _worker_died(exc: Exception, left: list[str], workers: Sequence = ()) -> Ext
 
 def _exit_statuses(workers: Sequence) -> list[int]:
     """The non-zero exit statuses of the forked workers that ended. A killed worker's pipe
-    closes a moment before the kernel can report its status: those whose pipe is closed
-    are waited for (briefly), the others are left running."""
+    closes a moment before the kernel can report its status, and the pool's own thread may
+    be collecting that status at the same time (then this thread's poll finds nothing, and
+    the status appears once the other thread has stored it): those whose pipe is closed are
+    waited for, up to 2 s; the others are left running."""
+    import time
     from multiprocessing.connection import wait
 
     ended = set(wait([p.sentinel for p in workers], timeout=0)) if workers else set()
+    deadline = time.monotonic() + 2.0
     for p in workers:
-        if p.sentinel in ended:
-            p.join(timeout=2.0)
+        while p.sentinel in ended and p.exitcode is None and time.monotonic() < deadline:
+            p.join(timeout=0.01)
     return sorted({p.exitcode for p in workers if p.exitcode})
 
 
