@@ -127,15 +127,6 @@ def _init_pool_worker(nice: int, parent: int | None = None) -> None:
 init_worker = _init_pool_worker
 
 
-def _init_forked_worker(nice: int, parent: int) -> None:
-    # A forked worker shares the terminal's process group: Ctrl-C is the parent's to handle
-    # (it stops the workers), not a traceback from each worker.
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _init_pool_worker(nice, parent)
-
-
 def _fork_is_safe() -> bool:
     """Whether workers may be forked from this process.
 
@@ -200,10 +191,10 @@ class _ForkedWorkers:
                 if not busy:
                     return
                 ready = wait(busy, timeout=0.5)
-                for pipe in busy:
+                for pipe, queued in zip(self.pipes, sent):
                     if pipe in ready:
                         i, outcome = pipe.recv()
-                        sent[self.pipes.index(pipe)].remove(i)
+                        queued.remove(i)
                         results.put((i, outcome))
         except (EOFError, OSError) as exc:  # a worker ended: its pipe is closed at its end
             names = [self.items[j].name for j in sorted(left)]
@@ -226,7 +217,12 @@ class _ForkedWorkers:
 
 
 def _forked_worker(pipe, nice: int, parent: int, items: list, options: FRDOptions) -> None:
-    _init_forked_worker(nice, parent)
+    import signal
+
+    # A forked worker shares the terminal's process group: Ctrl-C is the parent's to handle
+    # (it stops the workers), not a traceback from each worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_pool_worker(nice, parent)
     while True:
         try:
             i = pipe.recv()
@@ -546,18 +542,14 @@ def _worker_died(exc: Exception, left: list[str], workers: Sequence = ()) -> Ext
 
 def _exit_statuses(workers: Sequence) -> list[int]:
     """The non-zero exit statuses of the forked workers that ended. A killed worker's pipe
-    closes a moment before the kernel can report its status, and the pool's own thread may
-    be collecting that status at the same time (then this thread's poll finds nothing, and
-    the status appears once the other thread has stored it): those whose pipe is closed are
-    waited for, up to 2 s; the others are left running."""
-    import time
+    closes a moment before the kernel can report its status: those whose pipe is closed
+    are waited for (briefly), the others are left running."""
     from multiprocessing.connection import wait
 
     ended = set(wait([p.sentinel for p in workers], timeout=0)) if workers else set()
-    deadline = time.monotonic() + 2.0
     for p in workers:
-        while p.sentinel in ended and p.exitcode is None and time.monotonic() < deadline:
-            p.join(timeout=0.01)
+        if p.sentinel in ended:
+            p.join(timeout=2.0)
     return sorted({p.exitcode for p in workers if p.exitcode})
 
 
