@@ -6,6 +6,9 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import frd
 
@@ -29,6 +32,24 @@ def test_compare_prints_value_and_json(generated_2d, tmp_path):
     assert payload["cache"]["hits"] == 12  # the second run extracted nothing
     api = frd.compare(a, b, cache_dir=tmp_path, progress=False)
     assert api.value == payload["frd"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_output_that_cannot_be_written_is_an_error(generated_2d, tmp_path):
+    # The command ends its process itself, without the interpreter's teardown (frd.cli.run);
+    # output a full disk refuses is still an error then, never a silent success.
+    a, b = generated_2d
+    for command in (["compare", a, b, "-q"], ["features", a, "-o", tmp_path / "features.csv"]):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run(
+                [sys.executable, "-m", "frd", *map(str, command), "--cache-dir", str(tmp_path)],
+                stdout=full,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        assert proc.returncode == 2, command
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("frd: error: ") and last.endswith("No space left on device"), last
 
 
 def test_stats_then_compare_equals_folder_compare(generated_2d, tmp_path):
