@@ -65,6 +65,13 @@ def gray_levels_for_span(options, span: float) -> float | None:
 def check_gray_levels(values_min: float, values_max: float, bin_width: float, where: str) -> None:
     """Before the texture matrices of one (filtered) image are built: a :class:`GrayLevelLimit`
     when its intensities span more than :data:`MAX_GRAY_LEVELS` bins."""
+    if not (math.isfinite(values_min) and math.isfinite(values_max)):
+        # (v1 normalises each image by its mean and deviation first: one NaN or infinite
+        # voxel then makes every voxel NaN)
+        raise GrayLevelLimit(
+            f"{where}: some of its voxels are not numbers (NaN) or infinite, and cannot be binned "
+            "into gray levels; replace them (with the background's value, for example)"
+        )
     levels = (values_max - values_min) / bin_width + 1 if bin_width > 0 else math.inf
     if not math.isfinite(levels) or levels > MAX_GRAY_LEVELS:
         raise GrayLevelLimit(

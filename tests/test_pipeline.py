@@ -91,6 +91,39 @@ def test_corrupt_and_empty_files_are_skipped_and_named(small_sets, tmp_path):
         frd.compare(a, cand, cache_dir=tmp_path, progress=False, strict=True, max_skipped=0.5)
 
 
+@pytest.mark.parametrize("version", ["v1", "v0"])
+@pytest.mark.parametrize("engine", ["frd", "pyradiomics"])
+def test_images_with_nan_or_infinite_voxels_are_skipped_and_named(small_sets, tmp_path, engine, version):
+    # v1 normalises each image first: one NaN or infinite voxel makes all of them NaN, and
+    # the image cannot be binned. v0 bins the raw values: an infinite one cannot be binned,
+    # but pyradiomics' nan-aware minimum and maximum step over a NaN voxel, and both
+    # engines give that image's features, the same bits.
+    a, _ = small_sets
+    folder = tmp_path / "set"
+    shutil.copytree(a, folder)
+    for name, bad in (("nan.mha", np.nan), ("inf.mha", np.inf), ("minus_inf.mha", -np.inf)):
+        pixels = np.random.default_rng(5).normal(100, 20, (40, 40))
+        pixels[5, 7] = bad
+        sitk.WriteImage(sitk.GetImageFromArray(pixels), str(folder / name))
+    features = frd.extract_features(
+        folder, cache_dir=tmp_path, progress=False, engine=engine, version=version, max_skipped=0.5, workers=1
+    )
+    reasons = {s.name: s.reason for s in features.skipped}
+    expected = {"inf.mha", "minus_inf.mha"} | ({"nan.mha"} if version == "v1" else set())
+    assert set(reasons) == expected
+    for name, reason in reasons.items():
+        assert reason == (
+            "its original image: some of its voxels are not numbers (NaN) or infinite, and cannot be binned into "
+            "gray levels; replace them (with the background's value, for example)"
+        ), name
+    assert len(features) == 5 + (version == "v0")
+    if version == "v0":
+        other = "pyradiomics" if engine == "frd" else "frd"
+        row = [item.name for item in features.items].index("nan.mha")
+        theirs = frd.extract_features(folder / "nan.mha", progress=False, engine=other, version="v0", use_cache=False)
+        assert features.values[row].tobytes() == theirs.values[0].tobytes()
+
+
 def test_masks_with_wrong_geometry_are_an_error_naming_both(small_sets, tmp_path):
     a, _ = small_sets
     write_png(tmp_path / "m" / "i0.png", np.ones((40, 40), np.uint8))
