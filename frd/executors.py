@@ -324,12 +324,24 @@ def default_workers() -> int:
 
 # ----- executors --------------------------------------------------------------------------
 class InlineExecutor:
+    """One image after the other, in this process, with ITK's own threads off meanwhile (as
+    in every worker): on FRD's images its filters spend more starting and joining threads
+    than they save (``-w 1`` measured 3.4 % faster at 256², 0.8 % at 512², 1 % on the 3D
+    fixtures, the same values). The caller's setting is restored afterwards."""
+
     name = "inline"
 
     def run(self, items: list[ImageItem], options: FRDOptions) -> Iterator[tuple[int, tuple]]:
         check_can_extract(options)
-        for i in range(len(items)):
-            yield i, extract_task(items[i], options)
+        if not items:
+            return
+        itk_threads = _itk_threads()
+        _limit_itk_threads(1)
+        try:
+            for i in range(len(items)):
+                yield i, extract_task(items[i], options)
+        finally:
+            _limit_itk_threads(itk_threads)
 
     def close(self) -> None:
         pass

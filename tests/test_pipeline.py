@@ -246,6 +246,34 @@ def test_workers_are_forked_only_where_that_is_safe(small_sets, threads):
         assert safe == "False" and "ForkProcess" not in kinds
 
 
+def test_one_process_runs_with_itk_threads_off_and_gives_them_back(small_sets, monkeypatch):
+    # As in every worker, ITK's filters use one thread while this process extracts (its
+    # threads cost more than they save on FRD's images); the caller's setting comes back,
+    # and the values are those of a run with two processes.
+    from frd import executors
+
+    a, _ = small_sets
+    seen = []
+    extract = executors.extract_task
+
+    def watched(item, options, *args, **kwargs):
+        seen.append(sitk.ProcessObject.GetGlobalDefaultNumberOfThreads())
+        return extract(item, options, *args, **kwargs)
+
+    monkeypatch.setattr(executors, "extract_task", watched)
+    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(3)
+    try:
+        inline = frd.extract_features(a, workers=1, use_cache=False, progress=False)
+        assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == 3
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(before)
+    assert seen == [1] * 5
+    monkeypatch.undo()
+    pooled = frd.extract_features(a, workers=2, use_cache=False, progress=False)
+    assert inline.values.tobytes() == pooled.values.tobytes()
+
+
 def test_concurrent_runs_share_one_cache(small_sets, tmp_path):
     a, b = small_sets
     code = (
