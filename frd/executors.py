@@ -20,6 +20,7 @@ end.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import re
 import sys
@@ -100,17 +101,24 @@ def extract_task(item: ImageItem, options: FRDOptions, itk_threads: int | None =
         return "error", f"{item.name}: feature extraction failed: {type(exc).__name__}: {exc}"
 
 
-def _itk_threads() -> int:
-    import SimpleITK as sitk
-
-    return sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
-
-
 def _limit_itk_threads(threads: int) -> None:
     import SimpleITK as sitk
 
     if sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() != threads:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+
+
+@contextlib.contextmanager
+def _one_itk_thread() -> Iterator[None]:
+    """ITK's filters on one thread in this process meanwhile; the caller's setting after."""
+    import SimpleITK as sitk
+
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    _limit_itk_threads(1)
+    try:
+        yield
+    finally:
+        _limit_itk_threads(threads)
 
 
 def _init_pool_worker(nice: int, parent: int | None = None) -> None:
@@ -335,13 +343,9 @@ class InlineExecutor:
         check_can_extract(options)
         if not items:
             return
-        itk_threads = _itk_threads()
-        _limit_itk_threads(1)
-        try:
+        with _one_itk_thread():
             for i in range(len(items)):
                 yield i, extract_task(items[i], options)
-        finally:
-            _limit_itk_threads(itk_threads)
 
     def close(self) -> None:
         pass
@@ -388,7 +392,8 @@ class LocalExecutor:
         if self.isolate or self.reuse:
             yield from self._run_in_pool(items, options)
         else:
-            yield from self._run_alongside_pool(items, options)
+            with _one_itk_thread():  # this process extracts too: the cores are all taken
+                yield from self._run_alongside_pool(items, options)
 
     def _run_in_pool(self, items, options):
         # loky starts each worker as a fresh interpreter (fork + exec: no inherited threads
@@ -436,8 +441,7 @@ class LocalExecutor:
         so that no worker holds a queued image while this process idles) while this thread
         is busy with an image; the work itself runs in the calling thread, where warnings
         filters, the redirected stderr of image reading and SimpleITK's settings are safe to
-        touch. While the pool runs, this process's ITK filters use one thread (the cores are
-        all taken).
+        touch.
         """
         import queue
 
@@ -463,8 +467,6 @@ class LocalExecutor:
 
         left = set(range(len(items)))
         finished = False
-        itk_threads = _itk_threads()
-        _limit_itk_threads(1)
         forked = None
         if _fork_is_safe():
             _extractor(options).warm()  # loaded here once; the forked workers inherit it
@@ -493,7 +495,6 @@ class LocalExecutor:
             finished = True
         finally:
             stop.set()
-            _limit_itk_threads(itk_threads)
             dispatcher.join(timeout=None if finished else 1.0)
             # The workers are not awaited: after the last result they exit while the caller
             # goes on (computing statistics); after an error they are stopped.

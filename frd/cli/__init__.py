@@ -44,13 +44,13 @@ def run() -> int:
     more), only for the process to end. So the exit handlers run (the workers' shutdown,
     temporary folders, logging), the standard streams are flushed, and the process ends
     there. With another thread still running (a library's), the interpreter ends as usual,
-    after its garbage collection only. (Not in :func:`main`, which tests and other programs
+    less its final garbage collection. (Not in :func:`main`, which tests and other programs
     call in their process.)
     """
     status = main()
-    gc.freeze()
     if threading.active_count() == 1:
         _end_process(status)
+    gc.freeze()  # the interpreter's final collection then finds nothing to walk
     return status
 
 
