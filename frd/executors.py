@@ -27,6 +27,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 
+from .allocator import tune_for_extraction
 from .errors import EngineUnavailable, ExtractionError, OptionError
 from .inputs import ImageItem
 from .options import FRDOptions
@@ -124,6 +125,7 @@ def _one_itk_thread() -> Iterator[None]:
 def _init_pool_worker(nice: int, parent: int | None = None) -> None:
     # The pool already fills the cores; ITK's own threads would only oversubscribe them.
     _limit_itk_threads(1)
+    tune_for_extraction()  # a worker is frd's own process (see frd.allocator)
     if nice > 0:
         os.nice(nice)
     if parent is not None:

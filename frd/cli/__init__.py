@@ -18,6 +18,7 @@ import sys
 import threading
 from typing import NoReturn
 
+from ..allocator import tune_for_extraction
 from ..errors import FRDError
 from .commands import cmd_batch, cmd_compare, cmd_features, cmd_ood, cmd_serve, cmd_stats
 from .parser import _options, add_option_flags, build_parser
@@ -45,8 +46,10 @@ def run() -> int:
     temporary folders, logging), the standard streams are flushed, and the process ends
     there. With another thread still running (a library's), the interpreter ends as usual,
     less its final garbage collection. (Not in :func:`main`, which tests and other programs
-    call in their process.)
+    call in their process.) The process is the command's own, so it also takes the C
+    allocator's settings for extraction (:mod:`frd.allocator`).
     """
+    tune_for_extraction()
     status = main()
     if threading.active_count() == 1:
         _end_process(status)
