@@ -26,8 +26,9 @@ worker), not the sum over a worker pool: it comes from ``/usr/bin/time -v`` per 
 when available, else from ``getrusage(RUSAGE_CHILDREN)``, whose ``ru_maxrss`` is a running
 maximum over every child so far and therefore only an upper bound (marked ``<=``). Both
 count only processes that were waited for; workers a pool kills instead (our forkserver
-pool's) are missed, so with psutil installed every process of the tree is also sampled
-every 0.1 s while the command runs, and the larger figure is reported.
+pool's) are missed, so with psutil installed every process of the tree also has its peak
+read every 0.1 s while the command runs (by a thread at idle priority, so that it takes no
+core from the command), and the larger figure is reported.
 
 Input
 -----
@@ -152,7 +153,15 @@ def run_timed(cmd: list[str], cwd: Path) -> Run:
 
 
 class _TreeSampler:
-    """Largest RSS of any single process in a process tree, sampled every 0.1 s (psutil)."""
+    """Largest peak RSS of any single process in a process tree (psutil), read every 0.1 s.
+
+    Each process's peak is its own high-water mark (Linux's ``VmHWM``), so a late read
+    still sees it; elsewhere its current RSS. The thread runs at idle priority where the
+    system has one (Linux's ``SCHED_IDLE``): walking the process table costs about 2 % of a
+    core, which at normal priority it took from the command while the command kept every
+    core busy (a ``-w 2`` run on two cores) but not while a core was free (``-w 1``), and so
+    made the first look slower against the second than it is.
+    """
 
     def __init__(self, pid: int):
         self.peak = 0
@@ -167,6 +176,10 @@ class _TreeSampler:
         self._thread.start()
 
     def _run(self, psutil) -> None:
+        try:  # this thread alone (Linux: the calling thread's policy)
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except (AttributeError, OSError):
+            pass
         while not self._done.is_set():
             try:
                 processes = [self._root, *self._root.children(recursive=True)]
@@ -174,7 +187,7 @@ class _TreeSampler:
                 return
             for process in processes:
                 try:
-                    self.peak = max(self.peak, process.memory_info().rss)
+                    self.peak = max(self.peak, _peak_rss(process))
                 except psutil.Error:
                     pass
             self._done.wait(0.1)
@@ -185,6 +198,18 @@ class _TreeSampler:
             return None
         self._thread.join()
         return self.peak / 2**20
+
+
+def _peak_rss(process) -> int:
+    """A process's peak RSS in bytes so far (its current RSS where the peak is not kept)."""
+    try:
+        with open(f"/proc/{process.pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return process.memory_info().rss
 
 
 def _gnu_time_rss_mb(time_file: Path) -> float | None:
