@@ -19,9 +19,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 LAYERS = [
     # the bottom: errors, quiet output, presets as data, option declarations, optional extras,
-    # imports deferred to first use
+    # imports deferred to first use, the C allocator's settings
     {
         "frd._version",
+        "frd.allocator",
         "frd.errors",
         "frd.quiet",
         "frd.presets",
