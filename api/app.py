@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from frd import __version__ as frd_version
-from frd.allocator import tune_for_extraction
 
 from . import errors, web
 from .db import Database
@@ -36,7 +35,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        tune_for_extraction()  # the service's process extracts beside its workers (frd.allocator)
         REGISTRY.register(collector)
         runner.start()
         janitor.start()  # its first sweep removes what a crash left (temp files, orphans)

@@ -15,7 +15,8 @@ ran 3 % and 8 % slower for it.
 would reach (blocks under 32 MiB come from the heap; up to 64 MiB of free heap is kept for
 the next image), so the process starts where that heuristic would at best end up. The settings are
 the process's for the rest of its life (glibc has no way back to its heuristic), so they
-are applied only in processes frd owns: the ``frd`` command, its workers and the service.
+are applied only in processes frd owns: the ``frd`` command and every worker frd starts (the
+service extracts only in such workers).
 A program that calls the library may call it too. The values are unchanged either way.
 """
 
