@@ -46,7 +46,7 @@ class FeatureSet:
     names: tuple[str, ...]
     values: np.ndarray | None  # (n_images, n_features) float64; None when kept in the cache only
     ndim: int
-    keys: list[str] = field(default_factory=list)  # feature-cache key of each row
+    keys: list[str | None] = field(default_factory=list)  # feature-cache key of each row (None: no cache)
     skipped: list[Skipped] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     cache_hits: int = 0
@@ -90,7 +90,10 @@ class FeatureSet:
             if self.values is not None:
                 yield self.values[start : start + rows]
             else:
-                yield cache.get_vectors(self.keys[start : start + rows])
+                keys = [k for k in self.keys[start : start + rows] if k is not None]
+                if len(keys) != min(rows, len(self.items) - start):  # a set held in the cache has every key
+                    raise ValueError("this feature set was extracted without a cache")
+                yield cache.get_vectors(keys)
 
 
 # ----- main side --------------------------------------------------------------------------
@@ -136,29 +139,27 @@ def extract_sets(
     if not keep_values and cache is None:
         raise ValueError("keep_values=False needs a feature cache to hold the vectors")
     labels = tuple(labels) if labels is not None else ("set",) * len(sets)
-    fingerprint = options.extraction_fingerprint()
-    engine = pyradiomics_version()
-    jobs: list[tuple[int, int, ImageItem, str]] = []  # (set index, row, item, cache key)
     for s, items in enumerate(sets):
         if not items:
             raise InputError(f"the {labels[s]} set holds no images")
+    # Without a cache the keys are never looked up: reading and hashing every file first
+    # would only delay the start of extraction.
+    keys = _cache_keys(sets, options) if cache is not None else None
+    jobs: list[tuple[int, int, ImageItem, str | None]] = []  # (set index, row, item, cache key)
+    for s, items in enumerate(sets):
         for row, item in enumerate(items):
-            key = cache_key(
-                item.content_hash(),
-                item.mask.content_hash() if item.mask else None,
-                fingerprint,
-                engine,
-            )
-            jobs.append((s, row, item, key))
+            jobs.append((s, row, item, keys[(s, row)] if keys is not None else None))
 
     results: dict[tuple[int, int], tuple] = {}
     todo = []
-    if cache is not None and not keep_values:
-        hits: dict[str, tuple] = {
-            k: (names, None, ndim) for k, (names, ndim) in cache.get_meta_many([j[3] for j in jobs]).items()
-        }
-    else:
-        hits = dict(cache.get_many([j[3] for j in jobs])) if cache is not None else {}
+    hits: dict[str | None, tuple] = {}
+    if cache is not None and keys is not None:
+        if keep_values:
+            hits.update(cache.get_many(list(keys.values())))
+        else:
+            hits.update(
+                (k, (names, None, ndim)) for k, (names, ndim) in cache.get_meta_many(list(keys.values())).items()
+            )
     for s, row, item, key in jobs:
         if key in hits:
             names, values, ndim = hits[key]
@@ -201,6 +202,18 @@ def extract_sets(
             executor.close()
 
     return [_assemble(s, labels[s], items, results, strict, keep_values) for s, items in enumerate(sets)]
+
+
+def _cache_keys(sets: list[list[ImageItem]], options: FRDOptions) -> dict[tuple[int, int], str]:
+    """The feature-cache key of every image: its bytes (and its mask's), the extraction
+    options, pyradiomics' version."""
+    fingerprint = options.extraction_fingerprint()
+    engine = pyradiomics_version()
+    return {
+        (s, row): cache_key(item.content_hash(), item.mask.content_hash() if item.mask else None, fingerprint, engine)
+        for s, items in enumerate(sets)
+        for row, item in enumerate(items)
+    }
 
 
 def _assemble(s: int, label: str, items: list[ImageItem], results: dict, strict: bool, keep_values: bool) -> FeatureSet:
