@@ -76,11 +76,8 @@ class Extractor:
         return self._extractors[ndim]
 
     def warm(self) -> None:
-        """Load now what the first image would load: pyradiomics' extractors, numpy.ma
-        (numpy's median imports it on first use) and the check of the power kernel against
-        numpy. Workers forked afterwards inherit it all."""
-        import numpy.ma  # noqa: F401
-
+        """Load now what the first image would load: pyradiomics' extractors and the check
+        of the power kernel against numpy. Workers forked afterwards inherit it all."""
         from .power import kernel_matches_numpy
 
         for ndim in (2, 3):

@@ -52,13 +52,50 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
     return np.nanmean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
 
 
-class _Sorted(np.ndarray):
-    """Values in ascending order, which numpy's median and percentiles need not partition:
-    every partition of a sorted array leaves each element where it is. (Their own code
-    runs otherwise: the same order statistics, the same interpolation.)"""
+# The order statistics of sorted finite values, as numpy's median and percentile compute
+# them, less what sorting makes moot: the partition (numpy's search for its indexes goes
+# through np.unique, whose first use imports numpy.ma, about 10 ms of every run's start-up)
+# and the NaN checks. Sorting places the same values where numpy's partition does, except
+# that 0.0 and -0.0 may trade places: values holding both are left to numpy's calls.
+# tests/test_engine.py compares both functions with numpy's own.
+_QUARTILES = np.true_divide([10, 25, 75, 90], 100)  # percentile's q / 100
 
-    def partition(self, *args, **kwargs) -> None:
-        pass
+
+def _zeros_of_both_signs(ordered: np.ndarray) -> bool:
+    """Whether sorted values hold both 0.0 and -0.0 (they compare equal, so they sit
+    together, in an order that depends on the sorting algorithm)."""
+    zeros = ordered[np.searchsorted(ordered, 0.0, "left") : np.searchsorted(ordered, 0.0, "right")]
+    if not zeros.size:
+        return False
+    signs = np.signbit(zeros)
+    return bool(signs.any()) and not bool(signs.all())
+
+
+def _sorted_median(ordered: np.ndarray):
+    """``np.median``: numpy's mean of the middle value, or of the middle two."""
+    n = ordered.shape[0]
+    half = n // 2
+    return np.mean(ordered[half : half + 1] if n % 2 else ordered[half - 1 : half + 1], axis=0)
+
+
+def _sorted_percentiles(ordered: np.ndarray) -> np.ndarray:
+    """``np.percentile(ordered, [10, 25, 75, 90])`` (method "linear"): numpy's virtual
+    index (n − 1)·q, its neighbours (the last value where the index reaches it) and its
+    interpolation between them, rounding step for rounding step (numpy's ``_lerp``)."""
+    n = ordered.shape[0]
+    virtual = (n - 1) * _QUARTILES
+    below = np.floor(virtual)
+    above = below + 1
+    at_end = virtual >= n - 1
+    below[at_end] = -1
+    above[at_end] = -1
+    below, above = below.astype(np.intp), above.astype(np.intp)
+    t = virtual - below
+    a, b = ordered[below], ordered[above]
+    diff = b - a
+    out = np.add(a, diff * t)
+    np.subtract(b, diff * (1 - t), out=out, where=t >= 0.5)
+    return out
 
 
 def mask_tail(mask: np.ndarray) -> int | None:
@@ -182,33 +219,31 @@ class FirstOrderFormulas(PyradiomicsMixin):
         p_i = p_i.astype("float") / sumBins
         self.coefficients["p_i"] = p_i
 
-    def _has_nan(self) -> bool:
-        return _shared(self, "_has_nan", lambda: bool(np.isnan(self.targetVoxelArray).any()))
+    def _all_finite(self) -> bool:
+        # An infinite voxel makes NaNs (inf - inf) that numpy's nan-functions then skip:
+        # such voxels are left to numpy's own formulas, as NaN voxels are.
+        return _shared(self, "_all_finite", lambda: bool(np.isfinite(self.targetVoxelArray).all()))
 
     def _mean(self):
         return _shared(self, "_mean", lambda: nanmean(self.targetVoxelArray, 1, keepdims=True))
 
     def _order_statistics(self):
-        """nanpercentile at 10, 25, 75 and 90 and nanmedian, each as pyradiomics gets it.
-
-        The quantiles are computed by numpy's own code from the same values; a single call
-        for all four evaluates the same element-wise formula for each (numpy's ``_lerp``),
-        and partitioning sorted voxels returns the same order statistics.
-        """
+        """nanpercentile at 10, 25, 75 and 90 and nanmedian, each as pyradiomics gets it,
+        read off one sort of the voxels (without NaN, nanpercentile and nanmedian are
+        numpy's percentile and median of the same values)."""
 
         def compute():
             x = self.targetVoxelArray
-            if self.voxelBased or self._has_nan() or x.shape[0] != 1 or x.shape[1] == 0:
+            if self.voxelBased or not self._all_finite() or x.shape[0] != 1 or x.shape[1] == 0:
                 return None
-            ordered = np.sort(x[0]).view(_Sorted)
-            # numpy copies its input to partition it, unless told it may reorder it (this
-            # array is ours alone); a sorted array is partitioned already (_Sorted).
-            median = (
-                np.median(ordered, overwrite_input=True)
-                if x.shape[1] >= self._NANMEDIAN_SMALL
-                else np.nanmedian(x, 1)[0]
-            )
-            p10, p25, p75, p90 = np.percentile(ordered, [10, 25, 75, 90], overwrite_input=True)
+            ordered = np.sort(x[0])
+            if _zeros_of_both_signs(ordered):
+                # Which zero lands where is up to numpy's partition (one per call in
+                # pyradiomics), which np.sort does not reproduce: numpy's calls answer.
+                stats = {q: np.nanpercentile(x, q, axis=1) for q in (10, 25, 75, 90)}
+                return {**stats, 50: np.nanmedian(x, 1)}
+            median = _sorted_median(ordered) if x.shape[1] >= self._NANMEDIAN_SMALL else np.nanmedian(x, 1)[0]
+            p10, p25, p75, p90 = _sorted_percentiles(ordered)
             return {q: np.array([v]) for q, v in ((10, p10), (25, p25), (75, p75), (90, p90), (50, median))}
 
         return _shared(self, "_order", compute)
@@ -222,7 +257,7 @@ class FirstOrderFormulas(PyradiomicsMixin):
     def _sums(self):
         """Energy, deviations and the robust deviation from one compiled pass in numpy's
         pairwise order (``matrices.first_order_sums``); None when numpy's own formulas must
-        run (voxel-based, NaN, no voxel)."""
+        run (voxel-based, NaN or infinite voxels, no voxel)."""
 
         def compute():
             x = self.targetVoxelArray

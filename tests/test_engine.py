@@ -318,8 +318,11 @@ def test_every_feature_class_identical_on_small_images(shape, force2d, bin_width
 
 
 def test_order_statistics_and_moments_match_numpy():
-    # One sort serves every percentile and the median; checked against numpy's own calls
-    # on sizes either side of nanmedian's small-array path, with ties and negative values.
+    # One sort serves every percentile and the median (computed from it as numpy does, not
+    # by numpy's calls); checked against numpy's own calls on sizes either side of
+    # nanmedian's small-array path and every residue of n - 1 modulo 20 (where each
+    # quartile's interpolation weight changes), with ties, signed zeros, negative, huge,
+    # subnormal and infinite values.
     from frd.formulas import FirstOrderFormulas
 
     class Voxels(FirstOrderFormulas):
@@ -330,9 +333,10 @@ def test_order_statistics_and_moments_match_numpy():
             self.targetVoxelArray, self.coefficients = values.reshape(1, -1), {}
 
     rng = np.random.default_rng(3)
-    for n in (2, 3, 599, 600, 601, 5000):
+    for n in (*range(1, 22), 599, 600, 601, 602, 619, 5000):
         signed_zeros = np.where(rng.random(n) < 0.4, rng.choice([0.0, -0.0], n), rng.normal(0, 1, n))
-        for values in (rng.normal(0, 40, n), rng.integers(-5, 5, n).astype(float), signed_zeros):
+        extremes = rng.choice([1e300, -1e300, 5e-324, -5e-324, np.inf, -np.inf, 1.0], n)
+        for values in (rng.normal(0, 40, n), rng.integers(-5, 5, n).astype(float), signed_zeros, extremes):
             x = values.reshape(1, -1)
             v = Voxels(values)
             for q in (10, 25, 75, 90):
@@ -343,6 +347,7 @@ def test_order_statistics_and_moments_match_numpy():
                 _assert_same_bits(v._central_moment(k), np.nanmean(np.power(x - mean, k), 1), f"m{k}")
     with_nan = Voxels(np.array([1.0, np.nan, 3.0, 2.0]))
     assert with_nan._order_statistics() is None  # left to numpy's nan-aware functions
+    assert Voxels(np.array([1.0, np.inf, 3.0]))._order_statistics() is None  # so are infinities
     _assert_same_bits(with_nan._percentile(25), np.nanpercentile(with_nan.targetVoxelArray, 25, axis=1), "nan")
 
 
