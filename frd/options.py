@@ -16,8 +16,6 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-import yaml
-
 from . import presets
 from .errors import OptionError
 from .optionspec import check, option, specs
@@ -266,6 +264,8 @@ class FRDOptions:
         A custom parameter file wins over every other extraction option (as in frd-score).
         """
         if self.params_file is not None:
+            import yaml  # only for a user's parameter file: the presets are TOML
+
             return yaml.safe_load(Path(self.params_file).read_text(encoding="utf-8")) or {}
         params = presets.pyradiomics_params(self.version, ndim)
         if self.feature_classes is not None:
@@ -331,6 +331,8 @@ class FRDOptions:
 
 
 def _check_params_file(path: str) -> None:
+    import yaml  # pyradiomics' parameter files are YAML
+
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:

@@ -60,6 +60,37 @@ def test_cache_hit_skips_extraction(small_sets, tmp_path):
     assert uncached.cache["hits"] == 0 and uncached.value == first.value
 
 
+def test_without_a_cache_no_image_is_hashed(small_sets, tmp_path, monkeypatch):
+    # The cache keys hash every image's bytes before extraction starts; without a cache
+    # nothing looks them up, so extraction reads each file once, and sooner.
+    from frd.inputs import ImageItem
+
+    def hashed(item):
+        raise AssertionError(f"{item.files[0]} was hashed without a cache")
+
+    a, b = small_sets
+    expected = frd.compare(a, b, cache_dir=tmp_path, progress=False, workers=1)
+    monkeypatch.setattr(ImageItem, "content_hash", hashed)
+    uncached = frd.compare(a, b, use_cache=False, progress=False, workers=1)
+    assert uncached.value == expected.value and uncached.cache["extracted"] == 10
+    with pytest.raises(AssertionError, match="hashed without a cache"):
+        frd.compare(a, b, cache_dir=tmp_path / "other", progress=False, workers=1)
+
+
+def test_a_run_loads_neither_yaml_nor_numpy_ma(tmp_path):
+    # Start-up every run pays: the presets are TOML (Python's own reader), and the order
+    # statistics never reach numpy's np.unique or median NaN check, which import numpy.ma
+    # (numpy's nanmedian of fewer than 600 voxels, kept as pyradiomics calls it, still
+    # does: these images have 1600 after resampling). A YAML parameter file loads PyYAML.
+    a, b = texture_sets(tmp_path, 3, seed=5, size=80)
+    code = (
+        "import sys, frd; r = frd.compare(sys.argv[1], sys.argv[2], use_cache=False, progress=False, workers=2);"
+        "print(r.value, 'yaml' in sys.modules, 'numpy.ma' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(a), str(b)], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[1:] == ["False", "False"], out.stderr
+
+
 def test_fully_cached_run_does_not_import_pyradiomics(small_sets, tmp_path):
     a, b = small_sets
     frd.compare(a, b, cache_dir=tmp_path, progress=False)
