@@ -157,76 +157,188 @@ def _fork_is_safe() -> bool:
 
 
 class _ForkedWorkers:
-    """Worker processes forked from this one (see :func:`_fork_is_safe`), one pipe each.
+    """Worker processes forked from this one (see :func:`_fork_is_safe`), two pipes each.
 
     A worker inherits the images' list and the options, so a task is an image's index and
-    a result its outcome. Each worker's pipe is its own and this process keeps only its end
-    of it, so a worker that dies, even halfway through sending a result, is an end of file
-    on that pipe and an error naming its exit status. (A concurrent.futures pool shares one
-    result pipe whose writing end the pool's process holds too: a result cut off by a
-    killed worker leaves the reader waiting for the rest forever.)
+    a result its outcome. Each worker's pipes are its own and this process keeps only its
+    ends of them, so a worker that dies, even halfway through sending a result, is an end of
+    file on its result pipe and an error naming its exit status. (A concurrent.futures pool
+    shares one result pipe whose writing end the pool's process holds too: a result cut off
+    by a killed worker leaves the reader waiting for the rest forever.)
+
+    The workers are forked with ``os.fork`` and speak length-prefixed pickles over
+    ``os.pipe``: multiprocessing would import its modules (socket, signal, subprocess,
+    selectors: 8-10 ms) for this alone, in this process, before any worker starts.
     """
 
     def __init__(self, n: int, nice: int, items: list, options: FRDOptions):
-        import multiprocessing
-
-        context = multiprocessing.get_context("fork")
+        _reap_workers()
         self.items = items
-        self.processes: list = []
-        self.pipes: list = []
-        for _ in range(n):
-            here, there = context.Pipe()
-            process = context.Process(
-                target=_forked_worker, args=(there, nice, os.getpid(), items, options), name="frd-worker", daemon=True
-            )
-            process.start()
-            there.close()  # the worker's end is the worker's alone
-            self.processes.append(process)
-            self.pipes.append(here)
+        self.pids: list[int] = []
+        self.tasks: list[int] = []  # write ends: image indexes to each worker
+        self.results: list[int] = []  # read ends: each worker's outcomes
+        parent = os.getpid()
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice
+            if stream is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    stream.flush()
+        try:
+            for _ in range(n):
+                self._fork(nice, parent, items, options)
+        except BaseException:  # no more processes or pipes: the workers started so far end
+            self.stop(kill=True)
+            raise
+
+    def _fork(self, nice: int, parent: int, items: list, options: FRDOptions) -> None:
+        task_read, task_write = os.pipe()
+        result_read, result_write = os.pipe()
+        try:
+            pid = os.fork()
+        except BaseException:
+            for fd in (task_read, task_write, result_read, result_write):
+                os.close(fd)
+            raise
+        if pid == 0:  # the worker: it never returns into the caller's code
+            status = 1
+            try:
+                for fd in (task_write, result_read, *self.tasks, *self.results):
+                    os.close(fd)  # the other ends, and the earlier workers' pipes
+                _forked_worker(task_read, result_write, nice, parent, items, options)
+                status = 0
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(status)
+        os.close(task_read)
+        os.close(result_write)
+        self.pids.append(pid)
+        self.tasks.append(task_write)
+        self.results.append(result_read)
+        _UNREAPED.add(pid)
 
     def dispatch(self, take, results, stop: threading.Event, left: set) -> None:
         """Keep every worker supplied with images from ``take`` and pass their outcomes to
         ``results`` until none is left in flight (or ``stop``); an error goes to
         ``results`` as ``(None, exception)``."""
-        from multiprocessing.connection import wait
+        import select
 
-        sent: list[collections.deque] = [collections.deque() for _ in self.pipes]
+        sent: list[collections.deque] = [collections.deque() for _ in self.pids]
         try:
             while not stop.is_set():
-                for pipe, queued in zip(self.pipes, sent):
+                for task, queued in zip(self.tasks, sent):
                     for i in take(len(queued)):
                         queued.append(i)
-                        pipe.send(i)
-                busy = [pipe for pipe, queued in zip(self.pipes, sent) if queued]
-                if not busy:
+                        _send(task, i)
+                poller = select.poll()  # the workers with an image in flight
+                for fd, queued in zip(self.results, sent):
+                    if queued:
+                        poller.register(fd, select.POLLIN)
+                if not any(sent):
                     return
-                ready = wait(busy, timeout=0.5)
-                for pipe, queued in zip(self.pipes, sent):
-                    if pipe in ready:
-                        i, outcome = pipe.recv()
-                        queued.remove(i)
-                        results.put((i, outcome))
-        except (EOFError, OSError) as exc:  # a worker ended: its pipe is closed at its end
+                for fd, _ in poller.poll(500):
+                    i, outcome = _receive(fd)
+                    sent[self.results.index(fd)].remove(i)
+                    results.put((i, outcome))
+        except (EOFError, OSError) as exc:  # a worker ended: its result pipe is closed at its end
             names = [self.items[j].name for j in sorted(left)]
-            results.put((None, _worker_died(exc, names, self.processes)))
+            results.put((None, _worker_died(exc, names, self.exit_statuses())))
         except BaseException as exc:
             results.put((None, exc))
 
+    def exit_statuses(self) -> list[int]:
+        """The non-zero exit statuses of the workers that ended. A killed worker's pipe
+        closes a moment before the kernel can report its status: those whose pipe is
+        closed are waited for (up to 2 s), the others are left running."""
+        import select
+
+        poller = select.poll()
+        for fd in self.results:
+            poller.register(fd, 0)  # a closed writing end is reported whatever the mask
+        closed = {fd for fd, event in poller.poll(0) if event & (select.POLLHUP | select.POLLERR)}
+        statuses = (_wait(pid, 2.0 if fd in closed else 0.0) for pid, fd in zip(self.pids, self.results))
+        return sorted({code for code in statuses if code})
+
     def stop(self, kill: bool) -> None:
-        """Tell the workers to end (they finish on their own), or kill them."""
-        for pipe in self.pipes:
-            try:
-                if not kill:
-                    pipe.send(None)
-            except OSError:
-                pass
-            pipe.close()
+        """Tell the workers to end (an end of file on their task pipe: each ends after its
+        current image), or kill them (and wait for that, up to 2 s each)."""
         if kill:
-            for process in self.processes:
-                process.kill()
+            import signal
+
+            for pid in self.pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        for fd in (*self.tasks, *self.results):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.tasks, self.results = [], []
+        if kill:
+            for pid in self.pids:
+                _wait(pid, 2.0)
+        _reap_workers()
 
 
-def _forked_worker(pipe, nice: int, parent: int, items: list, options: FRDOptions) -> None:
+def _wait(pid: int, seconds: float) -> int | None:
+    """A forked worker's exit status (negative: the signal that ended it), waiting for it to
+    end for up to ``seconds``; None while it runs (or when it was waited for already)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            _UNREAPED.discard(pid)
+            return None
+        if done:
+            _UNREAPED.discard(pid)
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.01)
+
+
+# Forked workers that ended (or were told to) and were not waited for yet: reaped without
+# waiting whenever workers are forked or stopped, so that a program calling frd again and
+# again does not pile up finished processes.
+_UNREAPED: set[int] = set()
+
+
+def _reap_workers() -> None:
+    for pid in list(_UNREAPED):
+        _wait(pid, 0.0)
+
+
+def _send(fd: int, message) -> None:
+    """One pickled message, its length first, all of it (a pipe may take less per write)."""
+    import pickle
+
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(len(data).to_bytes(8, "big") + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _receive(fd: int):
+    """The next message :func:`_send` wrote; EOFError at an end of file (the writer ended)."""
+    import pickle
+
+    return pickle.loads(_read_exactly(fd, int.from_bytes(_read_exactly(fd, 8), "big")))
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = os.read(fd, n - got)
+        if not chunk:
+            raise EOFError("the worker's pipe was closed")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _forked_worker(tasks: int, results: int, nice: int, parent: int, items: list, options: FRDOptions) -> None:
     import signal
 
     # A forked worker shares the terminal's process group: Ctrl-C is the parent's to handle
@@ -235,12 +347,14 @@ def _forked_worker(pipe, nice: int, parent: int, items: list, options: FRDOption
     _init_pool_worker(nice, parent)
     while True:
         try:
-            i = pipe.recv()
-        except (EOFError, OSError):  # this process's parent is gone
+            i = _receive(tasks)
+        except (EOFError, OSError):  # the parent is done, or gone
             return
-        if i is None:
+        outcome = extract_task(items[i], options)
+        try:
+            _send(results, (i, outcome))
+        except OSError:  # the parent stopped listening (it is stopping the run)
             return
-        pipe.send((i, extract_task(items[i], options)))
 
 
 def _die_with(parent: int) -> None:
@@ -537,11 +651,10 @@ class LocalExecutor:
             self._pool = None
 
 
-def _worker_died(exc: Exception, left: list[str], workers: Sequence = ()) -> ExtractionError:
+def _worker_died(exc: Exception, left: list[str], statuses: Sequence[int] = ()) -> ExtractionError:
     """The error for a pool that lost a worker; its exit statuses come from loky's message
-    or from the forked ``workers`` (multiprocessing processes)."""
+    or are those of the forked workers that ended."""
     codes = re.search(r"exit codes of the workers are (\{[^}]*\})", str(exc))
-    statuses = _exit_statuses(workers)
     if codes:
         how = f" (exit status {codes.group(1)})"
     elif statuses:
@@ -553,19 +666,6 @@ def _worker_died(exc: Exception, left: list[str], workers: Sequence = ()) -> Ext
         f"memory — with {len(left)} image(s) left, among them {', '.join(left[:5])}; fewer workers "
         "(--workers) need less memory"
     )
-
-
-def _exit_statuses(workers: Sequence) -> list[int]:
-    """The non-zero exit statuses of the forked workers that ended. A killed worker's pipe
-    closes a moment before the kernel can report its status: those whose pipe is closed
-    are waited for (briefly), the others are left running."""
-    from multiprocessing.connection import wait
-
-    ended = set(wait([p.sentinel for p in workers], timeout=0)) if workers else set()
-    for p in workers:
-        if p.sentinel in ended:
-            p.join(timeout=2.0)
-    return sorted({p.exitcode for p in workers if p.exitcode})
 
 
 def _status_name(code: int) -> str:

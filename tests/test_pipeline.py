@@ -77,18 +77,19 @@ def test_without_a_cache_no_image_is_hashed(small_sets, tmp_path, monkeypatch):
         frd.compare(a, b, cache_dir=tmp_path / "other", progress=False, workers=1)
 
 
-def test_a_run_loads_neither_yaml_nor_numpy_ma(tmp_path):
+def test_a_run_loads_neither_yaml_nor_numpy_ma_nor_multiprocessing(tmp_path):
     # Start-up every run pays: the presets are TOML (Python's own reader), and the order
     # statistics never reach numpy's np.unique or median NaN check, which import numpy.ma
     # (numpy's nanmedian of fewer than 600 voxels, kept as pyradiomics calls it, still
     # does: these images have 1600 after resampling). A YAML parameter file loads PyYAML.
+    # The forked worker of this two-process run speaks over plain pipes.
     a, b = texture_sets(tmp_path, 3, seed=5, size=80)
     code = (
         "import sys, frd; r = frd.compare(sys.argv[1], sys.argv[2], use_cache=False, progress=False, workers=2);"
-        "print(r.value, 'yaml' in sys.modules, 'numpy.ma' in sys.modules)"
+        "print(r.value, 'yaml' in sys.modules, 'numpy.ma' in sys.modules, 'multiprocessing' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code, str(a), str(b)], capture_output=True, text=True, check=True)
-    assert out.stdout.split()[1:] == ["False", "False"], out.stderr
+    assert out.stdout.split()[1:] == ["False", "False", "False"], out.stderr
 
 
 def test_fully_cached_run_does_not_import_pyradiomics(small_sets, tmp_path):
@@ -240,24 +241,117 @@ def test_the_calling_process_extracts_beside_the_pool(small_sets, monkeypatch):
 
 
 _FORK_PROBE = """
-import multiprocessing, sys, threading
+import sys, threading
 import numpy as np
+import psutil
 from frd import FRDOptions, executors
 from frd.inputs import load_set
 
 if sys.argv[3] == "thread":  # another Python thread could hold a lock when fork copies one
     threading.Thread(target=threading.Event().wait, daemon=True).start()
 items = load_set(sys.argv[1]) + load_set(sys.argv[2])
+me = psutil.Process()
 kinds = set()
 outcomes = {}
 for i, outcome in executors.LocalExecutor(2).run(items, FRDOptions()):
     outcomes[i] = outcome
-    kinds |= {type(p).__name__ for p in multiprocessing.active_children()}
+    for child in me.children():  # a fork runs this very command line; loky's workers their own
+        try:
+            kinds.add("fork" if child.cmdline() == me.cmdline() else "fresh interpreter")
+        except psutil.Error:  # it ended meanwhile
+            pass
 inline = dict(executors.InlineExecutor().run(items, FRDOptions()))
 assert sorted(outcomes) == list(range(len(items)))
 assert all(np.array_equal(outcomes[i][1].values, inline[i][1].values) for i in outcomes)
 print(executors._fork_is_safe(), sorted(kinds))
 """
+
+
+_REPEATED_RUNS = """
+import sys, time
+import psutil
+from frd import FRDOptions, executors
+from frd.inputs import load_set
+
+items = load_set(sys.argv[1]) + load_set(sys.argv[2])
+for run in range(4):
+    assert all(outcome[0] == "ok" for _, outcome in executors.LocalExecutor(3).run(items, FRDOptions()))
+time.sleep(0.5)  # the last run's workers end after it returns: they are not awaited
+children = psutil.Process().children()
+print(len(children), sum(c.status() == psutil.STATUS_ZOMBIE for c in children))
+"""
+
+
+def test_forked_workers_of_earlier_runs_are_reaped(small_sets):
+    # A program that compares again and again forks new workers each time; those of the
+    # runs before are waited for then, so at most the last run's (ended) workers remain.
+    a, b = small_sets
+    proc = subprocess.run(
+        [sys.executable, "-c", _REPEATED_RUNS, str(a), str(b)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    children, zombies = map(int, proc.stdout.split())
+    assert children <= 2 and zombies <= 2  # two helpers beside this process, from the last run only
+
+
+_FORK_FAILS = """
+import os, sys, time
+import psutil
+from frd import FRDOptions, executors
+from frd.inputs import load_set
+
+real_fork, forks = os.fork, []
+
+def fork():
+    if forks:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+    forks.append(1)
+    return real_fork()
+
+os.fork = fork
+try:
+    executors._ForkedWorkers(2, 0, load_set(sys.argv[1]), FRDOptions())
+except BlockingIOError as exc:
+    print("raised", exc.errno)
+time.sleep(0.2)
+print(len(psutil.Process().children()), len(os.listdir("/proc/self/fd")))
+"""
+
+
+def test_a_fork_that_fails_ends_the_workers_started_before_it(small_sets):
+    # No process left waiting for work that never comes, no pipe left open.
+    a, _ = small_sets
+    before = subprocess.run(
+        [sys.executable, "-c", "import os; print(len(os.listdir('/proc/self/fd')))"], capture_output=True, text=True
+    )
+    proc = subprocess.run([sys.executable, "-c", _FORK_FAILS, str(a)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    raised, counts = proc.stdout.splitlines()
+    children, fds = map(int, counts.split())
+    assert raised == "raised 11" and children == 0
+    assert fds <= int(before.stdout) + 2  # the probe's own imports may hold a file or two
+
+
+def test_worker_messages_of_any_size_arrive_whole():
+    # Length-prefixed pickles over a pipe: a message larger than the pipe's buffer is
+    # written in parts and read back whole; a closed writing end is an end of file.
+    import os
+    import threading
+
+    from frd.executors import _receive, _send
+
+    read, write = os.pipe()
+    message = (7, ("ok", np.arange(300_000, dtype=np.float64), "x" * 100_000))
+    writer = threading.Thread(target=lambda: (_send(write, message), _send(write, None), os.close(write)))
+    writer.start()
+    i, (status, values, text) = _receive(read)
+    assert (i, status, text) == (7, "ok", "x" * 100_000)
+    np.testing.assert_array_equal(values, message[1][1])
+    assert _receive(read) is None
+    writer.join()
+    with pytest.raises(EOFError):
+        _receive(read)
+    os.close(read)
 
 
 @pytest.mark.parametrize("threads", ["alone", "thread"])
@@ -272,9 +366,9 @@ def test_workers_are_forked_only_where_that_is_safe(small_sets, threads):
     assert proc.returncode == 0, proc.stderr
     safe, kinds = proc.stdout.strip().split(" ", 1)
     if threads == "alone":
-        assert safe == "True" and kinds == "['ForkProcess']"
+        assert safe == "True" and kinds == "['fork']"
     else:
-        assert safe == "False" and "ForkProcess" not in kinds
+        assert safe == "False" and kinds == "['fresh interpreter']"
 
 
 def test_one_process_runs_with_itk_threads_off_and_gives_them_back(small_sets, monkeypatch):
