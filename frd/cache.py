@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import time
 from pathlib import Path
 
@@ -56,6 +55,8 @@ class FeatureCache:
     """A process-local handle on the shared cache file (open one per process)."""
 
     def __init__(self, directory: str | Path | None = None):
+        import sqlite3  # here: a run without a cache never loads it
+
         self.directory = Path(directory) if directory is not None else default_cache_dir()
         self.path = self.directory / "features.sqlite3"
         try:
