@@ -19,6 +19,7 @@ end.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import os
@@ -301,13 +302,22 @@ def _wait(pid: int, seconds: float) -> int | None:
 
 # Forked workers that ended (or were told to) and were not waited for yet: reaped without
 # waiting whenever workers are forked or stopped, so that a program calling frd again and
-# again does not pile up finished processes.
+# again does not pile up finished processes, and waited for when this process exits.
 _UNREAPED: set[int] = set()
 
 
 def _reap_workers() -> None:
     for pid in list(_UNREAPED):
         _wait(pid, 0.0)
+
+
+@atexit.register
+def _wait_for_workers() -> None:
+    """At exit, the workers told to end are waited for (as multiprocessing joins its
+    children), up to 5 s each: the command ends after its workers, whose CPU time and
+    memory then count as its own for whoever measures it (GNU time, a shell's wait)."""
+    for pid in list(_UNREAPED):
+        _wait(pid, 5.0)
 
 
 def _send(fd: int, message) -> None:

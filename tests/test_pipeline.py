@@ -332,6 +332,35 @@ def test_a_fork_that_fails_ends_the_workers_started_before_it(small_sets):
     assert fds <= int(before.stdout) + 2  # the probe's own imports may hold a file or two
 
 
+_EXIT_AFTER_A_RUN = """
+import atexit, os, sys
+
+@atexit.register  # before frd's own: runs after it
+def children_left():
+    try:
+        print("a child left:", os.waitpid(-1, os.WNOHANG))
+    except ChildProcessError:
+        print("no child left")
+
+from frd import FRDOptions, executors
+from frd.inputs import load_set
+
+items = load_set(sys.argv[1]) + load_set(sys.argv[2])
+assert all(outcome[0] == "ok" for _, outcome in executors.LocalExecutor(2).run(items, FRDOptions()))
+"""
+
+
+def test_a_process_ends_after_its_forked_workers(small_sets):
+    # As multiprocessing joined its children: the workers, told to end after the run, are
+    # waited for at exit, so their CPU time counts as the process's (GNU time, a shell).
+    a, b = small_sets
+    proc = subprocess.run(
+        [sys.executable, "-c", _EXIT_AFTER_A_RUN, str(a), str(b)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "no child left"
+
+
 def test_worker_messages_of_any_size_arrive_whole():
     # Length-prefixed pickles over a pipe: a message larger than the pipe's buffer is
     # written in parts and read back whole; a closed writing end is an end of file.
