@@ -518,7 +518,7 @@ class LocalExecutor:
         if self.isolate or self.reuse:
             yield from self._run_in_pool(items, options)
         else:
-            with _one_itk_thread():  # this process works beside its pool: the cores are all taken
+            with _one_itk_thread():  # this process extracts too: the cores are all taken
                 yield from self._run_alongside_pool(items, options)
 
     def _run_in_pool(self, items, options):
@@ -554,29 +554,24 @@ class LocalExecutor:
                 self._pool = None
 
     def _run_alongside_pool(self, items, options):
-        """``workers`` processes taking the next image (largest first) from one queue:
-        forks of this process, or this one beside ``workers - 1`` fresh interpreters.
+        """This process extracts too, beside ``workers - 1`` pool processes, all taking the
+        next image (largest first) from one queue.
 
-        Where that is safe (:func:`_fork_is_safe`, :class:`_ForkedWorkers`) the ``workers``
-        workers are forked from this process: they inherit its imports, its extractor and
-        the images' list, start work at once and do all of it, while this process only hands
-        out images and gathers outcomes. (Extracting here too, beside ``workers - 1`` forks,
-        made -w 2 2-3 % slower: this process's images took longer, its extracting thread
-        sharing the interpreter with the dispatcher's; 8 paired rounds at 256², 1.63 s
-        against 1.60 s.) Otherwise the ``workers - 1`` workers are new interpreters (loky)
-        that spend about as long importing numpy, SimpleITK and pyradiomics as a few 2D
-        images take to extract; this process starts its own share at once, so that start-up
-        overlaps useful work instead of delaying all of it. A dispatcher thread keeps each
-        worker supplied (two images in flight, one near the end, so that no worker holds a
-        queued image while another idles); the work done here runs in the calling thread,
-        where warnings filters, the redirected stderr of image reading and SimpleITK's
-        settings are safe to touch.
+        The workers are forked from this process where that is safe (:func:`_fork_is_safe`,
+        :class:`_ForkedWorkers`): they inherit its imports, its extractor and the images'
+        list, and start work at once. Otherwise each is a new interpreter (loky) that spends
+        about as long importing numpy, SimpleITK and pyradiomics as a few 2D images take to
+        extract; this process starts its own share at once, so that start-up overlaps useful
+        work instead of delaying all of it. Either way one interpreter fewer is started. A
+        dispatcher thread keeps each worker supplied (two images in flight, one near the end,
+        so that no worker holds a queued image while this process idles) while this thread
+        is busy with an image; the work itself runs in the calling thread, where warnings
+        filters, the redirected stderr of image reading and SimpleITK's settings are safe to
+        touch.
         """
         import queue
 
-        forking = _fork_is_safe()
-        extracts_here = not forking
-        helpers = min(self.workers - extracts_here, len(items) - extracts_here)
+        helpers = min(self.workers - 1, len(items) - 1)
         order = collections.deque(_largest_first(items))
         lock = threading.Lock()
         results: queue.SimpleQueue = queue.SimpleQueue()
@@ -599,7 +594,7 @@ class LocalExecutor:
         left = set(range(len(items)))
         finished = False
         forked = None
-        if forking:
+        if _fork_is_safe():
             _extractor(options).warm()  # loaded here once; the forked workers inherit it
             forked = _ForkedWorkers(helpers, self.nice, items, options)  # before any other thread
             target = lambda: forked.dispatch(take, results, stop, left)  # noqa: E731
@@ -616,7 +611,7 @@ class LocalExecutor:
                         break
                     yield handed_over(message)
                 with lock:
-                    i = order.popleft() if order and extracts_here else None
+                    i = order.popleft() if order else None
                 if i is not None:
                     outcome = extract_task(items[i], options)
                     left.discard(i)
