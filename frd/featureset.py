@@ -46,7 +46,7 @@ class FeatureSet:
     names: tuple[str, ...]
     values: np.ndarray | None  # (n_images, n_features) float64; None when kept in the cache only
     ndim: int
-    keys: list[str | None] = field(default_factory=list)  # feature-cache key of each row (None: no cache)
+    keys: list[str] = field(default_factory=list)  # feature-cache key of each row (none without a cache)
     skipped: list[Skipped] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     cache_hits: int = 0
@@ -90,10 +90,7 @@ class FeatureSet:
             if self.values is not None:
                 yield self.values[start : start + rows]
             else:
-                keys = [k for k in self.keys[start : start + rows] if k is not None]
-                if len(keys) != min(rows, len(self.items) - start):  # a set held in the cache has every key
-                    raise ValueError("this feature set was extracted without a cache")
-                yield cache.get_vectors(keys)
+                yield cache.get_vectors(self.keys[start : start + rows])
 
 
 # ----- main side --------------------------------------------------------------------------
@@ -253,7 +250,8 @@ def _assemble(s: int, label: str, items: list[ImageItem], results: dict, strict:
         if n == names:
             final_items.append(item)
             final_rows.append(v)
-            final_keys.append(key)
+            if key is not None:
+                final_keys.append(key)
         else:
             reason = f"its feature set differs from the other images' ({len(n)} vs {len(names)} features)"
             if strict:
