@@ -23,6 +23,7 @@ import atexit
 import collections
 import contextlib
 import os
+import pickle  # numpy has imported it already: free here, and off each message's path
 import re
 import sys
 import threading
@@ -322,8 +323,6 @@ def _wait_for_workers() -> None:
 
 def _send(fd: int, message) -> None:
     """One pickled message, its length first, all of it (a pipe may take less per write)."""
-    import pickle
-
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     view = memoryview(len(data).to_bytes(8, "big") + data)
     while view:
@@ -332,8 +331,6 @@ def _send(fd: int, message) -> None:
 
 def _receive(fd: int):
     """The next message :func:`_send` wrote; EOFError at an end of file (the writer ended)."""
-    import pickle
-
     return pickle.loads(_read_exactly(fd, int.from_bytes(_read_exactly(fd, 8), "big")))
 
 
