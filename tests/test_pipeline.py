@@ -18,6 +18,15 @@ from frd.inputs import load_set
 from frd.stats import StatsMismatch
 
 
+def _python(code: str, *args, timeout: float = 300) -> str:
+    """The output of ``python -c code args`` in a fresh interpreter, which must succeed."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 @pytest.fixture(scope="module")
 def small_sets(tmp_path_factory):
     return texture_sets(tmp_path_factory.mktemp("small"), 5, seed=11)
@@ -88,8 +97,7 @@ def test_a_run_loads_neither_yaml_nor_numpy_ma_nor_multiprocessing(tmp_path):
         "import sys, frd; r = frd.compare(sys.argv[1], sys.argv[2], use_cache=False, progress=False, workers=2);"
         "print(r.value, 'yaml' in sys.modules, 'numpy.ma' in sys.modules, 'multiprocessing' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(a), str(b)], capture_output=True, text=True, check=True)
-    assert out.stdout.split()[1:] == ["False", "False", "False"], out.stderr
+    assert _python(code, a, b).split()[1:] == ["False", "False", "False"]
 
 
 def test_fully_cached_run_does_not_import_pyradiomics(small_sets, tmp_path):
@@ -99,10 +107,7 @@ def test_fully_cached_run_does_not_import_pyradiomics(small_sets, tmp_path):
         "import sys, frd; r = frd.compare(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3], progress=False);"
         "print(r.value, 'radiomics' in sys.modules, 'SimpleITK' in sys.modules)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(a), str(b), str(tmp_path)], capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert out[1:] == ["False", "False"]
+    assert _python(code, a, b, tmp_path).split()[1:] == ["False", "False"]
 
 
 def test_corrupt_and_empty_files_are_skipped_and_named(small_sets, tmp_path):
@@ -286,11 +291,7 @@ def test_forked_workers_of_earlier_runs_are_reaped(small_sets):
     # A program that compares again and again forks new workers each time; those of the
     # runs before are waited for then, so at most the last run's (ended) workers remain.
     a, b = small_sets
-    proc = subprocess.run(
-        [sys.executable, "-c", _REPEATED_RUNS, str(a), str(b)], capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr
-    children, zombies = map(int, proc.stdout.split())
+    children, zombies = map(int, _python(_REPEATED_RUNS, a, b).split())
     assert children <= 2 and zombies <= 2  # two helpers beside this process, from the last run only
 
 
@@ -321,15 +322,11 @@ print(len(psutil.Process().children()), len(os.listdir("/proc/self/fd")))
 def test_a_fork_that_fails_ends_the_workers_started_before_it(small_sets):
     # No process left waiting for work that never comes, no pipe left open.
     a, _ = small_sets
-    before = subprocess.run(
-        [sys.executable, "-c", "import os; print(len(os.listdir('/proc/self/fd')))"], capture_output=True, text=True
-    )
-    proc = subprocess.run([sys.executable, "-c", _FORK_FAILS, str(a)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    raised, counts = proc.stdout.splitlines()
+    before = int(_python("import os; print(len(os.listdir('/proc/self/fd')))"))
+    raised, counts = _python(_FORK_FAILS, a, timeout=120).splitlines()
     children, fds = map(int, counts.split())
     assert raised == "raised 11" and children == 0
-    assert fds <= int(before.stdout) + 2  # the probe's own imports may hold a file or two
+    assert fds <= before + 2  # the probe's own imports may hold a file or two
 
 
 _EXIT_AFTER_A_RUN = """
@@ -354,11 +351,7 @@ def test_a_process_ends_after_its_forked_workers(small_sets):
     # As multiprocessing joined its children: the workers, told to end after the run, are
     # waited for at exit, so their CPU time counts as the process's (GNU time, a shell).
     a, b = small_sets
-    proc = subprocess.run(
-        [sys.executable, "-c", _EXIT_AFTER_A_RUN, str(a), str(b)], capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "no child left"
+    assert _python(_EXIT_AFTER_A_RUN, a, b).strip() == "no child left"
 
 
 def test_worker_messages_of_any_size_arrive_whole():
@@ -389,11 +382,7 @@ def test_workers_are_forked_only_where_that_is_safe(small_sets, threads):
     # that inherit its imports; beside another thread they are loky's fresh interpreters
     # (the fork would copy a lock that thread might hold). The values are the same.
     a, b = small_sets
-    proc = subprocess.run(
-        [sys.executable, "-c", _FORK_PROBE, str(a), str(b), threads], capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr
-    safe, kinds = proc.stdout.strip().split(" ", 1)
+    safe, kinds = _python(_FORK_PROBE, a, b, threads).strip().split(" ", 1)
     if threads == "alone":
         assert safe == "True" and kinds == "['fork']"
     else:
