@@ -22,17 +22,23 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import math
 import os
 import pickle  # numpy has imported it already: free here, and off each message's path
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 
 from .allocator import tune_for_extraction
 from .errors import EngineUnavailable, ExtractionError, OptionError
-from .inputs import ImageItem
+from .inputs import IMAGE_EXTENSIONS_3D, ImageItem, compound_suffix
 from .options import FRDOptions
+
+# An image shorter than this (seconds) is short enough for a worker to be given the next
+# one before it has finished it (see LocalExecutor._run_alongside_pool).
+PREFETCH_BELOW = 0.5
 
 # ----- the task ---------------------------------------------------------------------------
 _local = threading.local()  # Dask runs tasks in threads: one extractor per thread
@@ -384,10 +390,31 @@ def _die_with(parent: int) -> None:
     threading.Thread(target=watch, name="frd-parent-watch", daemon=True).start()
 
 
+def _images_per_worker(last_image: float, waiting: int, helpers: int) -> int:
+    """How many images each of ``helpers`` workers should hold, when this process took
+    ``last_image`` seconds for its last one and ``waiting`` images are not handed out: two
+    for short images (the second hides the dispatcher's latency), one for long ones (a
+    second would break the largest-first balance) and near the end (no worker should hold a
+    queued image while another idles)."""
+    return 2 if last_image < PREFETCH_BELOW and waiting > 2 * helpers + 2 else 1
+
+
 def _largest_first(items: list[ImageItem]) -> list[int]:
-    def size(item: ImageItem) -> int:
+    """The items' indices, the costliest to extract first, so that the last images handed
+    out are short and the workers end together. A volume's cost is its physical extent
+    (:func:`frd.imageio.physical_extent`, from its header); a 2D file's its size in bytes
+    (reading 2D headers would delay the first image more than it could balance); an image
+    in memory, its extent from its shape and spacing."""
+
+    def cost(item: ImageItem) -> float:
         if item.pixels is not None:
-            return item.pixels.nbytes
+            return float(math.prod(item.pixels.shape)) * math.prod(item.pixels.spacing)
+        if len(item.files) == 1 and compound_suffix(item.files[0]) in IMAGE_EXTENSIONS_3D:
+            from .imageio import physical_extent
+
+            extent = physical_extent(item.files[0])
+            if extent is not None:
+                return extent
         total = 0
         for path in item.files:
             try:
@@ -396,7 +423,7 @@ def _largest_first(items: list[ImageItem]) -> list[int]:
                 pass
         return total
 
-    return sorted(range(len(items)), key=lambda i: -size(items[i]))
+    return sorted(range(len(items)), key=lambda i: -cost(items[i]))
 
 
 def missing_kernel_error() -> EngineUnavailable:
@@ -565,6 +592,12 @@ class LocalExecutor:
         is busy with an image; the work itself runs in the calling thread, where warnings
         filters, the redirected stderr of image reading and SimpleITK's settings are safe to
         touch.
+
+        The second image in flight only hides the dispatcher's latency (a few milliseconds:
+        it waits for this thread to let go of the GIL), which matters for short 2D images. For
+        long ones (volumes) it would hand a worker the two largest at once and break the
+        largest-first balance by up to a whole image at the end: so each worker gets one at
+        a time until this process has timed an image shorter than :data:`PREFETCH_BELOW`.
         """
         import queue
 
@@ -574,11 +607,13 @@ class LocalExecutor:
         results: queue.SimpleQueue = queue.SimpleQueue()
         stop = threading.Event()
 
+        last_image = [float("inf")]  # seconds this process took for its last image
+
         def take(held: int, workers: int = 1) -> list[int]:
             """The next images for ``workers`` workers that hold ``held`` images: two each in
-            flight, one near the end."""
+            flight for short images, one near the end and for long ones."""
             with lock:
-                share = 2 if len(order) > 2 * helpers + 2 else 1
+                share = _images_per_worker(last_image[0], len(order), helpers)
                 return [order.popleft() for _ in range(min(max(share * workers - held, 0), len(order)))]
 
         def handed_over(message):
@@ -610,7 +645,9 @@ class LocalExecutor:
                 with lock:
                     i = order.popleft() if order else None
                 if i is not None:
+                    started = time.perf_counter()
                     outcome = extract_task(items[i], options)
+                    last_image[0] = time.perf_counter() - started
                     left.discard(i)
                     yield i, outcome
                 elif left:

@@ -142,6 +142,23 @@ def probe(item: ImageItem) -> ImageInfo:
     return ImageInfo(size=size, components=components, value_span=span)
 
 
+def physical_extent(path: str) -> float | None:
+    """The product of a file's size and spacing along every axis, from its header alone
+    (None when the header cannot be read: the extraction will say why).
+
+    Both presets resample to a fixed spacing, so this, and not the number of voxels or the
+    compressed file's size, is what an image costs to extract: the 3D fixtures all hold
+    32×32×16 voxels, yet the largest takes 1.5 times as long as the smallest.
+    """
+    try:
+        reader = _reader(path)
+        with c_stderr_silenced():
+            reader.ReadImageInformation()
+        return float(np.prod(np.multiply(reader.GetSize(), reader.GetSpacing())))
+    except (RuntimeError, ValueError):
+        return None
+
+
 # SimpleITK's scalar integer pixel types (the engine's kernels and checks read them directly).
 INTEGER_PIXEL_TYPES = frozenset(getattr(sitk, f"sitk{sign}Int{bits}") for bits in (8, 16, 32, 64) for sign in ("U", ""))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ from conftest import texture_sets, textured, write_png
 import frd
 from frd.cache import FeatureCache
 from frd.featureset import ExtractionError
-from frd.inputs import load_set
+from frd.inputs import ImageItem, load_set
+from frd.sources import load_source
 from frd.stats import StatsMismatch
 
 
@@ -387,6 +389,80 @@ def test_workers_are_forked_only_where_that_is_safe(small_sets, threads):
         assert safe == "True" and kinds == "['fork']"
     else:
         assert safe == "False" and kinds == "['fresh interpreter']"
+
+
+_IN_FLIGHT = """
+import sys, time
+from frd import FRDOptions, executors
+from frd.inputs import load_set
+
+items = load_set(sys.argv[1]) + load_set(sys.argv[2])
+seconds = float(sys.argv[3])
+executors.PREFETCH_BELOW = 0.1
+
+
+def extract_task(item, options, *args):  # every image takes `seconds`, here and in the fork
+    time.sleep(seconds)
+    return ("ok", item.name)
+
+
+send, receive = executors._send, executors._receive
+held = most = 0
+
+
+def counted_send(fd, message):  # the dispatcher hands the worker an image
+    global held, most
+    held += 1
+    most = max(most, held)
+    send(fd, message)
+
+
+def counted_receive(fd):  # the dispatcher reads back one of its results
+    global held
+    held -= 1
+    return receive(fd)
+
+
+executors.extract_task, executors._send, executors._receive = extract_task, counted_send, counted_receive
+outcomes = dict(executors.LocalExecutor(2).run(items, FRDOptions()))
+assert sorted(outcomes) == list(range(len(items))), outcomes
+print(most)
+"""
+
+
+@pytest.mark.parametrize("seconds, most", [(0.01, 2), (0.2, 1)])
+def test_a_worker_holds_a_second_image_only_when_images_are_short(small_sets, seconds, most):
+    # A second image in flight hides the dispatcher's latency on short images; on long ones
+    # (volumes) it would hand the worker the two largest at once and unbalance the end.
+    a, b = small_sets
+    assert int(_python(_IN_FLIGHT, a, b, seconds)) == most
+
+
+def test_volumes_are_handed_out_by_physical_extent(fixtures_3d, tmp_path):
+    # Both presets resample to a fixed spacing: the 3D fixtures all hold 32×32×16 voxels,
+    # but their extents in mm, and so their extraction times, differ by half. The order of
+    # their compressed sizes would start with one of the middle ones.
+    from frd import executors
+
+    items = load_set(fixtures_3d[0]) + load_set(fixtures_3d[1])
+    images = [sitk.ReadImage(item.files[0]) for item in items]
+    extent = [np.prod(np.multiply(image.GetSize(), image.GetSpacing())) for image in images]
+    order = [items[i].name for i in executors._largest_first(items)]
+    assert order == [items[i].name for i in sorted(range(len(items)), key=lambda i: -extent[i])]
+    assert set(order[:2]) == {"d1_01.nii.gz", "d1_04.nii.gz"} and order[-1] == "d1_02.nii.gz"
+    by_bytes = sorted(items, key=lambda item: -Path(item.files[0]).stat().st_size)
+    assert by_bytes[0].name == "d1_03.nii.gz"
+
+    # A header that cannot be read counts by its bytes, and is left for the extraction to
+    # report; images in memory count by their shape and spacing.
+    broken = tmp_path / "broken.nii.gz"
+    broken.write_bytes(Path(items[0].files[0]).read_bytes()[:20])  # a gzip stream cut before the header
+    mixed = [ImageItem("broken.nii.gz", (str(broken),)), items[1]]
+    assert [mixed[i].name for i in executors._largest_first(mixed)] == [items[1].name, "broken.nii.gz"]
+    small_coarse, large_fine = sitk.Image(10, 10, sitk.sitkFloat32), sitk.Image(20, 20, sitk.sitkFloat32)
+    small_coarse.SetSpacing((3.0, 3.0))
+    in_memory = load_source([large_fine, small_coarse])
+    assert executors._largest_first(in_memory) == [1, 0]
 
 
 def test_one_process_runs_with_itk_threads_off_and_gives_them_back(small_sets, monkeypatch):
