@@ -402,19 +402,19 @@ def _images_per_worker(last_image: float, waiting: int, helpers: int) -> int:
 def _largest_first(items: list[ImageItem]) -> list[int]:
     """The items' indices, the costliest to extract first, so that the last images handed
     out are short and the workers end together. A volume's cost is its physical extent
-    (:func:`frd.imageio.physical_extent`, from its header); a 2D file's its size in bytes
+    (:attr:`frd.imageio.ImageInfo.extent`, from its header); a 2D file's its size in bytes
     (reading 2D headers would delay the first image more than it could balance); an image
-    in memory, its extent from its shape and spacing."""
+    in memory, its extent from its shape and spacing. A header that cannot be read counts
+    by its bytes: the extraction will say what is wrong with it."""
 
     def cost(item: ImageItem) -> float:
         if item.pixels is not None:
             return float(math.prod(item.pixels.shape)) * math.prod(item.pixels.spacing)
         if len(item.files) == 1 and compound_suffix(item.files[0]) in IMAGE_EXTENSIONS_3D:
-            from .imageio import physical_extent
+            from .imageio import probe
 
-            extent = physical_extent(item.files[0])
-            if extent is not None:
-                return extent
+            with contextlib.suppress(ValueError):  # ImageReadError
+                return probe(item).extent
         total = 0
         for path in item.files:
             try:
