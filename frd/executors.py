@@ -290,8 +290,6 @@ class _ForkedWorkers:
 def _wait(pid: int, seconds: float) -> int | None:
     """A forked worker's exit status (negative: the signal that ended it), waiting for it to
     end for up to ``seconds``; None while it runs (or when it was waited for already)."""
-    import time
-
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -607,13 +605,13 @@ class LocalExecutor:
         results: queue.SimpleQueue = queue.SimpleQueue()
         stop = threading.Event()
 
-        last_image = [float("inf")]  # seconds this process took for its last image
+        last_image = float("inf")  # seconds this process took for its last image (read by take)
 
         def take(held: int, workers: int = 1) -> list[int]:
             """The next images for ``workers`` workers that hold ``held`` images: two each in
             flight for short images, one near the end and for long ones."""
             with lock:
-                share = _images_per_worker(last_image[0], len(order), helpers)
+                share = _images_per_worker(last_image, len(order), helpers)
                 return [order.popleft() for _ in range(min(max(share * workers - held, 0), len(order)))]
 
         def handed_over(message):
@@ -647,7 +645,7 @@ class LocalExecutor:
                 if i is not None:
                     started = time.perf_counter()
                     outcome = extract_task(items[i], options)
-                    last_image[0] = time.perf_counter() - started
+                    last_image = time.perf_counter() - started
                     left.discard(i)
                     yield i, outcome
                 elif left:

@@ -74,8 +74,6 @@ def test_cache_hit_skips_extraction(small_sets, tmp_path):
 def test_without_a_cache_no_image_is_hashed(small_sets, tmp_path, monkeypatch):
     # The cache keys hash every image's bytes before extraction starts; without a cache
     # nothing looks them up, so extraction reads each file once, and sooner.
-    from frd.inputs import ImageItem
-
     def hashed(item):
         raise AssertionError(f"{item.files[0]} was hashed without a cache")
 
